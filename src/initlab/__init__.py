@@ -1,0 +1,12 @@
+"""initlab: choose, apply, check and compare weight initializations for PyTorch models.
+
+Layers (each uses only those before it):
+    schemes (tensor) -> policy (model: plan, apply, verify) -> diagnostics
+    -> experiments (data, trainers, store, statistics) -> reports -> cli / web
+"""
+from .errors import InitError
+from .schemes import *  # noqa: F401,F403
+from .schemes import __all__ as _scheme_names
+
+__version__ = "0.1.0"
+__all__ = ["InitError", "__version__"] + list(_scheme_names)

@@ -1,0 +1,27 @@
+"""`initlab schemes`: every scheme with its formula (``--json`` for scripts)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("schemes", help="list every initialization scheme with its formula",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="List every registered scheme: name, aliases, formula, source.",
+                       epilog="Examples:\n  initlab schemes\n  initlab schemes --json | jq '.[].name'")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {name, aliases, formula, ...}")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..schemes import schemes
+    rows = [s.to_dict() for s in schemes()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        alias = f"  (aliases: {', '.join(r['aliases'])})" if r["aliases"] else ""
+        print(f"{r['name']:<{w}}  {r['formula']}{alias}")
+    return 0

@@ -1,0 +1,74 @@
+"""`initlab` entry point: argparse with one-line errors and tracebacks only on request.
+
+Exit codes: 0 success, 1 a check found problems or the job failed, 2 bad usage.
+Set INITLAB_DEBUG=1 to see the full traceback of an error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from ..errors import InitError
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line and exit 2 (never a usage dump)."""
+
+    def error(self, message):  # noqa: D401 - argparse hook
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="initlab", description="Choose, apply, check and compare weight initializations.",
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="Examples:\n  initlab schemes\n  initlab schemes --json\n\n"
+                           "Set INITLAB_DEBUG=1 to show tracebacks.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    from .. import cli
+    names = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("cmd_"))
+    for name in names:
+        importlib.import_module(f"{cli.__name__}.{name}").register(sub)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+    return f"initlab {__version__}"
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = os.environ.get("INITLAB_DEBUG", "") not in ("", "0")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = args.func(args)
+        return int(code or 0)
+    except SystemExit as e:  # --help / --version
+        return int(e.code or 0) if isinstance(e.code, int) else 0
+    except (UsageError, InitError) as e:
+        if debug:
+            raise
+        print(f"initlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("initlab: interrupted; finished results are kept", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line, traceback only on request
+        if debug:
+            raise
+        print(f"initlab: error: {type(e).__name__}: {e} (set INITLAB_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Elementwise schemes: constants, uniform, normal, truncated normal and the
+seed tutorials' fixed-range rules.
+
+Each is an in-place `name_(tensor, ..., *, generator=None) -> tensor` under
+torch.no_grad(), drawing exactly the random numbers torch.nn.init draws, so the
+same generator state gives the same tensor as PyTorch.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from ..errors import bad_argument, check_finite
+from .fans import calculate_fan_in_and_fan_out, check_float_tensor, is_empty
+
+
+def _check_any_dtype(tensor, where: str) -> None:
+    if not isinstance(tensor, torch.Tensor):
+        raise bad_argument(where, "tensor", type(tensor).__name__, "a torch.Tensor", "pass a tensor, e.g. layer.weight")
+
+
+def _check_range(where: str, a: float, b: float, names=("a", "b")) -> None:
+    check_finite(where, **{names[0]: a, names[1]: b})
+    if a > b:
+        raise bad_argument(where, f"({names[0]}, {names[1]})", (a, b), f"{names[0]} <= {names[1]}",
+                           f"swap them: {names[0]}={b!r}, {names[1]}={a!r}")
+
+
+def _check_std(where: str, std: float, *, positive: bool = False) -> None:
+    check_finite(where, std=std)
+    if std < 0 or (positive and std == 0):
+        raise bad_argument(where, "std", std, "std > 0" if positive else "std >= 0",
+                           "pass the standard deviation, not the variance, as a non-negative number")
+
+
+@torch.no_grad()
+def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, *, generator: torch.Generator | None = None):
+    """Fill with U(a, b): every value in [a, b) equally likely.
+
+    Mean (a + b) / 2, std (b - a) / sqrt(12).
+
+    Example:
+        >>> w = torch.empty(3, 5)
+        >>> initlab.uniform_(w, -0.5, 0.5)
+    """
+    where = "uniform_"
+    check_float_tensor(tensor, where)
+    _check_range(where, a, b)
+    if is_empty(tensor):
+        return tensor
+    return tensor.uniform_(a, b, generator=generator)
+
+
+@torch.no_grad()
+def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, *, generator: torch.Generator | None = None):
+    """Fill with N(mean, std^2) (std is the standard deviation, not the variance).
+
+    Example:
+        >>> w = torch.empty(3, 5)
+        >>> initlab.normal_(w, 0.0, 0.02)
+    """
+    where = "normal_"
+    check_float_tensor(tensor, where)
+    check_finite(where, mean=mean)
+    _check_std(where, std)
+    if is_empty(tensor):
+        return tensor
+    return tensor.normal_(mean, std, generator=generator)
+
+
+def _norm_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+@torch.no_grad()
+def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  *, generator: torch.Generator | None = None):
+    """Fill with N(mean, std^2) truncated to the absolute bounds [a, b].
+
+    Bounds are absolute values (torch's convention), not multiples of std: for
+    a std-relative truncation use ``a=-2*std, b=2*std`` or ``variance_scaling_``.
+    The std of the result is smaller than `std` (for +-2 std, by 0.8796);
+    variance_scaling_(distribution="truncated_normal") corrects for that.
+
+    Sampling is exact rejection (the same algorithm and draws as torch 2.13):
+    plain normal draws, redrawn outside [a, b], when the mass inside is > 0.3,
+    otherwise uniform proposals on [a, b] accepted with the normal's density.
+    Nothing is clamped, so no value piles up on a bound, in any precision.
+
+    Example:
+        >>> w = torch.empty(3, 5)
+        >>> initlab.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
+    """
+    where = "trunc_normal_"
+    check_float_tensor(tensor, where)
+    check_finite(where, mean=mean)
+    _check_std(where, std, positive=True)
+    _check_range(where, a, b)
+    if a == b:
+        raise bad_argument(where, "(a, b)", (a, b), "a < b", "give the truncation interval a width")
+    if is_empty(tensor):
+        return tensor
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b] in trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    if mass > 0.3:
+        # Bounds cast to the tensor's dtype so the rejection test matches what it can hold.
+        lo = tensor.new_tensor(a, device="cpu").item()
+        hi = tensor.new_tensor(b, device="cpu").item()
+        out = tensor.normal_(mean, std, generator=generator)
+        while True:
+            outside = (out < lo) | (out > hi)
+            if not outside.any():
+                break
+            out = torch.where(outside, torch.empty_like(out).normal_(mean, std, generator=generator), out)
+        if out is not tensor:
+            tensor.copy_(out)
+        return tensor
+    # Little mass inside: uniform proposals, accepted with prob pdf(x) / pdf(mode).
+    mode = max(a, min(mean, b))
+    log_peak = -0.5 * ((mode - mean) / std) ** 2
+    proposal = torch.empty_like(tensor)
+    coin = torch.empty_like(tensor)
+
+    def log_ratio(x):  # log pdf(x) - log pdf(mode), computed in place in `proposal`
+        return x.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+
+    tensor.uniform_(a, b, generator=generator)
+    proposal.copy_(tensor)
+    pending = coin.uniform_(generator=generator).log_().gt(log_ratio(proposal))
+    if pending.any():
+        out = tensor
+        while True:
+            proposal.uniform_(a, b, generator=generator)
+            out = torch.where(pending, proposal, out)
+            pending = torch.where(pending, coin.uniform_(generator=generator).log_().gt(log_ratio(proposal)), pending)
+            if not pending.any():
+                break
+        tensor.copy_(out)
+    return tensor
+
+
+@torch.no_grad()
+def constant_(tensor: torch.Tensor, val: float):
+    """Fill with the constant `val` (deterministic; every unit gets the same weights).
+
+    Example:
+        >>> initlab.constant_(torch.empty(3), 0.1)
+    """
+    _check_any_dtype(tensor, "constant_")
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        raise bad_argument("constant_", "val", val, "a finite real number", "pass e.g. val=0.0")
+    if tensor.dtype == torch.bool or (not tensor.dtype.is_floating_point and not float(val).is_integer()):
+        raise bad_argument("constant_", "val", val, f"a value that {tensor.dtype} can hold exactly",
+                           "use a float tensor or an integer value")
+    if is_empty(tensor):
+        return tensor
+    return tensor.fill_(val)
+
+
+@torch.no_grad()
+def ones_(tensor: torch.Tensor):
+    """Fill with 1 (the seed tutorials' "all ones": symmetric, every unit the same).
+
+    Example:
+        >>> initlab.ones_(torch.empty(3, 5))
+    """
+    return constant_(tensor, 1.0 if tensor.dtype.is_floating_point else 1)
+
+
+@torch.no_grad()
+def zeros_(tensor: torch.Tensor):
+    """Fill with 0 (the usual bias init; for weights it keeps every unit identical).
+
+    Example:
+        >>> initlab.zeros_(torch.empty(5))
+    """
+    return constant_(tensor, 0.0 if tensor.dtype.is_floating_point else 0)
+
+
+@torch.no_grad()
+def centered_uniform_(tensor: torch.Tensor, *, generator: torch.Generator | None = None):
+    """Fill with U[-0.5, 0.5): uniform[0, 1) shifted to zero mean (seed 004's "centered weights").
+
+    Example:
+        >>> initlab.centered_uniform_(torch.empty(256, 784))
+    """
+    return uniform_(tensor, -0.5, 0.5, generator=generator)
+
+
+@torch.no_grad()
+def inverse_fan_uniform_(tensor: torch.Tensor, *, generator: torch.Generator | None = None):
+    """Fill with U(-1/fan_in, 1/fan_in): the rule of thumb of seed 001 (note 1/n, not 1/sqrt(n)).
+
+    Std 1/(fan_in sqrt(3)): it shrinks the signal by about sqrt(fan_in/3) per
+    layer, so it vanishes in deep nets; kept because the tutorials name it.
+
+    Example:
+        >>> initlab.inverse_fan_uniform_(torch.empty(128, 784))
+    """
+    check_float_tensor(tensor, "inverse_fan_uniform_")
+    fan_in, _ = calculate_fan_in_and_fan_out(tensor, where="inverse_fan_uniform_")
+    if is_empty(tensor):
+        return tensor
+    bound = 1.0 / fan_in
+    return tensor.uniform_(-bound, bound, generator=generator)

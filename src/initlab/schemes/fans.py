@@ -1,0 +1,129 @@
+"""Fans and gains: the only place initlab computes them.
+
+Fan rule (the same as torch.nn.init, so results agree with PyTorch layers):
+a weight of shape (out, in, *kernel) has
+    fan_in  = in  * prod(kernel)      (for ConvTranspose the stored layout is
+    fan_out = out * prod(kernel)       (in, out/groups, *k): torch uses the same rule)
+Gains follow torch.nn.init.calculate_gain (He et al. 2015 for ReLU / leaky ReLU,
+5/3 for tanh, 3/4 for SELU as chosen in pytorch#50664).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from ..errors import InitError, bad_argument, unknown_choice
+
+FAN_MODES = ("fan_in", "fan_out", "fan_avg")
+
+_LINEAR_FNS = (
+    "linear", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+)
+NONLINEARITIES = _LINEAR_FNS + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
+
+# Schemes that work on 1-D tensors such as biases: named in fan errors.
+ONE_D_SCHEMES = ("zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "centered_uniform")
+
+
+def calculate_fan_in_and_fan_out(tensor: torch.Tensor, *, where: str = "calculate_fan_in_and_fan_out") -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight tensor, by torch's rule (see module docstring)."""
+    return fans_from_shape(tuple(tensor.shape), where=where)
+
+
+def fans_from_shape(shape: tuple[int, ...], *, where: str = "fans_from_shape") -> tuple[int, int]:
+    """(fan_in, fan_out) for a weight of this shape (what the plan uses, without a tensor)."""
+    if len(shape) < 2:
+        raise bad_argument(
+            where, "tensor.shape", tuple(shape),
+            "a tensor with at least 2 dims (out, in, *kernel) for a fan-based scheme",
+            "for a 1-D tensor such as a bias use one of: " + ", ".join(ONE_D_SCHEMES)
+            + " (e.g. initlab.zeros_(bias)).",
+        )
+    receptive = 1
+    for s in shape[2:]:
+        receptive *= int(s)
+    return int(shape[1]) * receptive, int(shape[0]) * receptive
+
+
+def fan(tensor: torch.Tensor, mode: str, *, where: str = "fan") -> float:
+    """The fan selected by `mode` (fan_in, fan_out or fan_avg = (fan_in + fan_out) / 2)."""
+    if mode not in FAN_MODES:
+        raise unknown_choice(where, "mode", mode, FAN_MODES)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
+    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """Recommended gain for a nonlinearity (same values as torch.nn.init.calculate_gain).
+
+    ======================  ==========================
+    nonlinearity            gain
+    ======================  ==========================
+    linear / conv / sigmoid 1
+    tanh                    5/3
+    relu                    sqrt(2)
+    leaky_relu              sqrt(2 / (1 + slope^2))  (slope = param, default 0.01)
+    selu                    3/4
+    ======================  ==========================
+
+    Example:
+        >>> calculate_gain("leaky_relu", 0.2)
+        1.3867504905630728
+    """
+    if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)) and math.isfinite(param):
+            slope = param
+        else:
+            raise bad_argument("calculate_gain", "param", param, "a finite number (the negative slope) or None",
+                               "pass the slope of the leaky ReLU, e.g. calculate_gain('leaky_relu', 0.2)")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise unknown_choice("calculate_gain", "nonlinearity", nonlinearity, NONLINEARITIES,
+                         "for other activations (gelu, silu, ...) use initlab's numerical gain in the `auto` policy.")
+
+
+def std_for(gain: float, fan_in: int, fan_out: int, mode: str) -> float:
+    """std = gain / sqrt(fan): the variance-scaling rule, in torch's float order.
+
+    fan_avg is written as gain * sqrt(2 / (fan_in + fan_out)) exactly as
+    torch's Xavier does, so initlab's Xavier is bit-identical to torch's.
+    """
+    if mode == "fan_avg":
+        return gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    f = fan_in if mode == "fan_in" else fan_out
+    return gain / math.sqrt(f)
+
+
+def check_float_tensor(tensor, where: str) -> None:
+    """Reject what cannot hold random real values (ints, bools, non-tensors)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise bad_argument(where, "tensor", type(tensor).__name__, "a torch.Tensor",
+                           "pass a tensor, e.g. layer.weight")
+    if not tensor.dtype.is_floating_point:
+        raise bad_argument(where, "tensor.dtype", tensor.dtype,
+                           "a floating dtype (float16, bfloat16, float32, float64)",
+                           "create the tensor with a float dtype or call .float() first")
+
+
+def is_empty(tensor: torch.Tensor) -> bool:
+    """Warn (as torch does) and report True for a zero-element tensor, which stays as it is."""
+    if tensor.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+__all__ = ["calculate_fan_in_and_fan_out", "fans_from_shape", "calculate_gain", "fan", "std_for", "FAN_MODES",
+           "NONLINEARITIES", "InitError"]

@@ -1,0 +1,253 @@
+"""The scheme registry: names, aliases, formulas and the law each scheme draws from.
+
+`law(shape, **kwargs)` returns the distribution of one entry of a tensor of that
+shape (a small dict), which is what a plan prints ("std 0.0625") and what
+`Plan.verify` and the tests check samples against.  It is derived from the same
+fan/gain code the schemes use, never restated.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ..errors import InitError, bad_argument, unknown_choice
+from . import basic, structured, variance
+from .fans import calculate_gain, fans_from_shape, std_for
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One registered scheme: call it like the function it wraps."""
+
+    name: str
+    fn: Callable
+    formula: str
+    paper: str = ""
+    aliases: tuple[str, ...] = ()
+    kind: str = "random"            # random | deterministic
+    dims: tuple[int, int | None] = (1, None)   # allowed tensor.dim() range
+    law: Callable | None = None     # (shape, **kwargs) -> dict
+    torch_name: str | None = None   # same scheme in torch.nn.init (parity-tested)
+    builtin: bool = True
+    params: tuple[str, ...] = field(default=())
+
+    def __call__(self, tensor, *args, **kwargs):
+        return self.fn(tensor, *args, **kwargs)
+
+    def bind(self, **kwargs) -> dict:
+        """kwargs completed with the function's defaults; unknown names are an InitError."""
+        sig = inspect.signature(self.fn)
+        accepted = [p for p in sig.parameters if p not in ("tensor", "generator")]
+        for k in kwargs:
+            if k not in accepted:
+                raise unknown_choice(f"scheme {self.name!r}", "argument", k, accepted,
+                                     f"{self.name} takes " + (", ".join(accepted) or "no arguments"))
+        out = {}
+        for p in accepted:
+            par = sig.parameters[p]
+            if p in kwargs:
+                out[p] = kwargs[p]
+            elif par.default is not inspect.Parameter.empty:
+                out[p] = par.default
+            else:
+                raise bad_argument(f"scheme {self.name!r}", p, None, "a value (it has no default)",
+                                   f"pass {p}=... in the scheme arguments")
+        return out
+
+    def describe(self, shape, **kwargs) -> dict | None:
+        """Law of one entry for a tensor of `shape` (None when the scheme does not declare one)."""
+        if self.law is None:
+            return None
+        return self.law(tuple(shape), **self.bind(**kwargs))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "aliases": list(self.aliases), "formula": self.formula,
+                "paper": self.paper, "kind": self.kind, "torch": self.torch_name,
+                "params": list(self.params), "builtin": self.builtin}
+
+
+def _uniform(lo, hi):
+    return {"dist": "uniform", "low": lo, "high": hi, "mean": (lo + hi) / 2, "std": (hi - lo) / math.sqrt(12)}
+
+
+def _normal(mean, std):
+    return {"dist": "normal", "mean": mean, "std": std}
+
+
+def _vs_law(gain_of, mode, distribution):
+    """Law of a variance-scaling scheme; gain_of(kwargs) -> gain."""
+    def law(shape, **kw):
+        fi, fo = fans_from_shape(shape)
+        m = kw.get("mode", mode)
+        std = std_for(gain_of(kw), fi, fo, m)
+        dist = kw.get("distribution", distribution)
+        if dist == "uniform":
+            b = math.sqrt(3.0) * std
+            return _uniform(-b, b)
+        if dist == "normal":
+            return _normal(0.0, std)
+        s = abs(std) / variance.TRUNC_STD_2
+        return {"dist": "truncnorm", "mean": 0.0, "sigma": s, "a": -2 * s, "b": 2 * s, "std": abs(std)}
+    return law
+
+
+def _trunc_law(shape, mean, std, a, b):
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
+    z = cdf(beta) - cdf(alpha)
+    m = mean + std * (pdf(alpha) - pdf(beta)) / z
+    var = std ** 2 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / z - ((pdf(alpha) - pdf(beta)) / z) ** 2)
+    return {"dist": "truncnorm", "mean_param": mean, "sigma": std, "a": a, "b": b, "mean": m, "std": math.sqrt(var)}
+
+
+_REGISTRY: dict[str, Scheme] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", str(name).strip()).lower().rstrip("_")
+
+
+def register_scheme(name: str, fn: Callable, *, formula: str = "user-defined", aliases=(), law=None,
+                    paper: str = "", kind: str = "random", overwrite: bool = False, **_private) -> Scheme:
+    """Register a scheme under `name` (and `aliases`) so policies, the CLI and get_scheme find it.
+
+    `fn(tensor, ..., generator=None)` must fill `tensor` in place and return it.
+    A function without a `generator` parameter is wrapped so it ignores one.
+
+    Example:
+        >>> def half_(t, generator=None):
+        ...     return t.fill_(0.5)
+        >>> initlab.register_scheme("half", half_, formula="w = 0.5")
+    """
+    if not callable(fn):
+        raise bad_argument("register_scheme", "fn", fn, "a callable fn(tensor, ..., generator=None)",
+                           "pass the function itself, not its result")
+    key = _norm(name)
+    if not key or not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+        raise bad_argument("register_scheme", "name", name, "an identifier such as 'my_scheme'", "use letters, digits and _")
+    existing = _REGISTRY.get(_ALIASES.get(key, key))
+    if existing is not None and existing.builtin and not _private.get("builtin", False):
+        raise bad_argument("register_scheme", "name", name, "a name that is not a built-in scheme or alias",
+                           f"built-in {existing.name!r} cannot be replaced; register yours under another name")
+    if existing is not None and not overwrite:
+        raise bad_argument("register_scheme", "name", name, "a name not already registered",
+                           "choose another name, or pass overwrite=True to replace your own scheme")
+    sig = inspect.signature(fn)
+    if "generator" not in sig.parameters and not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        inner = fn
+
+        def fn(tensor, *args, generator=None, **kwargs):  # noqa: F811 - wrapper drops the generator
+            return inner(tensor, *args, **kwargs)
+        fn.__signature__ = sig.replace(parameters=list(sig.parameters.values()) + [
+            inspect.Parameter("generator", inspect.Parameter.KEYWORD_ONLY, default=None)])
+        fn.__doc__ = inner.__doc__
+    params = tuple(p for p in inspect.signature(fn).parameters if p not in ("tensor", "generator"))
+    spec = Scheme(name=key, fn=fn, formula=formula, paper=paper, aliases=tuple(_norm(a) for a in aliases),
+                  kind=kind, law=law, builtin=bool(_private.get("builtin", False)),
+                  dims=_private.get("dims", (1, None)), torch_name=_private.get("torch_name"), params=params)
+    _REGISTRY[key] = spec
+    for a in spec.aliases:
+        _ALIASES[a] = key
+    return spec
+
+
+def get_scheme(name) -> Scheme:
+    """The Scheme registered under `name` or one of its aliases (case, '-' and trailing '_' ignored)."""
+    if isinstance(name, Scheme):
+        return name
+    if not isinstance(name, str):
+        raise bad_argument("get_scheme", "name", name, "a scheme name (str)", "see initlab.list_schemes()")
+    key = _norm(name)
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise unknown_choice("get_scheme", "name", name, sorted(list(_REGISTRY) + list(_ALIASES)),
+                             "run `initlab schemes` to see every scheme with its formula.")
+    return _REGISTRY[key]
+
+
+def list_schemes(*, with_aliases: bool = False):
+    """Names of all registered schemes (sorted); with_aliases=True gives {name: aliases}."""
+    if with_aliases:
+        return {k: list(v.aliases) for k, v in sorted(_REGISTRY.items())}
+    return sorted(_REGISTRY)
+
+
+def schemes() -> list[Scheme]:
+    """All registered Scheme objects, sorted by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def _builtin(name, fn, formula, paper="", aliases=(), kind="random", dims=(1, None), law=None, torch_name=None):
+    register_scheme(name, fn, formula=formula, paper=paper, aliases=aliases, kind=kind, law=law,
+                    builtin=True, dims=dims, torch_name=torch_name)
+
+
+_SQ5 = math.sqrt(5)
+_builtin("uniform", basic.uniform_, "U(a, b)", torch_name="uniform_",
+         law=lambda shape, a, b: _uniform(a, b))
+_builtin("normal", basic.normal_, "N(mean, std^2)", aliases=("gaussian",), torch_name="normal_",
+         law=lambda shape, mean, std: _normal(mean, std))
+_builtin("trunc_normal", basic.trunc_normal_, "N(mean, std^2) truncated to [a, b] (absolute bounds)",
+         aliases=("truncated_normal",), torch_name="trunc_normal_", law=_trunc_law)
+_builtin("constant", basic.constant_, "w = val", kind="deterministic", torch_name="constant_",
+         law=lambda shape, val: {"dist": "constant", "value": float(val), "mean": float(val), "std": 0.0})
+_builtin("ones", basic.ones_, "w = 1", kind="deterministic", aliases=("one",), torch_name="ones_",
+         law=lambda shape: {"dist": "constant", "value": 1.0, "mean": 1.0, "std": 0.0})
+_builtin("zeros", basic.zeros_, "w = 0", kind="deterministic", torch_name="zeros_",
+         law=lambda shape: {"dist": "constant", "value": 0.0, "mean": 0.0, "std": 0.0})
+_builtin("centered_uniform", basic.centered_uniform_, "U[-0.5, 0.5)", paper="seed 004",
+         aliases=("centered",), law=lambda shape: _uniform(-0.5, 0.5))
+_builtin("inverse_fan_uniform", basic.inverse_fan_uniform_, "U(-1/fan_in, 1/fan_in)", paper="seed 001 rule of thumb",
+         aliases=("rule_of_thumb", "one_over_n"), dims=(2, None),
+         law=lambda shape: _uniform(-1.0 / fans_from_shape(shape)[0], 1.0 / fans_from_shape(shape)[0]))
+_builtin("variance_scaling", variance.variance_scaling_,
+         "Var = scale / fan; normal, uniform (+-sqrt(3 scale/fan)) or truncated normal (std-corrected)",
+         paper="JAX/Keras variance_scaling", dims=(2, None),
+         law=_vs_law(lambda kw: math.sqrt(kw["scale"]), "fan_in", "truncated_normal"))
+_builtin("xavier_uniform", variance.xavier_uniform_, "U(-b, b), b = gain sqrt(6 / (fan_in + fan_out))",
+         paper="Glorot & Bengio 2010", aliases=("glorot_uniform", "xavier"), dims=(2, None), torch_name="xavier_uniform_",
+         law=_vs_law(lambda kw: kw["gain"], "fan_avg", "uniform"))
+_builtin("xavier_normal", variance.xavier_normal_, "N(0, gain^2 2 / (fan_in + fan_out))",
+         paper="Glorot & Bengio 2010", aliases=("glorot_normal",), dims=(2, None), torch_name="xavier_normal_",
+         law=_vs_law(lambda kw: kw["gain"], "fan_avg", "normal"))
+_builtin("kaiming_uniform", variance.kaiming_uniform_, "U(-b, b), b = gain sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)",
+         paper="He et al. 2015", aliases=("he_uniform", "kaiming"), dims=(2, None), torch_name="kaiming_uniform_",
+         law=_vs_law(lambda kw: calculate_gain(kw["nonlinearity"], kw["a"]), "fan_in", "uniform"))
+_builtin("kaiming_normal", variance.kaiming_normal_, "N(0, gain^2 / fan), gain = calculate_gain(nonlinearity, a)",
+         paper="He et al. 2015", aliases=("he_normal", "he"), dims=(2, None), torch_name="kaiming_normal_",
+         law=_vs_law(lambda kw: calculate_gain(kw["nonlinearity"], kw["a"]), "fan_in", "normal"))
+_builtin("lecun_uniform", variance.lecun_uniform_, "U(-b, b), b = sqrt(3 / fan_in)", paper="LeCun et al. 1998",
+         dims=(2, None), law=_vs_law(lambda kw: 1.0, "fan_in", "uniform"))
+_builtin("lecun_normal", variance.lecun_normal_, "N(0, 1 / fan_in)", paper="LeCun et al. 1998; Klambauer et al. 2017",
+         aliases=("lecun",), dims=(2, None), law=_vs_law(lambda kw: 1.0, "fan_in", "normal"))
+_builtin("general_rule_uniform", variance.general_rule_uniform_, "U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+         paper="seed 004 general rule; torch's nn.Linear default", aliases=("general_rule", "uniform_rule"),
+         dims=(2, None), law=_vs_law(lambda kw: calculate_gain("leaky_relu", _SQ5), "fan_in", "uniform"))
+_builtin("general_rule_normal", variance.general_rule_normal_, "N(0, std^2), std = 1/sqrt(fan_in)",
+         paper="seed 004 normal rule", aliases=("normal_rule",), dims=(2, None),
+         law=_vs_law(lambda kw: 1.0, "fan_in", "normal"))
+_builtin("orthogonal", structured.orthogonal_, "gain * Q, Q (semi-)orthogonal from the QR of a Gaussian matrix",
+         paper="Saxe et al. 2013", dims=(2, None), torch_name="orthogonal_",
+         law=lambda shape, gain: {"dist": "orthogonal", "gain": gain, "mean": 0.0,
+                                  "std": abs(gain) / math.sqrt(max(shape[0], math.prod(shape[1:])))})
+_builtin("eye", structured.eye_, "identity matrix", aliases=("identity",), kind="deterministic", dims=(2, 2),
+         torch_name="eye_", law=lambda shape: {"dist": "exact"})
+_builtin("dirac", structured.dirac_, "Dirac delta kernel (identity convolution)", kind="deterministic", dims=(3, 5),
+         torch_name="dirac_", law=lambda shape, groups: {"dist": "exact"})
+_builtin("sparse", structured.sparse_, "N(0, std^2) with ceil(sparsity*rows) zeros per column", paper="Martens 2010",
+         dims=(2, 2), torch_name="sparse_",
+         law=lambda shape, sparsity, std: {"dist": "sparse", "sigma": std,
+                                           "zeros_per_column": math.ceil(sparsity * shape[0]),
+                                           "mean": 0.0, "std": std * math.sqrt(1 - math.ceil(sparsity * shape[0]) / shape[0])})
+_builtin("zero_init", structured.zero_init_, "identity / partial identity / c * Hadamard block (zeros and ones)",
+         paper="Zhao et al. 2021 (ZerO)", aliases=("zer0", "zero_o"), kind="deterministic", dims=(2, None),
+         law=lambda shape: {"dist": "exact"})
+
+__all__ = ["Scheme", "register_scheme", "get_scheme", "list_schemes", "schemes", "InitError"]

@@ -1,0 +1,165 @@
+"""The variance-scaling family: one implementation, the named schemes are one-liners.
+
+    std = gain / sqrt(fan),  fan in {fan_in, fan_out, (fan_in + fan_out) / 2}
+
+with gain = sqrt(scale).  Drawn as
+    normal:            N(0, std^2)
+    uniform:           U(-sqrt(3) std, sqrt(3) std)
+    truncated_normal:  N(0, s^2) truncated to +-2 s, s = std / 0.87962566...
+                       (the std of a unit normal cut at +-2), so the draw has std `std`
+                       as in JAX/Keras variance_scaling.
+
+Xavier/Glorot (Glorot & Bengio 2010)  : fan_avg, gain g
+Kaiming/He    (He et al. 2015)        : fan_in or fan_out, gain calculate_gain(nonlinearity, a)
+LeCun         (LeCun et al. 1998)     : fan_in, gain 1
+General rule  (seed 004)              : U(+-1/sqrt(fan_in)) = fan_in, gain 1/sqrt(3)
+                                         (bit-identical to torch's nn.Linear default, He with a=sqrt(5))
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import check_finite, unknown_choice
+from .basic import trunc_normal_
+from .fans import FAN_MODES, calculate_fan_in_and_fan_out, calculate_gain, check_float_tensor, is_empty, std_for
+
+DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+
+
+def _truncated_unit_std(k: float = 2.0) -> float:
+    """Std of N(0, 1) truncated to [-k, k]: sqrt(1 - 2k phi(k) / (2 Phi(k) - 1))."""
+    phi = math.exp(-0.5 * k * k) / math.sqrt(2 * math.pi)
+    mass = math.erf(k / math.sqrt(2.0))
+    return math.sqrt(1.0 - 2.0 * k * phi / mass)
+
+
+TRUNC_STD_2 = _truncated_unit_std(2.0)  # 0.8796256610342398
+
+
+@torch.no_grad()
+def scaled_(tensor: torch.Tensor, gain: float, mode: str, distribution: str, *,
+            generator: torch.Generator | None = None, where: str = "variance_scaling_"):
+    """Shared core: draw with std = std_for(gain, fans, mode) from `distribution`."""
+    check_float_tensor(tensor, where)
+    check_finite(where, gain=gain)
+    if mode not in FAN_MODES:
+        raise unknown_choice(where, "mode", mode, FAN_MODES)
+    if distribution not in DISTRIBUTIONS:
+        raise unknown_choice(where, "distribution", distribution, DISTRIBUTIONS)
+    if is_empty(tensor):  # torch warns and returns before computing fans
+        return tensor
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
+    std = std_for(gain, fan_in, fan_out, mode)
+    if distribution == "uniform":
+        bound = math.sqrt(3.0) * std
+        return tensor.uniform_(-bound, bound, generator=generator)
+    if distribution == "normal":
+        return tensor.normal_(0, std, generator=generator)
+    s = abs(std) / TRUNC_STD_2
+    if s == 0:
+        return tensor.zero_()
+    return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, generator=generator)
+
+
+def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan_in",
+                      distribution: str = "truncated_normal", *, generator: torch.Generator | None = None):
+    """Variance scaling: Var(w) = scale / fan (JAX/Keras semantics, truncation corrected).
+
+    Example:
+        >>> w = torch.empty(256, 128)
+        >>> initlab.variance_scaling_(w, 2.0, "fan_in", "normal")   # He normal
+    """
+    check_finite("variance_scaling_", scale=scale)
+    if scale <= 0:
+        from ..errors import bad_argument
+        raise bad_argument("variance_scaling_", "scale", scale, "scale > 0", "scale is the variance multiplier, e.g. 1.0 or 2.0")
+    return scaled_(tensor, math.sqrt(scale), mode, distribution, generator=generator)
+
+
+def xavier_uniform_(tensor, gain: float = 1.0, *, generator=None):
+    """Xavier/Glorot uniform: U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+
+    Example:
+        >>> initlab.xavier_uniform_(torch.empty(3, 5), gain=initlab.calculate_gain("tanh"))
+    """
+    return scaled_(tensor, gain, "fan_avg", "uniform", generator=generator, where="xavier_uniform_")
+
+
+def xavier_normal_(tensor, gain: float = 1.0, *, generator=None):
+    """Xavier/Glorot normal: N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+
+    Example:
+        >>> initlab.xavier_normal_(torch.empty(3, 5))
+    """
+    return scaled_(tensor, gain, "fan_avg", "normal", generator=generator, where="xavier_normal_")
+
+
+def _kaiming_gain(where: str, a, nonlinearity: str) -> float:
+    check_finite(where, a=a)
+    return calculate_gain(nonlinearity, a)
+
+
+def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, generator=None):
+    """Kaiming/He uniform: U(-b, b), b = gain sqrt(3 / fan), gain = calculate_gain(nonlinearity, a) (He et al. 2015).
+
+    `a` is the negative slope of the leaky ReLU that follows (0: plain ReLU).
+
+    Example:
+        >>> initlab.kaiming_uniform_(torch.empty(3, 5), mode="fan_in", nonlinearity="relu")
+    """
+    where = "kaiming_uniform_"
+    return scaled_(tensor, _kaiming_gain(where, a, nonlinearity), mode, "uniform", generator=generator, where=where)
+
+
+def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, generator=None):
+    """Kaiming/He normal: N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a) (He et al. 2015).
+
+    Example:
+        >>> initlab.kaiming_normal_(torch.empty(3, 5), mode="fan_out", nonlinearity="relu")
+    """
+    where = "kaiming_normal_"
+    return scaled_(tensor, _kaiming_gain(where, a, nonlinearity), mode, "normal", generator=generator, where=where)
+
+
+def lecun_uniform_(tensor, *, generator=None):
+    """LeCun uniform: U(-b, b), b = sqrt(3 / fan_in) (LeCun et al. 1998, "Efficient BackProp").
+
+    Example:
+        >>> initlab.lecun_uniform_(torch.empty(3, 5))
+    """
+    return scaled_(tensor, 1.0, "fan_in", "uniform", generator=generator, where="lecun_uniform_")
+
+
+def lecun_normal_(tensor, *, generator=None):
+    """LeCun normal: N(0, 1 / fan_in), the init SELU networks need (Klambauer et al. 2017).
+
+    (JAX's lecun_normal truncates; use variance_scaling_(w, 1, "fan_in") for that.)
+
+    Example:
+        >>> initlab.lecun_normal_(torch.empty(3, 5))
+    """
+    return scaled_(tensor, 1.0, "fan_in", "normal", generator=generator, where="lecun_normal_")
+
+
+def general_rule_uniform_(tensor, *, generator=None):
+    """The "general rule" of seed 004: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    This is also exactly torch's default for nn.Linear / nn.ConvNd weights
+    (kaiming_uniform_ with a = sqrt(5)), and computed the same way, bit for bit.
+
+    Example:
+        >>> initlab.general_rule_uniform_(torch.empty(256, 784))
+    """
+    return scaled_(tensor, calculate_gain("leaky_relu", math.sqrt(5)), "fan_in", "uniform",
+                   generator=generator, where="general_rule_uniform_")
+
+
+def general_rule_normal_(tensor, *, generator=None):
+    """Seed 004's normal rule: N(0, std^2) with std = 1/sqrt(fan_in) (the same law as LeCun normal).
+
+    Example:
+        >>> initlab.general_rule_normal_(torch.empty(256, 784))
+    """
+    return scaled_(tensor, 1.0, "fan_in", "normal", generator=generator, where="general_rule_normal_")

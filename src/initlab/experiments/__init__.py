@@ -1,0 +1,1 @@
+"""Experiments layer: trainers, the comparison engine, the result store and statistics."""

@@ -1,0 +1,88 @@
+"""Small data sets that ship inside scikit-learn (no files, no network): digits, breast-cancer, diabetes.
+
+They have no official test set, so we cut one (default 20 %, stratified for
+classification) with the `test_seed` option, which defaults to 0 and is independent of
+`seed`: every seed of a comparison is scored on the same test rows, as with an official
+split, while `seed` moves the validation split and subsamples.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InitError, bad_argument, unknown_choice
+from . import scaling
+from .registry import Raw, Spec, register
+from .splits import choose, rng
+
+
+def _sk():
+    try:
+        import sklearn.datasets as skd
+    except ImportError:  # pragma: no cover
+        raise InitError("load(...): scikit-learn is not installed; it ships the digits, breast-cancer and "
+                        "diabetes data. Fix: pip install 'initlab[data]' (or scikit-learn).") from None
+    return skd
+
+
+def _split_test(name, x, y, stratify, test_fraction, test_seed, want_test, info):
+    if not (isinstance(test_fraction, float) and 0.0 < test_fraction < 1.0):
+        raise bad_argument(f"load({name!r})", "test_fraction", test_fraction, "a float in (0, 1)", "e.g. test_fraction=0.2")
+    k = int(round(test_fraction * len(y)))
+    test_idx, pool_idx = choose(len(y), k, rng(test_seed, "test"), y if stratify else None)
+    info["test_split"] = (f"{k} of {len(y)} rows ({test_fraction:.0%}, {'stratified, ' if stratify else ''}"
+                          f"test_seed={test_seed}; fixed across seeds)")
+    return (x[pool_idx], y[pool_idx],
+            x[test_idx] if want_test else None, y[test_idx] if want_test else None)
+
+
+def _digits(*, seed, data_dir, want_test, test_fraction, test_seed, pixel_scaling) -> Raw:
+    d = _sk().load_digits()
+    x = d.data.astype(np.float64)
+    if pixel_scaling == "unit":
+        x = x / 16.0  # pixel values are 0..16 by construction: a fixed scale, nothing to fit
+    elif pixel_scaling != "standardize":
+        raise unknown_choice("load('digits')", "pixel_scaling", pixel_scaling, ("unit", "standardize"))
+    info = {"source": "sklearn.datasets.load_digits (bundled; UCI optdigits test part, 1797 images 8x8)",
+            "pixels": "0..16 / 16 -> [0, 1]" if pixel_scaling == "unit" else "standardized per pixel on train"}
+    xp, yp, xt, yt = _split_test("digits", x, d.target.astype(np.int64), True, test_fraction, test_seed, want_test, info)
+    return Raw(xp, yp, xt, yt, n_classes=10, input_shape=(64,),
+               scaling=scaling.NONE if pixel_scaling == "unit" else scaling.FEATURE, info=info)
+
+
+def _breast_cancer(*, seed, data_dir, want_test, test_fraction, test_seed) -> Raw:
+    d = _sk().load_breast_cancer()
+    info = {"source": "sklearn.datasets.load_breast_cancer (bundled; Wisconsin diagnostic, 569 rows, 30 features)",
+            "classes": list(d.target_names)}
+    xp, yp, xt, yt = _split_test("breast-cancer", d.data, d.target.astype(np.int64), True, test_fraction,
+                                 test_seed, want_test, info)
+    # features span 1e-3 .. 1e3, so per-feature standardization is needed
+    return Raw(xp, yp, xt, yt, n_classes=2, input_shape=(30,), scaling=scaling.FEATURE, info=info)
+
+
+def _diabetes(*, seed, data_dir, want_test, test_fraction, test_seed, standardize_target) -> Raw:
+    # scaled=False: the raw features; sklearn's default pre-scaling uses all 442 rows (test included)
+    d = _sk().load_diabetes(scaled=False)
+    info = {"source": "sklearn.datasets.load_diabetes(scaled=False) (bundled; Efron et al. 2004, 442 rows, 10 features)",
+            "target": "disease progression after one year (25..346)"}
+    xp, yp, xt, yt = _split_test("diabetes", d.data, d.target.reshape(-1, 1), False, test_fraction,
+                                 test_seed, want_test, info)
+    return Raw(xp, yp, xt, yt, n_classes=None, input_shape=(10,), scaling=scaling.FEATURE,
+               standardize_target=bool(standardize_target), info=info)
+
+
+_TEST = {"test_fraction": 0.2, "test_seed": 0}
+_TEST_HELP = {"test_fraction": "share of rows held out as the test set (0.2)",
+              "test_seed": "seed of the test split (fixed across `seed`s; default 0)"}
+
+register(Spec("digits", "classification", _digits,
+              "scikit-learn digits: 1797 8x8 images -> 64 features in [0, 1], 10 classes",
+              0.2, {**_TEST, "pixel_scaling": "unit"},
+              {**_TEST_HELP, "pixel_scaling": "'unit': /16 -> [0, 1]; 'standardize': per pixel with train statistics"}))
+register(Spec("breast-cancer", "classification", _breast_cancer,
+              "scikit-learn breast cancer (Wisconsin): 569 rows, 30 features standardized on train, 2 classes",
+              0.2, dict(_TEST), dict(_TEST_HELP)))
+register(Spec("diabetes", "regression", _diabetes,
+              "scikit-learn diabetes: 442 rows, 10 features standardized on train; target standardized by default",
+              0.2, {**_TEST, "standardize_target": True},
+              {**_TEST_HELP, "standardize_target": "standardize y with train mean/std (raw y is 25..346, which "
+                                                   "would make MSE values of order 1e4)"}))

@@ -10,3 +10,5 @@ from .schemes import __all__ as _scheme_names
 
 __version__ = "0.1.0"
 __all__ = ["InitError", "__version__"] + list(_scheme_names)
+from .experiments.reproduce import reproduce  # noqa: E402
+__all__ += ["reproduce"]

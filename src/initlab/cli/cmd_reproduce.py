@@ -1,0 +1,51 @@
+"""`initlab reproduce NAME`: rerun an experiment of the source tutorials beside its published figures."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "reproduce", help="rerun an experiment of the source tutorials and show our figures beside the published ones",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one reproduction: our figures (mean and 95 %% CI over seeds) beside the figure the source "
+                    "published, the claims checked on them, PNG plots under ./initlab-runs/reproduce/NAME/.",
+        epilog="Examples:\n  initlab reproduce --list\n  initlab reproduce backprop --json\n"
+               "  initlab reproduce constant-and-uniform --seeds 5\n  initlab reproduce housing --quick\n\n"
+               "Exit status 1 when a claim the reproduction checks does not hold.")
+    p.add_argument("name", nargs="?", help="which reproduction (see --list)")
+    p.add_argument("--list", action="store_true", help="list the reproductions and exit")
+    p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: per reproduction)")
+    p.add_argument("--quick", action="store_true", help="reduced budget (shorter training, fewer seeds)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--store", default=None, metavar="DIR", help="record the training runs in this run store")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the PNG plots go "
+                                                              "(default ./initlab-runs/reproduce/NAME)")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..experiments import reproduce as rp
+    from .main import UsageError
+    if args.list:
+        rows = rp.describe()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            w = max(len(r["name"]) for r in rows)
+            for r in rows:
+                print(f"{r['name']:<{w}}  {r['title']}  [{r['source']}]")
+        return 0
+    if not args.name:
+        raise UsageError("reproduce: give a NAME or --list")
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"reproduce: --seeds must be a positive number, got {args.seeds}")
+    result = rp.reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
+                          store=args.store, out_dir=args.out, plots=not args.no_plots)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(rp.format_text(result))
+    return 0 if result.ok else 1

@@ -1,0 +1,73 @@
+"""Reproductions of every experiment of the source tutorials, one module per reproduction.
+
+    >>> import initlab
+    >>> r = initlab.reproduce("backprop")            # a Reproduction record
+    >>> r.data["loss_after"] < r.data["loss_before"]
+    True
+
+The catalogue (name, title, source, default seeds) is `_common.CATALOG`; each module
+defines NAME and `run(ctx) -> Reproduction`.  Every figure is computed by that code each time it is
+shown: nothing is cached or hard-coded except the figures the source published,
+which are printed beside ours.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import time
+
+from ...errors import bad_argument, unknown_choice
+from ._common import BUDGETS, CATALOG, Claim, Context, Figure, Reproduction, format_text, resolve_seeds
+
+__all__ = ["reproduce", "reproductions", "describe", "format_text", "Reproduction", "Figure", "Claim"]
+
+
+def _module(name: str):
+    _check(name)
+    return importlib.import_module(f"{__name__}.{CATALOG[name]['module']}")
+
+
+def _check(name) -> None:
+    if not isinstance(name, str) or name not in CATALOG:
+        raise unknown_choice("reproduce", "name", name, list(CATALOG), "run `initlab reproduce --list`")
+
+
+def reproductions() -> list[str]:
+    """Names of every reproduction."""
+    return list(CATALOG)
+
+
+def describe(name: str | None = None):
+    """{name, title, source, default_seeds} for one reproduction, or a list for all."""
+    if name is None:
+        return [describe(n) for n in CATALOG]
+    _check(name)
+    c = CATALOG[name]
+    return {"name": name, "title": c["title"], "source": c["source"], "default_seeds": dict(c["seeds"])}
+
+
+def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_dir: str | None = None,
+              plots: bool = True) -> Reproduction:
+    """Run reproduction `name` and return its Reproduction (figures beside the published ones, claims, plots).
+
+    seeds: None (the reproduction's default for the budget), a count N (seeds 0..N-1) or a list of seeds.
+    budget: "full" (the source's protocol) or "quick" (reduced, for tests and smoke runs).
+    store: a RunStore (or a path for one) where the training runs are recorded; None records nothing.
+    out_dir: where PNG plots go (default ./initlab-runs/reproduce/NAME/); plots=False writes none.
+    """
+    m = _module(name)
+    if budget not in BUDGETS:
+        raise unknown_choice("reproduce", "budget", budget, BUDGETS, "use budget='quick' for a short run")
+    seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
+    if out_dir is None:
+        out_dir = os.path.join("initlab-runs", "reproduce", name)
+    if store is not None and isinstance(store, (str, os.PathLike)):
+        from ..store import RunStore
+        store = RunStore(store)
+    ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots))
+    t0 = time.perf_counter()
+    result = m.run(ctx)
+    result.wall_s = time.perf_counter() - t0
+    if not isinstance(result, Reproduction):  # pragma: no cover - programming error in a module
+        raise bad_argument("reproduce", "name", name, "a module whose run() returns a Reproduction")
+    return result

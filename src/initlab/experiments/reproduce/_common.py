@@ -1,0 +1,267 @@
+"""Shared pieces of the reproductions: result records, seed handling, statistics, plots, text.
+
+Nothing here holds a result: every figure a reproduction shows is computed by its
+`run()` each time it is called.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from ...errors import bad_argument
+
+BUDGETS = ("full", "quick")
+
+# name -> module, title, source, default number of seeds per budget; `--list` reads this without importing torch
+CATALOG = {
+    "constant-and-uniform": dict(
+        module="constant_and_uniform", source="seed 004",
+        title="Fashion-MNIST MLP: zeros, ones, uniform[0,1], centered uniform, general rule, normal, default, auto",
+        seeds={"full": 5, "quick": 2}),
+    "bad-init-logistic": dict(
+        module="bad_init_logistic", source="seed 002",
+        title="1-D logistic regression with MSE: bad initial weights stall, default and Xavier converge",
+        seeds={"full": 5, "quick": 2}),
+    "he-binary": dict(
+        module="he_binary", source="seed 000",
+        title="2-D points labelled x1 + x2 > 1, 2-64-1 ReLU/sigmoid with He normal, on a disjoint test set",
+        seeds={"full": 5, "quick": 2}),
+    "housing": dict(
+        module="housing", source="seed 003",
+        title="California housing (AveRooms, AveOccup): 2-4-3-1 and 2-256-256-256-1, default vs Xavier vs auto",
+        seeds={"full": 5, "quick": 2}),
+    "backprop": dict(
+        module="backprop", source="seed 003",
+        title="worked backpropagation example: one gradient-descent step, by hand and by autograd",
+        seeds={"full": 1, "quick": 1}),
+    "perceptron": dict(
+        module="perceptron", source="seed 003",
+        title="perceptron learning rule: converges on a separable set, not on an XOR-like set",
+        seeds={"full": 10, "quick": 3}),
+    "symmetry": dict(
+        module="symmetry", source="seeds 003 and 004",
+        title="constant init keeps the hidden units of a layer identical; random init breaks the symmetry",
+        seeds={"full": 5, "quick": 2}),
+}
+
+# two-sided 97.5 % quantiles of Student's t for df = 1..30 (scipy is optional)
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+
+
+def t975(df: int) -> float:
+    try:
+        from scipy.stats import t
+        return float(t.ppf(0.975, df))
+    except ImportError:  # pragma: no cover - scipy is installed with the dev extra
+        return _T975[df - 1] if df <= 30 else 1.96
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, list[float] | None]:
+    """Mean and Student-t 95 % interval of the mean ([lo, hi]); None for one value or non-finite data."""
+    vals = [float(v) for v in values]
+    n = len(vals)
+    if n == 0:
+        return math.nan, None
+    m = sum(vals) / n
+    if n == 1 or not all(math.isfinite(v) for v in vals):
+        return m, None
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (n - 1))
+    h = t975(n - 1) * sd / math.sqrt(n)
+    return m, [m - h, m + h]
+
+
+@dataclass
+class Figure:
+    """One number of the reproduction beside the number the source published (None: it published none)."""
+    label: str
+    metric: str
+    values: list[float]                 # one per seed (or a single exact value)
+    published: float | str | None = None
+    unit: str = ""
+    note: str = ""
+    mean: float = math.nan
+    ci95: list[float] | None = None
+
+    def __post_init__(self):
+        self.values = [float(v) for v in self.values]
+        self.mean, self.ci95 = mean_ci(self.values)
+
+    @property
+    def seeds(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Claim:
+    """A statement the reproduction checks on its own numbers (holds is computed, never asserted by hand)."""
+    text: str
+    holds: bool
+    detail: str = ""
+
+
+@dataclass
+class Reproduction:
+    name: str
+    title: str
+    source: str
+    budget: str
+    seeds: list[int]
+    config: dict
+    figures: list[Figure] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)          # extra structured output (e.g. the backprop numbers)
+    stored: int = 0                                    # runs recorded in the store
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.holds for c in self.claims)
+
+    def figure(self, label: str, metric: str | None = None) -> Figure:
+        for f in self.figures:
+            if f.label == label and (metric is None or f.metric == metric):
+                return f
+        raise KeyError((label, metric))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d.update(d.pop("data"))
+        return _jsonable(d)
+
+
+def _jsonable(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+@dataclass
+class Context:
+    """What every reproduction's run() receives."""
+    name: str
+    budget: str
+    seeds: list[int]
+    store: Any = None
+    out_dir: str = ""
+    plots: bool = True
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def quick(self) -> bool:
+        return self.budget == "quick"
+
+    def plot_path(self, filename: str) -> str:
+        os.makedirs(self.out_dir, exist_ok=True)
+        return os.path.join(self.out_dir, filename)
+
+
+def resolve_seeds(seeds, default: int) -> list[int]:
+    """None -> range(default); an int N -> range(N); an iterable -> those seeds."""
+    if seeds is None:
+        return list(range(default))
+    if isinstance(seeds, bool):
+        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=5")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise bad_argument("reproduce", "seeds", seeds, "a positive number of seeds", "e.g. seeds=5")
+        return list(range(seeds))
+    try:
+        out = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=[0, 1, 2]") from None
+    if not out or len(set(out)) != len(out):
+        raise bad_argument("reproduce", "seeds", seeds, "a non-empty list of distinct ints", "e.g. seeds=[0, 1, 2]")
+    return out
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def fmt_num(v, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a != 0 and (a >= 1e6 or a < 1e-4):
+        return f"{v:.3e}"
+    if a >= 100:
+        return f"{v:.2f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_figure(f: Figure) -> str:
+    s = fmt_num(f.mean) + (f" {f.unit}" if f.unit else "")
+    if f.ci95 is not None:
+        s += f" [{fmt_num(f.ci95[0])}, {fmt_num(f.ci95[1])}]"
+    if f.seeds > 1:
+        s += f" n={f.seeds}"
+    return s
+
+
+def format_text(r: Reproduction) -> str:
+    """Human-readable report: our figures (mean [95 % CI] over seeds) beside the published ones."""
+    lines = [f"reproduce {r.name}: {r.title}", f"source: {r.source}",
+             f"budget: {r.budget}, seeds: {r.seeds if len(r.seeds) <= 8 else f'{len(r.seeds)} seeds'}"]
+    for k, v in r.config.items():
+        lines.append(f"  {k}: {v}")
+    if r.figures:
+        rows = [("what", "metric", "ours: mean [95% CI]", "published")]
+        for f in r.figures:
+            pub = "-" if f.published is None else (f.published if isinstance(f.published, str)
+                                                   else fmt_num(f.published) + (f" {f.unit}" if f.unit else ""))
+            rows.append((f.label, f.metric, fmt_figure(f), pub))
+        w = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines.append("")
+        for i, row in enumerate(rows):
+            lines.append("  " + "  ".join(c.ljust(w[j]) for j, c in enumerate(row)).rstrip())
+            if i == 0:
+                lines.append("  " + "  ".join("-" * w[j] for j in range(4)))
+        notes = [(f.label, f.metric, f.note) for f in r.figures if f.note]
+        for label, metric, note in notes:
+            lines.append(f"  * {label} / {metric}: {note}")
+    if r.claims:
+        lines.append("")
+        lines.append("claims (checked on the numbers above):")
+        for c in r.claims:
+            lines.append(f"  [{'ok' if c.holds else 'FAILED'}] {c.text}" + (f" ({c.detail})" if c.detail else ""))
+    if r.notes:
+        lines.append("")
+        lines.append("notes:")
+        lines.extend(f"  - {n}" for n in r.notes)
+    if r.plots:
+        lines.append("")
+        lines.append("plots: " + ", ".join(r.plots))
+    if r.stored:
+        lines.append(f"store: {r.stored} runs recorded")
+    lines.append(f"wall time: {r.wall_s:.1f} s")
+    return "\n".join(lines)
+
+
+def record_runs(ctx: Context, config: dict, records: list) -> int:
+    """Record finished RunRecords in ctx.store (a RunStore); returns how many were written."""
+    if ctx.store is None or not records:
+        return 0
+    config = {**config, "reproduction": ctx.name, "budget": ctx.budget}
+    for rec in records:
+        ctx.store.put(config, rec)
+    return len(records)

@@ -1,0 +1,63 @@
+"""A dependency-free progress bar on stderr (steps = epochs x chunks, with an ETA).
+
+On a terminal it redraws one line; elsewhere (logs, pipes, tests) it prints only the
+`log` lines (e.g. "saved 4 runs"), so output stays readable.  stdout is never touched.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _fmt(s: float) -> str:
+    s = max(0, int(round(s)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Progress:
+    def __init__(self, total: int, *, enabled: bool = True, stream=None, label: str = "training"):
+        self.total = max(1, int(total))
+        self.done = 0
+        self.enabled = bool(enabled)
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.label = label
+        self.note = ""
+        self.t0 = time.perf_counter()
+        self._drawn = False
+
+    def update(self, n: float = 1, note: str | None = None) -> None:
+        self.done = min(self.total, self.done + n)
+        if note is not None:
+            self.note = note
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.tty:
+            return
+        el = time.perf_counter() - self.t0
+        frac = self.done / self.total
+        eta = el / frac * (1 - frac) if self.done else float("nan")
+        width = 24
+        fill = int(round(width * frac))
+        eta_s = _fmt(eta) if self.done else "?"
+        line = (f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {100 * frac:3.0f}% "
+                f"elapsed {_fmt(el)} ETA {eta_s} {self.note}")
+        self.stream.write(line[:150].ljust(100))
+        self.stream.flush()
+        self._drawn = True
+
+    def log(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        if self._drawn:
+            self.stream.write("\r" + " " * 150 + "\r")
+        self.stream.write(msg + "\n")
+        self.stream.flush()
+        self._draw()
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False

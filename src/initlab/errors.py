@@ -36,6 +36,8 @@ def unknown_choice(where: str, arg: str, value, choices: Iterable[str], fix: str
     choices = list(choices)
     hint = did_you_mean(value, choices)
     allowed = "one of " + ", ".join(repr(c) for c in choices)
+    if not fix and not hint and choices:
+        fix = f"pass one of the allowed values, e.g. {arg}={choices[0]!r}."
     return bad_argument(where, arg, value, allowed, (hint.strip() + " " + (fix or "")).strip() or None)
 
 

@@ -28,6 +28,14 @@ def _check_range(where: str, a: float, b: float, names=("a", "b")) -> None:
                            f"swap them: {names[0]}={b!r}, {names[1]}={a!r}")
 
 
+def _check_in_dtype(where: str, tensor: torch.Tensor, a: float, b: float) -> None:
+    """U(a, b) must be drawable in the tensor's dtype: a, b and the width b - a finite there."""
+    big = torch.finfo(tensor.dtype).max
+    if max(abs(a), abs(b), b - a) > big:
+        raise bad_argument(where, "(a, b)", (a, b), f"bounds with |a|, |b| and b - a at most {big:g} "
+                           f"(the largest finite {tensor.dtype})", "use a wider dtype, e.g. tensor.float()")
+
+
 def _check_std(where: str, std: float, *, positive: bool = False) -> None:
     check_finite(where, std=std)
     if std < 0 or (positive and std == 0):
@@ -48,6 +56,7 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, *, generator:
     where = "uniform_"
     check_float_tensor(tensor, where)
     _check_range(where, a, b)
+    _check_in_dtype(where, tensor, a, b)
     if is_empty(tensor):
         return tensor
     return tensor.uniform_(a, b, generator=generator)
@@ -120,6 +129,7 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
             tensor.copy_(out)
         return tensor
     # Little mass inside: uniform proposals, accepted with prob pdf(x) / pdf(mode).
+    _check_in_dtype(where, tensor, a, b)
     mode = max(a, min(mean, b))
     log_peak = -0.5 * ((mode - mean) / std) ** 2
     proposal = torch.empty_like(tensor)
@@ -156,6 +166,11 @@ def constant_(tensor: torch.Tensor, val: float):
     if tensor.dtype == torch.bool or (not tensor.dtype.is_floating_point and not float(val).is_integer()):
         raise bad_argument("constant_", "val", val, f"a value that {tensor.dtype} can hold exactly",
                            "use a float tensor or an integer value")
+    floating = tensor.dtype.is_floating_point or tensor.is_complex()
+    info = torch.finfo(tensor.dtype) if floating else torch.iinfo(tensor.dtype)
+    if not info.min <= val <= info.max:   # else fill_ wraps (uint8: -3 -> 253) or raises a RuntimeError
+        raise bad_argument("constant_", "val", val, f"a value in [{info.min:g}, {info.max:g}] ({tensor.dtype})",
+                           "use a wider dtype (e.g. float32 or int64) or a smaller value")
     if is_empty(tensor):
         return tensor
     return tensor.fill_(val)

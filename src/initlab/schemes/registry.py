@@ -42,12 +42,13 @@ class Scheme:
     def bind(self, **kwargs) -> dict:
         """kwargs completed with the function's defaults; unknown names are an InitError."""
         sig = inspect.signature(self.fn)
-        accepted = [p for p in sig.parameters if p not in ("tensor", "generator")]
+        accepted = list(_scheme_params(self.fn))
+        open_ended = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
         for k in kwargs:
-            if k not in accepted:
+            if k not in accepted and not (open_ended and k != "generator"):
                 raise unknown_choice(f"scheme {self.name!r}", "argument", k, accepted,
                                      f"{self.name} takes " + (", ".join(accepted) or "no arguments"))
-        out = {}
+        out = {k: v for k, v in kwargs.items() if k not in accepted}   # extra keywords of a **kwargs scheme
         for p in accepted:
             par = sig.parameters[p]
             if p in kwargs:
@@ -69,6 +70,14 @@ class Scheme:
         return {"name": self.name, "aliases": list(self.aliases), "formula": self.formula,
                 "paper": self.paper, "kind": self.kind, "torch": self.torch_name,
                 "params": list(self.params), "builtin": self.builtin}
+
+
+def _scheme_params(fn) -> tuple[str, ...]:
+    """fn's scheme arguments: every parameter but the first (the tensor, whatever its name),
+    `generator` and *args / **kwargs."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    return tuple(p.name for p in params
+                 if p.name != "generator" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 def _uniform(lo, hi):
@@ -132,13 +141,24 @@ def register_scheme(name: str, fn: Callable, *, formula: str = "user-defined", a
     key = _norm(name)
     if not key or not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
         raise bad_argument("register_scheme", "name", name, "an identifier such as 'my_scheme'", "use letters, digits and _")
-    existing = _REGISTRY.get(_ALIASES.get(key, key))
-    if existing is not None and existing.builtin and not _private.get("builtin", False):
-        raise bad_argument("register_scheme", "name", name, "a name that is not a built-in scheme or alias",
-                           f"built-in {existing.name!r} cannot be replaced; register yours under another name")
-    if existing is not None and not overwrite:
-        raise bad_argument("register_scheme", "name", name, "a name not already registered",
-                           "choose another name, or pass overwrite=True to replace your own scheme")
+    builtin = bool(_private.get("builtin", False))
+    if isinstance(aliases, str):
+        aliases = (aliases,)
+    alias_keys = tuple(_norm(a) for a in aliases)
+    for arg, value, k in [("name", name, key)] + [("aliases", a, _norm(a)) for a in aliases]:
+        if arg == "aliases" and not re.fullmatch(r"[a-z_][a-z0-9_]*", k):
+            raise bad_argument("register_scheme", arg, value, "identifiers such as 'my_alias'",
+                               "use letters, digits and _")
+        existing = _REGISTRY.get(_ALIASES.get(k, k))
+        if existing is None or (arg == "aliases" and existing.name == key):
+            continue
+        if existing.builtin and not builtin:
+            raise bad_argument("register_scheme", arg, value, "a name that is not a built-in scheme or alias",
+                               f"built-in {existing.name!r} cannot be replaced; register yours under another name")
+        if not overwrite or arg == "aliases":   # overwrite replaces your own scheme, never another's alias
+            raise bad_argument("register_scheme", arg, value, "a name not already registered",
+                               f"{value!r} is taken by {existing.name!r}; choose another "
+                               + ("alias" if arg == "aliases" else "name, or pass overwrite=True to replace your own scheme"))
     sig = inspect.signature(fn)
     if "generator" not in sig.parameters and not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
         inner = fn
@@ -148,9 +168,9 @@ def register_scheme(name: str, fn: Callable, *, formula: str = "user-defined", a
         fn.__signature__ = sig.replace(parameters=list(sig.parameters.values()) + [
             inspect.Parameter("generator", inspect.Parameter.KEYWORD_ONLY, default=None)])
         fn.__doc__ = inner.__doc__
-    params = tuple(p for p in inspect.signature(fn).parameters if p not in ("tensor", "generator"))
-    spec = Scheme(name=key, fn=fn, formula=formula, paper=paper, aliases=tuple(_norm(a) for a in aliases),
-                  kind=kind, law=law, builtin=bool(_private.get("builtin", False)),
+    params = _scheme_params(fn)
+    spec = Scheme(name=key, fn=fn, formula=formula, paper=paper, aliases=alias_keys,
+                  kind=kind, law=law, builtin=builtin,
                   dims=_private.get("dims", (1, None)), torch_name=_private.get("torch_name"), params=params)
     _REGISTRY[key] = spec
     for a in spec.aliases:

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from ..errors import check_finite, unknown_choice
+from ..errors import bad_argument, check_finite, unknown_choice
 from .basic import trunc_normal_
 from .fans import FAN_MODES, calculate_fan_in_and_fan_out, calculate_gain, check_float_tensor, is_empty, std_for
 
@@ -44,6 +44,9 @@ def scaled_(tensor: torch.Tensor, gain: float, mode: str, distribution: str, *,
     """Shared core: draw with std = std_for(gain, fans, mode) from `distribution`."""
     check_float_tensor(tensor, where)
     check_finite(where, gain=gain)
+    if gain < 0:
+        raise bad_argument(where, "gain", gain, "gain >= 0 (it multiplies a standard deviation)",
+                           f"pass gain={-gain!r}: the law is symmetric, so the sign changes nothing")
     if mode not in FAN_MODES:
         raise unknown_choice(where, "mode", mode, FAN_MODES)
     if distribution not in DISTRIBUTIONS:
@@ -73,7 +76,6 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan
     """
     check_finite("variance_scaling_", scale=scale)
     if scale <= 0:
-        from ..errors import bad_argument
         raise bad_argument("variance_scaling_", "scale", scale, "scale > 0", "scale is the variance multiplier, e.g. 1.0 or 2.0")
     return scaled_(tensor, math.sqrt(scale), mode, distribution, generator=generator)
 

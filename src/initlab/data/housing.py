@@ -8,6 +8,8 @@ already O(1), so MSE values compare with the tutorial's).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import InitError, bad_argument, unknown_choice
@@ -26,19 +28,25 @@ def _fetch(data_dir):
         raise InitError("load('california-housing'): scikit-learn is not installed; it reads the cached "
                         "data file. Fix: pip install 'initlab[data]' (or scikit-learn).") from None
     home, tried = sklearn_data_home(data_dir)
-    try:
-        bunch = fetch_california_housing(data_home=home, download_if_missing=False)
-    except OSError:
-        if home is None:
-            from sklearn.datasets import get_data_home
-            tried = tried + [get_data_home() + " (scikit-learn's default)"]
+    if home is None:
+        # scikit-learn's default home, computed without get_data_home(), which would create it
+        home = os.path.expanduser(os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data")))
+        tried = tried + [home + " (scikit-learn's default)"]
+    # check first: scikit-learn would create missing folders as a side effect of failing
+    if not os.path.isfile(os.path.join(home, CACHE_FILE)):
         raise InitError(
             f"load('california-housing'): data_dir={None if data_dir is None else str(data_dir)!r}: no "
-            f"{CACHE_FILE} found; looked in: {', '.join(tried) or '-'}. Expected the scikit-learn cache file "
+            f"{CACHE_FILE} found; looked in: {', '.join(tried)}. Expected the scikit-learn cache file "
             f"{CACHE_FILE}. Fix: pass data_dir= (or set ${ENV_DATA_HOME}) to the folder holding it "
             "(this project keeps one in ../shared/data/scikit_learn_data), or, on a machine with network, "
             "run `python -c \"from sklearn.datasets import fetch_california_housing as f; "
-            "f(data_home='DIR')\"` once and copy DIR here.") from None
+            "f(data_home='DIR')\"` once and copy DIR here.")
+    try:
+        bunch = fetch_california_housing(data_home=home, download_if_missing=False)
+    except Exception as e:  # present but unreadable (truncated, not a joblib pickle, ...)
+        raise InitError(f"load('california-housing'): {os.path.join(home, CACHE_FILE)!r} could not be read ({e}); "
+                        "expected scikit-learn's cache file. Fix: replace it with a good copy "
+                        "(e.g. from ../shared/data/scikit_learn_data).") from None
     return bunch, home
 
 

@@ -24,7 +24,7 @@ CATALOG = {
     "bad-init-logistic": dict(
         module="bad_init_logistic", source="seed 002",
         title="1-D logistic regression with MSE: bad initial weights stall, default and Xavier converge",
-        seeds={"full": 5, "quick": 2}),
+        seeds={"full": 10, "quick": 2}),
     "he-binary": dict(
         module="he_binary", source="seed 000",
         title="2-D points labelled x1 + x2 > 1, 2-64-1 ReLU/sigmoid with He normal, on a disjoint test set",
@@ -265,3 +265,34 @@ def record_runs(ctx: Context, config: dict, records: list) -> int:
     for rec in records:
         ctx.store.put(config, rec)
     return len(records)
+
+
+def train_minibatch(model, x, y, loss_fn, optimizer, *, epochs: int, batch_size: int, seed: int,
+                    on_epoch=None) -> list[float]:
+    """The source tutorials' plain loop: shuffle, minibatch SGD step, mean batch loss per epoch.
+
+    Used where a reproduction needs the source's exact protocol (e.g. MSE on a sigmoid
+    output) or the trained weights themselves; comparisons of many policies go through
+    initlab.compare.  on_epoch(epoch, mean_loss) is called after each epoch.
+    """
+    import torch
+    gen = torch.Generator().manual_seed(10_000 + int(seed))
+    n = len(y)
+    losses = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total, batches = 0.0, 0
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            loss = loss_fn(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            batches += 1
+        losses.append(total / batches)
+        if on_epoch is not None:
+            on_epoch(epoch, losses[-1])
+    model.eval()
+    return losses

@@ -1,0 +1,296 @@
+"""`compare`: train every (policy, seed) model of one architecture on one data set and rank the policies.
+
+    result = initlab.compare("seed004", "fashion-mnist", ["zeros", "general_rule_uniform", "auto"],
+                             seeds=3, epochs=2, lr=0.05, batch_size=100)
+    print(initlab.reports.terminal_table(result))
+
+How a sweep runs
+----------------
+* Run (p, s) starts from ``initlab.init_(fresh_model, p, seed=s)``; its batch order and dropout masks
+  come from generators seeded by s, so every policy of one seed sees the same batches (paired).
+* Runs already in the store for the same config (hash of model, data, training settings, not of
+  policies/seeds) are skipped and loaded from it (``result.skipped``).
+* The others are trained in chunks (``chunk`` = models per chunk, default all), each chunk as ONE
+  vectorized batch when the model allows it (else one model after another, see ``result.path`` and
+  ``result.path_reason``).  Every run of a chunk is saved as soon as the chunk finishes, so an
+  interruption (Ctrl-C, kill) loses at most the chunk in progress; rerunning resumes.
+* Summary by ``stats.summarize``: val_acc (higher is better) for classification, val_mse (lower)
+  for regression, at the final epoch; diverged runs count as the worst value.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import InitError, bad_argument, unknown_choice
+from .progress import Progress
+from .records import CompareResult, RunRecord, config_hash
+from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, resolve_device, train_runs
+
+ENGINE_VERSION = 1
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+WHERE = "initlab.compare"
+
+
+class CompareInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: the runs of finished chunks are in the store (`saved`, `store_path`)."""
+
+    def __init__(self, saved: int, pending: int, store_path: str | None):
+        super().__init__(f"interrupted; {saved} finished run(s) kept"
+                         + (f" in {store_path}" if store_path else "") + f", {pending} not finished")
+        self.saved, self.pending, self.store_path = saved, pending, store_path
+
+
+def _apply_policy(model: nn.Module, policy: str, seed: int, example_inputs) -> None:
+    """Initialize `model` with `policy` (initlab.init_)."""
+    from ..policy import init_
+    init_(model, policy, seed=seed, example_inputs=example_inputs)
+
+
+# ---------------------------------------------------------------------------- argument handling
+def _model_factory(model):
+    """(factory returning a fresh nn.Module, name for the config)."""
+    from ..models import build_model
+    if isinstance(model, str):
+        build_model(model)                       # validates the spec now (InitError on a bad one)
+        return (lambda: build_model(model)), model
+    if isinstance(model, nn.Module):
+        proto = copy.deepcopy(model)
+        return (lambda: copy.deepcopy(proto)), f"{type(model).__module__}.{type(model).__qualname__}(instance)"
+    if callable(model):
+        name = f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', repr(model))}"
+
+        def factory():
+            m = model()
+            if not isinstance(m, nn.Module):
+                raise bad_argument(WHERE, "model", name, "a factory returning a torch.nn.Module",
+                                   "make the factory return the model")
+            return m
+        return factory, name
+    raise bad_argument(WHERE, "model", model, "a zoo spec string (e.g. 'seed004', 'mlp:64-128-10'), "
+                       "an nn.Module or a factory returning one", "see `initlab.models`")
+
+
+def _dataset(data, data_options):
+    from ..data import Dataset, load
+    if isinstance(data, Dataset):
+        ident = {"name": data.name, "n_train": data.n_train, "n_val": data.n_val,
+                 "info": {k: v for k, v in (data.info or {}).items() if isinstance(v, (str, int, float, bool))}}
+        return data, data.name, ident
+    if not isinstance(data, str):
+        raise bad_argument(WHERE, "data", data, "a data set name or an initlab.data.Dataset",
+                           "e.g. data='digits'; see initlab.data.list_datasets()")
+    opts = dict(data_options or {})
+    ds = load(data, **opts)
+    return ds, ds.name, opts
+
+
+def _policies(policies) -> list[str]:
+    if isinstance(policies, str):
+        policies = [p.strip() for p in policies.split(",") if p.strip()]
+    policies = list(policies or [])
+    if not policies or not all(isinstance(p, str) and p for p in policies):
+        raise bad_argument(WHERE, "policies", policies, "a non-empty list of policy names",
+                           "e.g. policies=['torch-default', 'auto'] or --policies zeros,auto")
+    if len(set(policies)) != len(policies):
+        raise bad_argument(WHERE, "policies", policies, "each policy once", "remove the duplicates")
+    return policies
+
+
+def _seeds(seeds) -> list[int]:
+    if isinstance(seeds, bool):
+        seeds = None
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise bad_argument(WHERE, "seeds", seeds, "a positive number of seeds or a list of seeds", "e.g. seeds=5")
+        return list(range(seeds))
+    try:
+        out = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise bad_argument(WHERE, "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=5") from None
+    if not out or len(set(out)) != len(out):
+        raise bad_argument(WHERE, "seeds", seeds, "distinct seeds, at least one", "e.g. seeds=[0, 1, 2]")
+    return out
+
+
+def _prepare(ds, probe: nn.Module, loss):
+    """TrainData shaped for the model, and the loss name; InitError when model and data do not fit."""
+    x_tr, y_tr = ds.x_train, ds.y_train
+    x_va, y_va, split = ds.x_val, ds.y_val, "val"
+    if x_va is None or len(x_va) == 0:
+        if ds.x_test is not None and len(ds.x_test):
+            x_va, y_va, split = ds.x_test, ds.y_test, "test"
+        else:
+            x_va, y_va, split = x_tr, y_tr, "train"
+    shape = getattr(probe, "initlab_input_shape", None)
+    if shape is not None and tuple(x_tr.shape[1:]) != tuple(shape) and \
+            math.prod(x_tr.shape[1:]) == math.prod(shape):
+        x_tr, x_va = x_tr.reshape(len(x_tr), *shape), x_va.reshape(len(x_va), *shape)
+    try:
+        with torch.no_grad():
+            probe.eval()
+            out = probe(x_tr[:2].float())
+    except Exception as e:  # noqa: BLE001
+        raise bad_argument(WHERE, "model", type(probe).__name__,
+                           f"a model that accepts the data's inputs of shape {tuple(x_tr.shape[1:])}",
+                           f"use a model whose input is {tuple(ds.input_shape)}, e.g. "
+                           f"mlp:{ds.n_features}-128-{ds.n_outputs} ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:120]})") from None
+    n_out = int(out.shape[-1])
+    if loss is None:
+        if ds.task == "regression":
+            loss = "mse"
+        else:
+            loss = "bce" if n_out == 1 and (ds.n_classes or 2) == 2 else "cross_entropy"
+    if ds.task == "classification" and loss == "cross_entropy" and n_out < int(ds.n_classes or 0):
+        raise bad_argument(WHERE, "model", type(probe).__name__,
+                           f"a model with {ds.n_classes} outputs for {ds.name} ({n_out} found)",
+                           f"end the model with {ds.n_classes} units, e.g. mlp:{ds.n_features}-128-{ds.n_classes}")
+    if ds.task == "regression" and loss != "mse":
+        raise bad_argument(WHERE, "loss", loss, "'mse' for a regression data set", "leave loss=None")
+    data = TrainData(ds.task, x_tr, y_tr, x_va, y_va, ds.n_classes, split)
+    return data, loss
+
+
+def _chunks(jobs, chunk):
+    if chunk is None:
+        return [jobs] if jobs else []
+    if not isinstance(chunk, int) or chunk < 1:
+        raise bad_argument(WHERE, "chunk", chunk, "a positive number of models per chunk, or None for all",
+                           "e.g. chunk=8")
+    return [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
+
+
+def _open_store(store):
+    from .store import RunStore
+    if store is False:
+        return None, False
+    if store is None:
+        return RunStore(), True
+    if isinstance(store, (str, Path)):
+        return RunStore(store), True
+    return store, False
+
+
+# ---------------------------------------------------------------------------- compare
+def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sgd", lr: float,
+            batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
+            report_dir=None, data_options: dict | None = None, target: float | None = None,
+            chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
+            dtype: str = "float32") -> CompareResult:
+    """Train every (policy, seed) and summarize; see the module docstring.
+
+    model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
+    data          data set name (loaded with ``data_options``, e.g. {"subsample": 500}) or a Dataset
+    policies      list of policy names (or "a,b,c"), passed to ``initlab.init_``
+    seeds         number of seeds (0..n-1) or a list of seeds
+    optimizer     'sgd' (with momentum/weight_decay) | 'adam' | 'adamw'
+    loss          None = from the task ('cross_entropy', 'bce' for one logit, 'mse'), or one of those
+    store         None = RunStore() (./initlab-runs/runs.sqlite), a path, a RunStore, or False (no store)
+    device        'auto' (CUDA when available) | 'cpu' | 'cuda'
+    progress      progress bar / chunk lines on stderr
+    report_dir    write report.html + PNGs there (initlab.reports.write_report)
+    target        metric value for "epochs to target" in the summary
+    chunk         models per vectorized batch (None = all pending runs at once)
+    path          'auto' | 'vectorized' | 'sequential'
+    dtype         'float32' | 'float64'
+    """
+    t_start = time.perf_counter()
+    if optimizer not in OPTIMIZERS:
+        raise unknown_choice(WHERE, "optimizer", optimizer, OPTIMIZERS, "e.g. --optimizer sgd or --optimizer adam")
+    if path not in PATHS:
+        raise unknown_choice(WHERE, "path", path, PATHS)
+    if dtype not in DTYPES:
+        raise unknown_choice(WHERE, "dtype", dtype, list(DTYPES))
+    if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
+        raise bad_argument(WHERE, "target", target, "a finite number or None", "e.g. target=0.8")
+    policies = _policies(policies)
+    seeds = _seeds(seeds)
+    dev = resolve_device(device)
+    factory, model_name = _model_factory(model)
+    ds, data_name, data_ident = _dataset(data, data_options)
+    probe = factory()
+    tdata, loss = _prepare(ds, probe, loss)
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, loss=loss,
+                      momentum=momentum, weight_decay=weight_decay, device=str(dev), dtype=DTYPES[dtype]).check()
+    config = {"model": model_name, "data": data_name, "data_options": data_ident, "task": ds.task,
+              "eval_split": tdata.val_split, "epochs": epochs, "optimizer": optimizer, "lr": lr,
+              "batch_size": batch_size, "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
+              "dtype": dtype, "engine_version": ENGINE_VERSION}
+    h = config_hash(config)
+    example = tdata.x_train[:min(256, tdata.n_train)]
+
+    # unknown policies fail here, before anything is trained
+    for p in policies:
+        _apply_policy(factory(), p, seeds[0], example)
+
+    st, owned = _open_store(store)
+    try:
+        done = st.done(h) if st is not None else set()
+        jobs = [(p, s) for s in seeds for p in policies]
+        pending = [j for j in jobs if j not in done]
+        skipped = len(jobs) - len(pending)
+        old = {}
+        if st is not None and skipped:
+            old = {(r.policy, r.seed): r for r in st.runs(config_hash=h) if (r.policy, r.seed) in set(jobs)}
+        chunks = _chunks(pending, chunk)
+        bar = Progress(epochs * max(1, len(chunks)), enabled=bool(progress),
+                       label=f"{len(pending)} runs")
+        if skipped:
+            bar.log(f"initlab compare: {skipped} run(s) already in the store, {len(pending)} to train")
+        new, paths, reasons, saved = {}, [], [], 0
+        try:
+            for ci, cj in enumerate(chunks, start=1):
+                models = []
+                for p, s in cj:
+                    m = factory()
+                    _apply_policy(m, p, s, example)
+                    models.append(m)
+                bar.note = f"chunk {ci}/{len(chunks)}"
+                out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=bar, loss_kind=loss)
+                paths.append(out.path)
+                reasons.append(out.reason)
+                for (p, s), r in zip(cj, out.results):
+                    rec = RunRecord(p, s, h, r.status, r.history, r.final, r.seconds)
+                    if st is not None:
+                        st.save(rec, config)
+                        saved += 1
+                    new[(p, s)] = rec
+                bar.log(f"chunk {ci}/{len(chunks)}: {len(cj)} run(s) finished"
+                        + (f" and saved to {st.path}" if st is not None else "")
+                        + f" [{out.path}]")
+        except KeyboardInterrupt:
+            bar.close()
+            raise CompareInterrupted(saved, len(pending) - len(new),
+                                     str(st.path) if st is not None else None) from None
+        bar.close()
+        runs = [new.get(j) or old.get(j) for j in jobs]
+        runs = [r for r in runs if r is not None]
+    finally:
+        if owned and st is not None:
+            st.close()
+
+    if not paths:
+        run_path, reason = "none", "every run was already in the store"
+    elif all(p == "vectorized" for p in paths):
+        run_path, reason = "vectorized", reasons[0] + f"; {len(pending)} model(s) in {len(chunks)} chunk(s)"
+    else:
+        run_path = "sequential"
+        reason = next(r for p, r in zip(paths, reasons) if p == "sequential")
+    from .stats import summarize
+    metric, hib = ("val_acc", True) if ds.task == "classification" else ("val_mse", False)
+    summary = summarize(runs, metric, higher_is_better=hib, target=target) if runs else []
+    full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
+                       chunk=chunk, store=str(st.path) if st is not None else None,
+                       seconds=round(time.perf_counter() - t_start, 3))
+    result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,
+                           skipped=skipped)
+    if report_dir is not None:
+        from ..reports import write_report
+        result.report = write_report(result, report_dir)
+    return result

@@ -48,7 +48,7 @@ Exactly what is computed
 
 Rows come back sorted by rank.  Each row: policy, metric, higher_is_better, mean,
 std, ci95 [low, high], ci_note, seeds, diverged, values (per-seed values used),
-rank, best, p_raw, p_vs_best, significantly_worse, epochs_to_target,
+rank, best, alpha, p_raw, p_vs_best, significantly_worse, epochs_to_target,
 reached_target.
 """
 from __future__ import annotations
@@ -216,7 +216,7 @@ def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
             "mean": mean, "std": std, "ci95": [lo, hi],
             "ci_note": SINGLE_SEED_NOTE if n == 1 else "",
             "seeds": n, "diverged": diverged, "values": [float(v) for v in values],
-            "rank": 0, "best": False, "p_raw": None, "p_vs_best": None, "significantly_worse": False,
+            "rank": 0, "best": False, "alpha": float(alpha), "p_raw": None, "p_vs_best": None, "significantly_worse": False,
             "epochs_to_target": e2t, "reached_target": reached if target is not None else None,
             "_inf_frac": float(np.mean(~np.isfinite(x))),
         })

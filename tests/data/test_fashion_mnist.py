@@ -91,3 +91,21 @@ def test_real_fashion_mnist_from_the_debian_path():
     assert 0.0 == ds.x_test.min().item() and ds.x_test.max().item() == 1.0
     # the well-known mean pixel of Fashion-MNIST is about 0.286
     assert ds.x_test.mean().item() == pytest.approx(0.286, abs=0.005)
+
+
+def test_replaced_file_is_read_again_despite_the_cache(tmp_path, fake_fashion):
+    fake_fashion(tmp_path, n_train=50, seed=0)
+    a = load("fashion-mnist", data_dir=tmp_path, val_fraction=0)
+    fake_fashion(tmp_path, n_train=60, seed=1)
+    b = load("fashion-mnist", data_dir=tmp_path, val_fraction=0)
+    assert a.n_train == 50 and b.n_train == 60
+
+
+def test_env_data_home_is_searched_when_no_data_dir(tmp_path, fake_fashion, monkeypatch):
+    from initlab.data import fashion_mnist
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-copy")
+    with pytest.raises(InitError, match="no-debian-copy"):
+        load("fashion-mnist")
+    fake_fashion(tmp_path / "home" / "FashionMNIST" / "raw")
+    monkeypatch.setenv("INITLAB_DATA_HOME", str(tmp_path / "home"))
+    assert load("fashion-mnist").n_test == 40

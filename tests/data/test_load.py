@@ -143,3 +143,13 @@ def test_choose_stratified_keeps_proportions_exactly_when_possible():
     picked, rest = choose(100, 20, rng(0, "t"), labels)
     assert sorted(list(picked) + list(rest)) == list(range(100))
     assert torch.bincount(torch.from_numpy(labels[picked])).tolist() == [12, 6, 2]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_info_is_json_ready_and_tensors_are_writable(name):
+    import json
+    ds = load(name, label_noise=0.1) if name != "diabetes" else load(name)
+    json.dumps(ds.info)                                        # records and reports store it
+    for x, y in ds.splits().values():
+        x.add_(0)                                              # no read-only numpy memory underneath
+        y.add_(0)

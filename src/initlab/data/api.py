@@ -146,9 +146,13 @@ def load(name: str, *, seed: int = 0, subsample: int | None = None, data_dir=Non
                       "flipped_index": [int(i) for i in flipped],
                       "how": "uniformly random wrong label, training set only, drawn once (seeded)"}
 
-    # 4. scaling fitted on the final training inputs, applied to all splits
+    # 4. a fixed scale first (pixels / 255), then scaling fitted on the final training inputs
+    x_te = raw.x_test
+    if raw.divide_by is not None:
+        d = np.float32(raw.divide_by)
+        x_tr, x_va, x_te = (None if a is None else a.astype(np.float32) / d for a in (x_tr, x_va, x_te))
     stats = scaling.fit(x_tr, raw.scaling)
-    x_tr, x_va, x_te = scaling.apply(x_tr, stats), scaling.apply(x_va, stats), scaling.apply(raw.x_test, stats)
+    x_tr, x_va, x_te = scaling.apply(x_tr, stats), scaling.apply(x_va, stats), scaling.apply(x_te, stats)
     y_te = raw.y_test
     target_info = None
     if not classify and raw.standardize_target:
@@ -160,15 +164,17 @@ def load(name: str, *, seed: int = 0, subsample: int | None = None, data_dir=Non
     # 5. tensors
     shape = tuple(raw.input_shape)
 
+    def own(a, dtype):  # a tensor that owns writable memory (cached loader arrays are read-only)
+        a = np.ascontiguousarray(a, dtype=dtype)
+        return torch.from_numpy(a if a.flags.writeable else a.copy())
+
     def tx(a):
-        return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32).reshape((len(a),) + shape))
+        return None if a is None else own(a, np.float32).reshape((len(a),) + shape)
 
     def ty(a):
         if a is None:
             return None
-        if classify:
-            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64).reshape(-1))
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 1))
+        return own(a, np.int64).reshape(-1) if classify else own(a, np.float32).reshape(-1, 1)
 
     ds = Dataset(name=spec.name, task=spec.task, x_train=tx(x_tr), y_train=ty(y_tr), x_val=tx(x_va), y_val=ty(y_va),
                  x_test=tx(x_te), y_test=ty(y_te), n_classes=raw.n_classes if classify else None,

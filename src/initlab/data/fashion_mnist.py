@@ -10,6 +10,7 @@ the Xavier/He derivations.  The test set is the official 10k (t10k) files.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ..errors import InitError
 from . import scaling
 from .idx import read_idx
-from .paths import DEBIAN_FASHION_MNIST
+from .paths import DEBIAN_FASHION_MNIST, ENV_DATA_HOME
 from .registry import Raw, Spec, register
 
 FILES = {
@@ -34,9 +35,12 @@ HOW_TO_GET = ("Fix: install Debian's package (`sudo apt-get install dataset-fash
 
 
 def candidate_dirs(data_dir=None) -> list[Path]:
-    """Folders to search, most specific first; a torchvision root is recognised too."""
+    """Folders to search: data_dir, else Debian's folder then $INITLAB_DATA_HOME; a torchvision
+    root (<dir>/FashionMNIST/raw) and a <dir>/fashion-mnist subfolder are recognised too."""
     if data_dir is None:
         bases = [DEBIAN_FASHION_MNIST]
+        if os.environ.get(ENV_DATA_HOME):   # the project-wide data folder, if one is set
+            bases.append(Path(os.environ[ENV_DATA_HOME]))
     else:
         bases = [Path(data_dir)]
     out: list[Path] = []
@@ -78,25 +82,39 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, part: str, paths) -> Non
         raise InitError(f"{where}: label {int(labels.max())} found; expected 0..9. Fix: re-download the labels.")
 
 
+@lru_cache(maxsize=8)
+def _read_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    """Decoded IDX file, kept for the process: a sweep loads the same 55 MB many times.
+    The key includes mtime and size, so a replaced file is read again."""
+    arr = read_idx(path)
+    arr.setflags(write=False)   # shared between loads: nobody may modify it in place
+    return arr
+
+
+def _read(path: Path) -> np.ndarray:
+    st = os.stat(path)
+    return _read_cached(os.fspath(path), st.st_mtime_ns, st.st_size)
+
+
 def _load(*, seed, data_dir, want_test, normalize) -> Raw:
     paths = locate(data_dir, need_test=want_test)
-    xtr = read_idx(paths["train_images"])
-    ytr = read_idx(paths["train_labels"])
+    xtr = _read(paths["train_images"])
+    ytr = _read(paths["train_labels"])
     _check_pair(xtr, ytr, "train", (paths["train_images"], paths["train_labels"]))
     xte = yte = None
     if want_test:
-        xte = read_idx(paths["test_images"])
-        yte = read_idx(paths["test_labels"])
+        xte = _read(paths["test_images"])
+        yte = _read(paths["test_labels"])
         _check_pair(xte, yte, "test", (paths["test_images"], paths["test_labels"]))
 
-    def prep(x):  # uint8 -> [0, 1], flattened: the models here are MLPs on 784 inputs
-        return None if x is None else x.reshape(len(x), -1).astype(np.float32) / np.float32(255.0)
+    def flat(x):  # keep uint8 here; the pipeline divides by 255 after choosing rows
+        return None if x is None else x.reshape(len(x), -1)
 
     return Raw(
-        x_pool=prep(xtr), y_pool=ytr.astype(np.int64),
-        x_test=prep(xte), y_test=None if yte is None else yte.astype(np.int64),
+        x_pool=flat(xtr), y_pool=ytr.astype(np.int64),
+        x_test=flat(xte), y_test=None if yte is None else yte.astype(np.int64),
         n_classes=10, input_shape=(784,),
-        scaling=scaling.GLOBAL if normalize else scaling.NONE,
+        scaling=scaling.GLOBAL if normalize else scaling.NONE, divide_by=255.0,
         info={"source": f"IDX files in {paths['train_images'].parent}",
               "files": {k: os.fspath(v) for k, v in paths.items()},
               "classes": list(CLASSES),

@@ -25,6 +25,8 @@ class Raw:
     scaling: str                       # a mode from scaling.py
     info: dict = field(default_factory=dict)   # source, test_split, notes, ...
     standardize_target: bool = False   # regression: scale y with train mean/std as well
+    divide_by: float | None = None     # fixed, data-independent scale (255 for pixels), applied after
+                                       # the rows are chosen so a subsample never converts all 60k images
 
 
 @dataclass(frozen=True)

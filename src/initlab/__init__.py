@@ -12,3 +12,5 @@ __version__ = "0.1.0"
 __all__ = ["InitError", "__version__"] + list(_scheme_names)
 from .experiments.reproduce import reproduce  # noqa: E402
 __all__ += ["reproduce"]
+from .experiments.compare import compare  # noqa: E402
+__all__ += ["compare"]

@@ -1,0 +1,130 @@
+"""`initlab.plan`, `initlab.init_`, `initlab.list_policies`: the model-level entry points."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..errors import InitError, bad_argument, unknown_choice
+from ..schemes import Scheme, fans_from_shape, get_scheme, list_schemes
+from .base import Context, RulesPolicy, SchemePolicy, normalize_bias
+from .keep import check_patterns
+from .plan import Plan, Row
+from .presets import PRESETS
+from .rules import Rule
+from .targets import collect
+from .verify import fingerprint
+
+
+def list_policies() -> list[str]:
+    """Names of the presets (any registered scheme name is a policy too)."""
+    return list(PRESETS)
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def resolve(policy):
+    """A policy object from a preset name, scheme name, (scheme, kwargs), Rule, rule list or policy object."""
+    if isinstance(policy, str):
+        key = _norm(policy)
+        if key in PRESETS:
+            return PRESETS[key]
+        try:
+            return SchemePolicy(get_scheme(policy).name)
+        except InitError:
+            raise unknown_choice("plan", "policy", policy, list_policies() + list_schemes(),
+                                 "pass a preset (initlab.list_policies()), a scheme name (initlab.list_schemes()) "
+                                 "or a list of initlab.Rule") from None
+    if isinstance(policy, Scheme):
+        return SchemePolicy(policy.name)
+    if isinstance(policy, tuple) and len(policy) == 2 and isinstance(policy[0], str) and isinstance(policy[1], dict):
+        s = get_scheme(policy[0])
+        s.bind(**policy[1])
+        return SchemePolicy(s.name, dict(policy[1]))
+    if isinstance(policy, (Rule, list)):
+        return RulesPolicy.of(policy)
+    if hasattr(policy, "decide") and hasattr(policy, "name"):
+        return policy
+    raise bad_argument("plan", "policy", policy, "a preset name, a scheme name, (scheme, kwargs), an initlab.Rule "
+                       "or a list of them", "e.g. policy='auto' or policy=[initlab.Rule('zeros', name='head.*')]")
+
+
+def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | None = None, bias=None,
+         keep=None) -> Plan:
+    """What `policy` would do to each parameter of `model`, and why.  Pure: writes nothing, draws nothing.
+
+    bias: None (the policy's default: zeros for a scheme name and auto), "zeros", a float, "keep", a scheme
+          name or (scheme, kwargs).  keep: globs of parameter/module names never to write (pretrained parts).
+
+    Example:
+        >>> p = initlab.plan(model, "auto", seed=0); print(p); p.apply(model)
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise bad_argument("plan", "seed", seed, "None or an int >= 0", "e.g. seed=0")
+    pol = resolve(policy)
+    bias_spec = normalize_bias(bias)
+    patterns = check_patterns(keep)
+    targets = collect(model, patterns)
+    if not targets:
+        raise bad_argument("plan", "model", type(model).__name__, "a module with at least one parameter",
+                           "pass the model itself (not an activation or container without layers), "
+                           "or build its layers first")
+    if getattr(pol, "needs_data", False) and example_inputs is None:
+        raise bad_argument("plan", "example_inputs", None, f"a batch of inputs: policy {pol.name!r} is data-dependent",
+                           f"initlab.plan(model, {pol.name!r}, example_inputs=x) with x a real batch (e.g. 256 samples)")
+    ctx = Context(model, targets, bias_spec, example_inputs)
+    decisions = pol.decide(ctx)
+    method = ctx._topology.method if ctx._topology is not None else None
+    notes = list(ctx._topology.notes) if ctx._topology is not None else []
+    if example_inputs is not None and ctx._topology is None:
+        from .trace import check_inputs
+        check_inputs(model, example_inputs)
+    rows = [_row(d) for d in decisions]
+    options = {"bias": bias, "keep": list(patterns)} if (bias is not None or patterns) else {}
+    p = Plan(rows, pol.name, method, seed, notes + ctx.notes, options, example_inputs)
+    if any(r.action == "lsuv" for r in rows):
+        p.lsuv = pol
+    return p
+
+
+def _row(d) -> Row:
+    t = d.target
+    shape = t.shape
+    fan_in = fan_out = None
+    if len(shape) >= 2:
+        fan_in, fan_out = fans_from_shape(shape)
+    kwargs, law = dict(d.kwargs), None
+    if d.scheme is not None:
+        s = get_scheme(d.scheme)
+        lo, hi = s.dims
+        if len(shape) < lo or (hi is not None and len(shape) > hi):
+            allowed = f"{lo}+" if hi is None else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+            raise InitError(f"plan: scheme {s.name!r} cannot initialize {t.name!r} of shape {tuple(shape)} "
+                            f"({type(t.module).__name__}); expected a tensor with {allowed} dims. Fix: give this "
+                            "parameter another scheme (e.g. bias='zeros', or a Rule for it), or keep it with "
+                            f"initlab.Rule('keep', name={t.name!r}).")
+        try:
+            kwargs = s.bind(**kwargs)
+            law = s.describe(shape, **kwargs)
+        except InitError as e:
+            raise InitError(f"plan: {t.name!r} (shape {tuple(shape)}): {e}") from None
+    return Row(t.name, t.param_name, type(t.module).__name__, tuple(shape), tuple(t.param.shape), t.part,
+               fan_in, fan_out, d.scheme, kwargs, law, d.rule, d.reason, d.action,
+               fingerprint(t.view()))
+
+
+def init_(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | None = None, bias=None,
+          keep=None) -> Plan:
+    """Plan, then apply: initialize `model` in place with `policy`.  Returns the plan.
+
+    Example:
+        >>> initlab.init_(model, "auto", seed=0)
+        >>> initlab.init_(model.head, "zeros")                       # only the head
+        >>> initlab.init_(model, [initlab.Rule("orthogonal", type=nn.Linear)])
+    """
+    p = plan(model, policy, example_inputs=example_inputs, seed=seed, bias=bias, keep=keep)
+    return p.apply(model)
+
+
+__all__ = ["plan", "init_", "list_policies", "resolve", "torch"]

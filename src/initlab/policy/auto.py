@@ -1,0 +1,186 @@
+"""`auto`: pick each layer's scheme from the activation that follows it.
+
+    relu               -> kaiming_normal, fan_in, gain sqrt(2)            (He et al. 2015)
+    leaky_relu(a)      -> kaiming_normal with that a                       (He et al. 2015)
+    tanh               -> xavier_normal, gain 5/3                          (Glorot & Bengio 2010; torch's tanh gain)
+    sigmoid            -> xavier_normal, gain 1                            (Glorot & Bengio 2010)
+    selu               -> lecun_normal                                     (Klambauer et al. 2017)
+    any other elementwise f (gelu, silu, mish, softplus, elu, ...)
+                       -> fan_in normal, gain 1/sqrt(E[f(z)^2]), z~N(0,1)  (gains.py; He et al.'s argument)
+    a norm layer       -> lecun_normal (the norm rescales; no gain needed)  (Ioffe & Szegedy 2015)
+    nothing (logits)   -> lecun_normal (gain 1)                             (LeCun et al. 1998)
+    last layer of a residual branch (of L): the above scaled by 1/sqrt(L)  (GPT-2 / T-Fixup style), or
+                          zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
+    MHA q, k, v        -> xavier_uniform on each (E, E) block
+    RNN/LSTM/GRU       -> input weights by gate activation (sigmoid gates xavier, tanh gates xavier 5/3,
+                          relu RNN kaiming), recurrent weights orthogonal per gate (Saxe et al. 2014),
+                          LSTM forget-gate bias `forget_bias` (Gers et al. 2000; Jozefowicz et al. 2015)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import bad_argument, check_finite, unknown_choice
+from ..schemes import calculate_gain
+from .base import Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use, weight_decisions
+from .gains import NODES, numerical_gain
+from .graph import Follow
+from .targets import rnn_activation, rnn_gate_names
+
+RESIDUAL = ("scale", "zero", "none")
+
+
+def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
+    """(scheme, kwargs, fan_in gain, reason) for a layer with this follower."""
+    if follow is None:
+        return "lecun_normal", {}, 1.0, "not seen in the forward pass -> lecun_normal (gain 1)"
+    why = follow.text()
+    if follow.kind == "activation":
+        a = follow.act
+        if a.name == "relu":
+            return ("kaiming_normal", {"mode": "fan_in", "nonlinearity": "relu"}, math.sqrt(2),
+                    f"{why} -> kaiming_normal (fan_in, gain sqrt(2); He et al. 2015)")
+        if a.name == "leaky_relu":
+            s = float(a.param("negative_slope", 0.01))
+            g = calculate_gain("leaky_relu", s)
+            return ("kaiming_normal", {"a": s, "mode": "fan_in", "nonlinearity": "leaky_relu"}, g,
+                    f"{why} -> kaiming_normal with a={s:g} (gain {g:.4f}; He et al. 2015)")
+        if a.name == "tanh":
+            return ("xavier_normal", {"gain": 5.0 / 3}, 5.0 / 3, f"{why} -> xavier_normal, gain 5/3 "
+                    "(Glorot & Bengio 2010 with torch's tanh gain)")
+        if a.name == "sigmoid":
+            return ("xavier_normal", {"gain": 1.0}, 1.0, f"{why} -> xavier_normal, gain 1 (Glorot & Bengio 2010)")
+        if a.name == "selu":
+            return ("lecun_normal", {}, 1.0, f"{why} -> lecun_normal (self-normalizing: Var(w) = 1/fan_in; "
+                    "Klambauer et al. 2017)")
+        g = numerical_gain(a.key, a.fn)
+        return ("variance_scaling", {"scale": g * g, "mode": "fan_in", "distribution": "normal"}, g,
+                f"{why} -> fan_in normal, gain {g:.4f} = 1/sqrt(E[{a.name}(z)^2]), z~N(0,1) "
+                f"(Gauss-Hermite, {NODES} nodes)")
+    if follow.kind == "norm":
+        return "lecun_normal", {}, 1.0, f"{why} -> lecun_normal (the norm rescales its output; no gain correction)"
+    if follow.kind == "output":
+        return ("lecun_normal", {}, 1.0, f"{why} -> lecun_normal: gain 1 on fan_in gives each logit the second "
+                "moment of one input unit (LeCun et al. 1998); Xavier's fan_avg would shrink logits when fan_out > fan_in")
+    return "lecun_normal", {}, 1.0, f"{why} -> lecun_normal (gain 1: nothing to correct for)"
+
+
+@dataclass(frozen=True)
+class Auto:
+    """The `auto` policy.  residual: 'scale' | 'zero' | 'none'; forget_bias: LSTM forget-gate bias or None."""
+
+    residual: str = "scale"
+    forget_bias: float | None = 1.0
+    name: str = "auto"
+    needs_data = False
+
+    def __post_init__(self):
+        if self.residual not in RESIDUAL:
+            raise unknown_choice("auto", "residual", self.residual, RESIDUAL)
+        if self.forget_bias is not None:
+            check_finite("auto", forget_bias=self.forget_bias)
+
+    def layer(self, ctx: Context, t) -> tuple[str, dict, str]:
+        """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
+        topo = ctx.topology
+        follow = topo.follow.get(t.module_name)
+        scheme, kwargs, gain, reason = choose(follow)
+        hit = topo.branch_of(t.module_name)
+        if hit is not None and hit[0].last == t.module_name and self.residual != "none":
+            b, L = hit[0], len(topo.branches)
+            k = topo.branches.index(b) + 1
+            if self.residual == "zero":
+                if b.last_norm:
+                    return scheme, kwargs, f"{reason}; last layer of residual branch {k}/{L}, whose norm " \
+                                           f"{b.last_norm} starts at 0 instead"
+                return "zeros", {}, f"last layer of residual branch {k}/{L} -> zeros: the block starts as the " \
+                                    "identity (Goyal et al. 2017; Zhang et al. 2019)"
+            if b.last_norm:
+                return scheme, kwargs, f"{reason}; last layer of residual branch {k}/{L}: its norm " \
+                                       f"{b.last_norm} is scaled by 1/sqrt({L}) instead"
+            g = gain / math.sqrt(L)
+            return ("variance_scaling", {"scale": g * g, "mode": "fan_in", "distribution": "normal"},
+                    f"{reason}; last layer of residual branch {k}/{L}: gain {gain:.4f}/sqrt({L}) so the {L} "
+                    "branches add variance 1/L each (GPT-2 / T-Fixup style)")
+        return scheme, kwargs, reason
+
+    def norm_override(self, ctx: Context, t) -> Decision | None:
+        """A norm right after the last layer of a residual branch: weight 0 or 1/sqrt(L)."""
+        if t.is_bias or self.residual == "none" or t.kept is not None:
+            return None
+        topo = ctx.topology
+        for k, b in enumerate(topo.branches, 1):
+            if b.last_norm == t.module_name:
+                L = len(topo.branches)
+                if self.residual == "zero":
+                    return use(t, "zeros", {}, "residual", f"norm ending residual branch {k}/{L} -> weight 0 "
+                               "(zero-init residual; Goyal et al. 2017)")
+                return use(t, "constant", {"val": 1.0 / math.sqrt(L)}, "residual",
+                           f"norm ending residual branch {k}/{L} -> weight 1/sqrt({L})")
+        return None
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out = []
+        for t in expand(ctx.targets):
+            if t.family == "norm":
+                d = self.norm_override(ctx, t)
+                if d is not None:
+                    out.append(d)
+                    continue
+            d = structural(t)
+            if d is not None:
+                out.append(d)
+                continue
+            if not is_weight(t):
+                out.append(self.bias(ctx, t))
+                continue
+            if t.family in ("linear", "conv", "conv_transpose"):
+                scheme, kwargs, reason = self.layer(ctx, t)
+                out.append(use(t, scheme, kwargs, "auto", reason))
+            elif t.family == "embedding":
+                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "auto",
+                                            "embedding -> N(0, 1): unit second moment for the next layer "
+                                            "(torch's default)"))
+            elif t.family == "mha":
+                out.append(use(t, "xavier_uniform", {"gain": 1.0}, "auto", f"attention {t.part[0] if t.part else t.local}"
+                               " projection -> xavier_uniform with the fans of this (E, E) block, not of the "
+                               "stacked (3E, E) in_proj"))
+            elif t.family == "rnn":
+                out.append(self.rnn(t))
+            else:
+                out.append(keep_as_is(t, "auto", "no auto rule for this parameter"))
+        return out
+
+    def bias(self, ctx: Context, t) -> Decision:
+        if (ctx.bias is None and self.forget_bias is not None and t.family == "rnn" and t.part
+                and t.part[0] == "f" and t.local.startswith("bias_ih")):
+            return use(t, "constant", {"val": float(self.forget_bias)}, "auto",
+                       f"LSTM forget-gate bias {self.forget_bias:g} (in bias_ih; bias_hh stays 0) so the cell "
+                       "remembers at the start (Gers et al. 2000; Jozefowicz et al. 2015)")
+        return bias_decision(t, ctx.bias)
+
+    def rnn(self, t) -> Decision:
+        gate = t.part[0] if t.part else "h"
+        if t.local.startswith("weight_hh"):
+            return use(t, "orthogonal", {"gain": 1.0}, "auto", f"recurrent weight, gate {gate}: orthogonal per gate "
+                       "block so repeated steps neither grow nor shrink the state (Saxe et al. 2014)")
+        if t.local.startswith("weight_hr"):
+            return use(t, "lecun_normal", {}, "auto", "LSTM projection: lecun_normal (no activation after it)")
+        if gate == "h":
+            act = rnn_activation(t.module)
+        else:
+            act = "tanh" if gate in ("g", "n") else "sigmoid"
+        if act == "relu":
+            return use(t, "kaiming_normal", {"mode": "fan_in", "nonlinearity": "relu"}, "auto",
+                       "input weight of a relu RNN -> kaiming_normal (He et al. 2015)")
+        g = 5.0 / 3 if act == "tanh" else 1.0
+        return use(t, "xavier_normal", {"gain": g}, "auto", f"input weight, gate {gate} ({act}) -> xavier_normal, "
+                   f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
+
+
+def auto(residual: str = "scale", forget_bias: float | None = 1.0) -> Auto:
+    """The auto policy with options.  Example: ``initlab.init_(m, initlab.policy.auto(residual="zero"))``."""
+    if not isinstance(residual, str):
+        raise bad_argument("auto", "residual", residual, "one of " + ", ".join(RESIDUAL), "e.g. residual='zero'")
+    return Auto(residual, forget_bias)

@@ -1,0 +1,235 @@
+"""Policies as data, and the decisions they produce.
+
+A policy is an immutable description (a scheme name, a rule list, a preset
+with its options).  `decide(ctx)` turns it into one `Decision` per target:
+which scheme with which arguments, the rule that matched and why.  Deciding is
+pure; only Plan.apply writes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import InitError, bad_argument, unknown_choice
+from ..schemes import get_scheme
+from .rules import KEEP, Rule, as_rule, unmatched_error
+from .targets import Target, collect, natural_parts
+
+
+@dataclass
+class Decision:
+    target: Target
+    scheme: str | None        # None: keep the current values
+    kwargs: dict
+    rule: str
+    reason: str
+    action: str = "init"      # init | keep | lsuv
+
+
+def use(t: Target, scheme: str, kwargs: dict | None, rule: str, reason: str, action: str = "init") -> Decision:
+    return Decision(t, scheme, dict(kwargs or {}), rule, reason, action)
+
+
+def keep_as_is(t: Target, rule: str, reason: str) -> Decision:
+    return Decision(t, None, {}, rule, reason, "keep")
+
+
+@dataclass
+class Context:
+    """What deciding may look at: the model, its targets, options and (lazily) its topology."""
+
+    model: object
+    targets: list
+    bias: tuple | None = None          # normalized bias option, None = the policy's default
+    example_inputs: object = None
+    notes: list = field(default_factory=list)
+    _topology: object = None
+
+    @property
+    def topology(self):
+        if self._topology is None:
+            from .trace import topology
+            self._topology = topology(self.model, self.example_inputs)
+        return self._topology
+
+    @property
+    def modules(self) -> dict:
+        return dict(self.model.named_modules())
+
+
+# ------------------------------------------------------------------ bias option
+def normalize_bias(bias) -> tuple | None:
+    """bias= : None (policy default) | "zeros" | a float | "keep" | a scheme name | (scheme, kwargs)."""
+    if bias is None:
+        return None
+    if isinstance(bias, bool):
+        raise bad_argument("plan", "bias", bias, "'zeros', a float constant, 'keep' or a scheme name",
+                           "e.g. bias='zeros' or bias=0.01")
+    if isinstance(bias, (int, float)):
+        if not math.isfinite(bias):
+            raise bad_argument("plan", "bias", bias, "a finite float", "e.g. bias=0.0")
+        return ("constant", {"val": float(bias)})
+    if isinstance(bias, str) and bias.strip().lower() == KEEP:
+        return (KEEP, {})
+    name, kwargs = (bias, {}) if isinstance(bias, str) else (bias if isinstance(bias, tuple) and len(bias) == 2 else (None, None))
+    if not isinstance(name, str) or not isinstance(kwargs, dict):
+        raise bad_argument("plan", "bias", bias, "'zeros', a float constant, 'keep', a scheme name or (scheme, kwargs)",
+                           "e.g. bias='zeros', bias=0.1, bias='keep' or bias=('normal', {'std': 0.01})")
+    try:
+        s = get_scheme(name)
+    except InitError:
+        from ..schemes import list_schemes
+        raise unknown_choice("plan", "bias", bias, ["zeros", "keep", "<float>"] + list_schemes(),
+                             "pass 'zeros', 'keep', a float constant or a scheme name") from None
+    s.bind(**kwargs)
+    return (s.name, dict(kwargs))
+
+
+def bias_decision(t: Target, spec: tuple | None, default: Decision | None = None) -> Decision:
+    """The decision for a bias under the bias= option (or `default` / zeros when not given)."""
+    if spec is None:
+        return default or use(t, "zeros", {}, "bias", "biases start at 0 (bias='zeros', the default)")
+    name, kwargs = spec
+    if name == KEEP:
+        return keep_as_is(t, "bias='keep'", "bias='keep': biases keep their current values")
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return use(t, name, kwargs, f"bias={name}" + (f"({args})" if args else ""), f"bias option: {name}"
+               + (f"({args})" if args else ""))
+
+
+# ------------------------------------------------------------------ shared structure
+def expand(targets: list[Target], split: bool = True) -> list[Target]:
+    """Split MHA in_proj into q/k/v and RNN weights into gate blocks (when `split`)."""
+    out = []
+    for t in targets:
+        parts = natural_parts(t) if split and t.kept is None else None
+        out.extend(t.split(parts) if parts else [t])
+    return out
+
+
+def structural(t: Target) -> Decision | None:
+    """Decisions every model-level policy shares: kept parameters, norms, PReLU, unknown modules."""
+    if t.kept is not None:
+        return keep_as_is(t, "kept", f"kept: {t.kept}")
+    if t.family == "norm":
+        if t.is_bias:
+            return None  # the bias option applies
+        return use(t, "ones", {}, "norm layer", f"{type(t.module).__name__}: weight 1 (starts as the identity, "
+                   "as torch's reset_parameters)")
+    if t.family == "prelu":
+        v = float(getattr(t.module, "init", 0.25))
+        return use(t, "constant", {"val": v}, "PReLU", f"PReLU slope {v} (torch's default)")
+    if t.family == "unknown":
+        return keep_as_is(t, "unknown module", f"{type(t.module).__name__} is not a module type initlab knows; "
+                          "kept as it is (write a Rule naming it to set it)")
+    return None
+
+
+def is_weight(t: Target) -> bool:
+    """A weight matrix/kernel of a known weight layer (not a bias, not bias_k/bias_v)."""
+    return not t.is_bias and t.param.dim() >= 2 and t.family in ("linear", "conv", "conv_transpose", "embedding",
+                                                                   "rnn", "mha")
+
+
+def embedding_padding(t: Target) -> list[Target] | None:
+    """An embedding weight with padding_idx as [rows before, padding row, rows after] (the padding row is 0)."""
+    p = getattr(t.module, "padding_idx", None)
+    if t.family != "embedding" or p is None or t.part is not None:
+        return None
+    n = t.param.shape[0]
+    p = p % n
+    parts = ([("rows", 0, p)] if p > 0 else []) + [("padding", p, p + 1)] + ([("rows2", p + 1, n)] if p + 1 < n else [])
+    return t.split(parts)
+
+
+def weight_decisions(t: Target, scheme: str, kwargs: dict, rule: str, reason: str) -> list[Decision]:
+    """`scheme` on a weight; an embedding's padding row is set to 0 as torch does."""
+    pieces = embedding_padding(t)
+    if not pieces:
+        return [use(t, scheme, kwargs, rule, reason)]
+    return [use(p, "zeros", {}, rule, "padding_idx row is 0 (as nn.Embedding)") if p.part[0] == "padding"
+            else use(p, scheme, kwargs, rule, reason) for p in pieces]
+
+
+# ------------------------------------------------------------------ a scheme name
+@dataclass(frozen=True)
+class SchemePolicy:
+    """Every weight gets `scheme(**kwargs)`; biases follow bias= (zeros by default); norms 1/0."""
+
+    scheme: str
+    kwargs: dict = field(default_factory=dict)
+    needs_data = False
+
+    @property
+    def name(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return self.scheme + (f"({args})" if args else "")
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out = []
+        for t in expand(ctx.targets):
+            d = structural(t)
+            if d is not None:
+                out.append(d)
+            elif is_weight(t):
+                out.extend(weight_decisions(t, self.scheme, self.kwargs, f"policy {self.name!r}",
+                                            f"every weight gets {self.name}"))
+            else:
+                out.append(bias_decision(t, ctx.bias))
+        return out
+
+
+# ------------------------------------------------------------------ a rule list
+@dataclass(frozen=True)
+class RulesPolicy:
+    """First matching rule wins; unmatched parameters keep their values (biases follow bias= if given)."""
+
+    rules: tuple
+    needs_data = False
+    name = "rules"
+
+    @staticmethod
+    def of(items) -> "RulesPolicy":
+        if isinstance(items, Rule):
+            items = [items]
+        rules = tuple(as_rule(x, i) for i, x in enumerate(items))
+        if not rules:
+            raise bad_argument("plan", "policy", [], "a non-empty list of initlab.Rule",
+                               "add at least one rule, or pass a scheme name or preset such as 'auto'")
+        return RulesPolicy(rules)
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out, hits = [], [0] * len(self.rules)
+        for t in expand(ctx.targets):
+            chosen = None
+            for i, r in enumerate(self.rules):
+                if r.matches(t.module, t.param_name, t.name, t.local):
+                    hits[i] += 1
+                    if t.kept is not None and not r.matches_name(t.param_name, t.name):
+                        continue  # kept parameters are written only by a rule that names them
+                    chosen = (i, r)
+                    break
+            if chosen is None:
+                if t.kept is not None:
+                    out.append(keep_as_is(t, "kept", f"kept: {t.kept}"))
+                elif t.is_bias and ctx.bias is not None:
+                    out.append(bias_decision(t, ctx.bias))
+                else:
+                    out.append(keep_as_is(t, "no rule matched", "kept as it is: no rule in the policy matches it"))
+                continue
+            i, r = chosen
+            label = f"rule {i}: {r.label()}"
+            if r.scheme == KEEP:
+                out.append(keep_as_is(t, label, "the rule says keep"))
+            else:
+                why = "first matching rule" + (f" (names the kept parameter; {t.kept})" if t.kept else "")
+                out.append(use(t, r.scheme, r.kwargs, label, why))
+        names = [t.param_name for t in ctx.targets]
+        types = [type(t.module).__name__ for t in ctx.targets]
+        for i, (r, n) in enumerate(zip(self.rules, hits)):
+            if n == 0:
+                raise unmatched_error(r, i, names, types)
+        return out
+
+
+__all__ = ["Decision", "Context", "SchemePolicy", "RulesPolicy", "normalize_bias", "collect"]

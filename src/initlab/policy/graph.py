@@ -1,0 +1,150 @@
+"""A small dataflow graph of a model's forward pass, and what it says about each layer:
+the activation that follows it, and the residual branches it belongs to.
+
+Built (see trace.py) from a torch.fx symbolic trace, or from a hooked forward
+pass, or from module registration order.  Nodes are in execution order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .activations import Activation
+
+
+@dataclass
+class Node:
+    kind: str                  # input | layer | activation | norm | add | pass | other | output | param
+    label: str                 # op or module name, for reasons
+    inputs: list = field(default_factory=list)
+    layer: str | None = None   # module name of the weight layer (kind == layer)
+    act: Activation | None = None
+
+
+@dataclass
+class Follow:
+    """What a layer's output meets first (through shape-only ops and residual adds)."""
+
+    kind: str                        # activation | norm | layer | other | output | unused
+    label: str
+    act: Activation | None = None
+
+    def text(self) -> str:
+        if self.kind == "activation":
+            return f"followed by {self.act.text}"
+        return {"norm": f"followed by {self.label} (a norm layer)", "layer": f"followed directly by layer {self.label}",
+                "other": f"followed by {self.label} (no elementwise activation)",
+                "output": "its output is the model's output (logits layer)",
+                "unused": "not reached by the forward pass"}[self.kind]
+
+
+@dataclass
+class Branch:
+    """A residual branch x + F(x): its layers in execution order, the last one, a norm after it."""
+
+    layers: list
+    last: str
+    last_norm: str | None = None
+
+
+@dataclass
+class Topology:
+    method: str                                   # "fx" | "hooked forward" | "registration order"
+    follow: dict = field(default_factory=dict)    # layer module name -> Follow
+    branches: list = field(default_factory=list)
+    order: list = field(default_factory=list)     # layer names in execution order
+    notes: list = field(default_factory=list)
+
+    def branch_of(self, layer: str) -> tuple[Branch, int] | None:
+        for b in self.branches:
+            if layer in b.layers:
+                return b, b.layers.index(layer)
+        return None
+
+
+def analyze(nodes: list[Node], method: str) -> Topology:
+    """Follow each layer's output to its first decisive consumer; find residual branches."""
+    consumers: list[list[int]] = [[] for _ in nodes]
+    for i, n in enumerate(nodes):
+        for j in n.inputs:
+            consumers[j].append(i)
+    topo = Topology(method)
+    for i, n in enumerate(nodes):
+        if n.kind == "layer" and n.layer not in topo.follow:
+            topo.order.append(n.layer)
+            topo.follow[n.layer] = _walk(i, nodes, consumers)
+    topo.branches = _branches(nodes)
+    return topo
+
+
+def _walk(start: int, nodes, consumers) -> Follow:
+    frontier = sorted(consumers[start])
+    seen = set()
+    while frontier:
+        i = frontier.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        n = nodes[i]
+        if n.kind in ("pass", "add"):
+            frontier = sorted(set(frontier) | set(consumers[i]))
+            continue
+        if n.kind == "activation":
+            return Follow("activation", n.label, n.act)
+        if n.kind in ("norm", "layer", "other", "output"):
+            return Follow(n.kind, n.layer or n.label)
+    return Follow("unused", "")
+
+
+def _branches(nodes) -> list[Branch]:
+    layer_anc: list[frozenset] = []
+    for i, n in enumerate(nodes):
+        s = set()
+        for j in n.inputs:
+            s |= layer_anc[j]
+        if n.kind == "layer":
+            s.add(i)
+        layer_anc.append(frozenset(s))
+    out, seen_last = [], set()
+    for i, n in enumerate(nodes):
+        ins = [j for j in n.inputs if nodes[j].kind != "param"]
+        if n.kind != "add" or len(ins) < 2:
+            continue
+        a, b = ins[0], ins[1]
+        da, db = layer_anc[a] - layer_anc[b], layer_anc[b] - layer_anc[a]
+        if len(da) == len(db):
+            continue  # e.g. token + position embeddings: a sum, not a skip connection
+        branch, only = (b, db) if len(db) > len(da) else (a, da)
+        last, norm = _last_layer(branch, nodes)
+        if last is None or last in seen_last:
+            continue
+        seen_last.add(last)
+        names = []
+        for k in sorted(only):
+            if nodes[k].layer not in names:
+                names.append(nodes[k].layer)
+        if last not in names:
+            names.append(last)
+        out.append(Branch(names, last, norm))
+    return out
+
+
+def _last_layer(i: int, nodes) -> tuple[str | None, str | None]:
+    """The weight layer nearest before node i (walking back through non-layer ops), and a norm in between."""
+    norm = None
+    frontier = [i]
+    seen = set()
+    while frontier:
+        k = max(frontier)
+        frontier.remove(k)
+        if k in seen:
+            continue
+        seen.add(k)
+        n = nodes[k]
+        if n.kind == "layer":
+            return n.layer, norm
+        if n.kind == "norm" and norm is None:
+            norm = n.label
+        if n.kind in ("input", "add"):
+            continue
+        frontier.extend(j for j in n.inputs if nodes[j].kind != "param")
+    return None, None

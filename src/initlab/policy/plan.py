@@ -1,0 +1,198 @@
+"""`Plan`: what would be done to each parameter and why.  Printing it shows a table,
+`to_dict()` gives JSON-ready data, `apply(model)` is the only step that writes,
+and `verify(model)` checks the tensors against the plan.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import InitError
+from ..schemes import get_scheme
+from . import verify as _verify
+
+
+@dataclass
+class Row:
+    """One parameter (or a part of one) in a plan."""
+
+    name: str                 # qualified name, with [part] for split parameters
+    param: str                # qualified parameter name
+    module_type: str
+    shape: tuple              # shape of what this row writes
+    param_shape: tuple        # shape of the whole parameter (checked again at apply time)
+    part: tuple | None        # (label, start, stop) along dim 0, or None
+    fan_in: int | None
+    fan_out: int | None
+    scheme: str | None        # None: kept as it is
+    kwargs: dict
+    law: dict | None          # Scheme.describe(shape, **kwargs): dist, std, low/high, ...
+    rule: str
+    reason: str
+    action: str = "init"      # init | keep | lsuv
+    fingerprint: str | None = None
+    applied: dict | None = None
+
+    @property
+    def spread(self) -> str:
+        """The std or bound, for the table."""
+        law = self.law
+        if self.action == "keep":
+            return "(kept)"
+        if law is None:
+            return "?"
+        d = law["dist"]
+        if d == "uniform":
+            if abs(law["low"] + law["high"]) < 1e-15:
+                return f"+-{law['high']:.4g}"
+            return f"[{law['low']:.4g}, {law['high']:.4g})"
+        if d == "constant":
+            return f"= {law['value']:g}"
+        if d == "exact":
+            return "exact"
+        if d == "orthogonal" and self.action == "lsuv" and self.applied is None:
+            return "at apply"
+        return f"std {law['std']:.4g}"
+
+    @property
+    def scheme_text(self) -> str:
+        if self.scheme is None:
+            return "keep"
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items())
+        return f"{self.scheme}({args})" if args else self.scheme
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "param": self.param, "module_type": self.module_type, "shape": list(self.shape),
+                "part": None if self.part is None else {"label": self.part[0], "start": self.part[1],
+                                                        "stop": self.part[2]},
+                "fan_in": self.fan_in, "fan_out": self.fan_out, "scheme": self.scheme, "kwargs": dict(self.kwargs),
+                "law": None if self.law is None else dict(self.law), "std": (self.law or {}).get("std"),
+                "bound": (self.law or {}).get("high"), "rule": self.rule, "reason": self.reason,
+                "action": self.action, "applied": self.applied}
+
+
+def _short(v):
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)
+
+
+@dataclass
+class Plan:
+    """The result of `initlab.plan`: rows in the order draws happen."""
+
+    rows: list
+    policy: str
+    method: str | None = None     # how activations were found (auto & co), None when not needed
+    seed: int | None = None
+    notes: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    example_inputs: object = field(default=None, repr=False)
+    lsuv: object = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row {name!r} in the plan; rows: {[r.name for r in self.rows][:8]}...")
+
+    def rows_for(self, param: str) -> list:
+        return [r for r in self.rows if r.param == param]
+
+    def to_dict(self) -> dict:
+        return {"policy": self.policy, "method": self.method, "seed": self.seed, "notes": list(self.notes),
+                "options": dict(self.options), "rows": [r.to_dict() for r in self.rows]}
+
+    def __str__(self) -> str:
+        head = ["name", "shape", "fan_in", "fan_out", "scheme", "std/bound", "rule", "reason"]
+        body = [[r.name, "x".join(map(str, r.shape)), "" if r.fan_in is None else str(r.fan_in),
+                 "" if r.fan_out is None else str(r.fan_out), r.scheme_text, r.spread, r.rule, r.reason]
+                for r in self.rows]
+        widths = [min(max(len(h), *(len(b[i]) for b in body)) if body else len(h), cap)
+                  for i, (h, cap) in enumerate(zip(head, (40, 14, 7, 7, 48, 12, 28, 10 ** 6)))]
+
+        def line(cells):
+            return "  ".join((c if len(c) <= w else c[:w - 1] + "~").ljust(w) for c, w in zip(cells, widths)).rstrip()
+        kept = sum(r.action == "keep" for r in self.rows)
+        title = (f"Plan: policy {self.policy!r}, {len(self.rows)} rows ({len(self.rows) - kept} to write, {kept} kept)"
+                 + (f", activations found by {self.method}" if self.method else "")
+                 + (f", seed {self.seed}" if self.seed is not None else ", global RNG"))
+        out = [title, line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
+        out += [f"note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    # ------------------------------------------------------------------ writing
+    def _resolve(self, model) -> dict:
+        """Check the whole plan against `model` before writing anything."""
+        if not isinstance(model, torch.nn.Module):
+            raise InitError(f"Plan.apply: model={type(model).__name__} is not allowed; expected a torch.nn.Module. "
+                            "Fix: pass the model the plan was made for.")
+        params = dict(model.named_parameters())
+        problems = []
+        for r in self.rows:
+            p = params.get(r.param)
+            if p is None:
+                problems.append(f"{r.param}: not a parameter of this model")
+            elif tuple(p.shape) != tuple(r.param_shape):
+                problems.append(f"{r.param}: shape {tuple(p.shape)} != planned {tuple(r.param_shape)}")
+            elif r.action != "keep" and not p.dtype.is_floating_point:
+                problems.append(f"{r.param}: dtype {p.dtype} cannot hold {r.scheme}")
+        if problems:
+            raise InitError("Plan.apply: the plan does not fit this model, nothing was written: "
+                            + "; ".join(problems[:6]) + ("; ..." if len(problems) > 6 else "")
+                            + ". Fix: make a new plan for this model with initlab.plan(model, ...).")
+        return params
+
+    def apply(self, model) -> "Plan":
+        """Write every planned tensor (the only step that writes).  Returns the plan (LSUV scales filled in).
+
+        One torch.Generator seeded with `seed` drives every draw, in row order (None: the global RNG).
+        Tensors on other devices are drawn on the CPU generator and copied, so results do not depend on the device.
+        """
+        params = self._resolve(model)
+        if any(r.action == "lsuv" for r in self.rows) and self.example_inputs is None:
+            raise InitError("Plan.apply: this plan needs example_inputs (lsuv) and has none. "
+                            "Fix: initlab.plan(model, 'lsuv', example_inputs=batch).")
+        gen = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
+        with torch.no_grad():
+            for r in self.rows:
+                if r.action == "keep":
+                    continue
+                p = params[r.param]
+                view = p[r.part[1]:r.part[2]] if r.part else p
+                fn = get_scheme(r.scheme).fn
+                if gen is not None and view.device.type != "cpu":
+                    tmp = torch.empty(view.shape, dtype=view.dtype)
+                    fn(tmp, **r.kwargs, generator=gen)
+                    view.copy_(tmp)
+                else:
+                    fn(view, **r.kwargs, generator=gen)
+        if any(r.action == "lsuv" for r in self.rows):
+            from .lsuv import run
+            run(model, self)
+        return self
+
+    def verify(self, model) -> list[str]:
+        """Problems where the model's tensors do not match the plan ([] = everything matches)."""
+        params = self._resolve(model)
+        out = []
+        for r in self.rows:
+            p = params[r.param]
+            out.extend(_verify.check(r, p[r.part[1]:r.part[2]] if r.part else p))
+        return out
+
+
+def law_text(law: dict | None) -> str:
+    if law is None:
+        return "?"
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) and math.isfinite(v) else f"{k}={v}"
+                     for k, v in law.items())

@@ -1,0 +1,249 @@
+"""Named presets: torch-default, gpt2, fixup, zero-init-residual, zero (ZerO), lsuv.
+
+Each is a frozen dataclass (a policy is data); its options are its fields.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass
+
+from ..errors import InitError, bad_argument, check_finite
+from ..schemes import fans_from_shape
+from .auto import Auto, choose
+from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use,
+                   weight_decisions)
+from .targets import MHA
+
+
+# ------------------------------------------------------------------ torch-default
+@dataclass(frozen=True)
+class TorchDefault:
+    """Exactly the distributions of torch's own reset_parameters (torch/nn/modules/*.py).
+
+    Linear/Conv/ConvTranspose: weight kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)) (general_rule_uniform),
+    bias U(+-1/sqrt(fan_in)); Embedding N(0, 1) with the padding row 0; norms 1/0; RNN/LSTM/GRU every
+    parameter U(+-1/sqrt(hidden)); MultiheadAttention in_proj xavier_uniform_ on the stacked weight, in_proj
+    and out_proj biases 0, bias_k/bias_v xavier_normal_.  With seed=None the draws come from the global RNG in
+    registration order, as a freshly constructed module draws them.
+    """
+
+    name: str = "torch-default"
+    needs_data = False
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out = []
+        mods = ctx.modules
+        for t in ctx.targets:  # whole parameters: torch does not split q/k/v or gates
+            d = structural(t)
+            if d is not None:
+                out.append(d)
+            elif t.family == "norm":  # norm bias
+                out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default", "norm bias 0")))
+            elif t.family in ("linear", "conv", "conv_transpose"):
+                parent = mods.get(t.module_name.rpartition(".")[0]) if "." in t.module_name else (
+                    ctx.model if t.module_name else None)
+                in_mha = isinstance(parent, MHA) and t.module_name.endswith("out_proj")
+                if not t.is_bias:
+                    out.append(use(t, "general_rule_uniform", {}, "torch-default",
+                                   "kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)) (torch's reset_parameters)"))
+                elif in_mha:
+                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default",
+                                                              "MultiheadAttention out_proj bias 0")))
+                else:
+                    fan_in = fans_from_shape(tuple(t.module.weight.shape))[0]
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    out.append(bias_decision(t, ctx.bias, use(t, "uniform", {"a": -bound, "b": bound}, "torch-default",
+                                                              f"bias U(+-1/sqrt(fan_in)), fan_in={fan_in}")))
+            elif t.family == "embedding":
+                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "torch-default", "N(0, 1)"))
+            elif t.family == "rnn":
+                h = t.module.hidden_size
+                stdv = 1.0 / math.sqrt(h) if h > 0 else 0
+                d = use(t, "uniform", {"a": -stdv, "b": stdv}, "torch-default", f"U(+-1/sqrt(hidden)), hidden={h}")
+                out.append(bias_decision(t, ctx.bias, d) if t.is_bias else d)
+            elif t.family == "mha":
+                if t.local in ("bias_k", "bias_v"):
+                    out.append(use(t, "xavier_normal", {"gain": 1.0}, "torch-default", f"{t.local}: xavier_normal_"))
+                elif t.is_bias:
+                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default", "in_proj_bias 0")))
+                else:
+                    out.append(use(t, "xavier_uniform", {"gain": 1.0}, "torch-default",
+                                   f"{t.local}: xavier_uniform_ (fans of the whole stacked weight, as torch)"))
+            else:
+                out.append(keep_as_is(t, "torch-default", "no torch default known"))
+        return out
+
+
+# ------------------------------------------------------------------ gpt2
+GPT2_RESIDUAL = ("*c_proj.weight", "*out_proj.weight", "*fc2.weight", "*w2.weight")
+
+
+@dataclass(frozen=True)
+class GPT2:
+    """GPT-2 (Radford et al. 2019; HF GPT2PreTrainedModel._init_weights): every weight N(0, std^2), biases 0,
+    norms 1/0, and residual output projections N(0, (std/sqrt(2 n_layer))^2).
+
+    residual: globs on parameter names of the projections that write into the residual stream.
+    n_layer: number of blocks; None counts the matched projections (2 per block: 2 n_layer = count).
+    """
+
+    std: float = 0.02
+    residual: tuple = GPT2_RESIDUAL
+    n_layer: int | None = None
+    name: str = "gpt2"
+    needs_data = False
+
+    def __post_init__(self):
+        check_finite("gpt2", std=self.std)
+        if self.std <= 0:
+            raise bad_argument("gpt2", "std", self.std, "std > 0", "e.g. std=0.02")
+        if self.n_layer is not None and (isinstance(self.n_layer, bool) or not isinstance(self.n_layer, int)
+                                         or self.n_layer < 1):
+            raise bad_argument("gpt2", "n_layer", self.n_layer, "a positive int or None (count projections)",
+                               "e.g. n_layer=12")
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        def resid(t):
+            return any(fnmatch.fnmatchcase(t.param_name, p) for p in self.residual)
+
+        targets = expand(ctx.targets, split=False)
+        n_res = sum(1 for t in targets if t.kept is None and is_weight(t) and resid(t))
+        if self.n_layer is not None:
+            two_n, how = 2 * self.n_layer, f"n_layer={self.n_layer}"
+        else:
+            two_n, how = max(n_res, 1), f"2 n_layer = {n_res} residual projections found"
+            if n_res == 0:
+                ctx.notes.append(f"gpt2: no parameter matches the residual patterns {list(self.residual)}; "
+                                 "no projection is scaled (pass initlab.policy.GPT2(residual=(...)))")
+        small = self.std / math.sqrt(two_n)
+        out = []
+        for t in targets:
+            d = structural(t)
+            if d is not None:
+                out.append(d)
+            elif is_weight(t) and resid(t):
+                out.append(use(t, "normal", {"mean": 0.0, "std": small}, "gpt2 residual",
+                               f"residual projection: N(0, ({self.std:g}/sqrt({two_n}))^2), {how} "
+                               "(Radford et al. 2019)"))
+            elif is_weight(t):
+                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": self.std}, "gpt2",
+                                            f"N(0, {self.std:g}^2) (GPT-2)"))
+            else:
+                out.append(bias_decision(t, ctx.bias))
+        return out
+
+
+# ------------------------------------------------------------------ fixup
+@dataclass(frozen=True)
+class Fixup:
+    """Fixup (Zhang et al. 2019, "Fixup Initialization", section 3): with L residual branches of m layers,
+    (1) the classification layer and the last layer of each branch start at 0, (2) other layers inside a
+    branch get the standard (auto / He) init scaled by L^(-1/(2m-2)); layers outside branches get auto's choice.
+    """
+
+    name: str = "fixup"
+    needs_data = False
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        topo = ctx.topology
+        L = len(topo.branches)
+        if L == 0:
+            raise InitError(f"plan: policy='fixup' found no residual branches (x + f(x)) in the model "
+                            f"(method: {topo.method}); expected a model with skip connections. Fix: use 'auto' for "
+                            "plain nets, or pass example_inputs=... if the model cannot be traced by torch.fx.")
+        base = Auto(residual="none")
+        out = []
+        for d in base.decide(ctx):
+            t = d.target
+            if d.action == "keep" or t.family not in ("linear", "conv", "conv_transpose") or t.is_bias:
+                out.append(d)
+                continue
+            hit = topo.branch_of(t.module_name)
+            follow = topo.follow.get(t.module_name)
+            if hit is None:
+                if follow is not None and follow.kind == "output":
+                    out.append(use(t, "zeros", {}, "fixup", "classification layer -> 0 (Fixup rule 1)"))
+                else:
+                    out.append(d)
+                continue
+            b, i = hit
+            k, m = topo.branches.index(b) + 1, len(b.layers)
+            if t.module_name == b.last:
+                out.append(use(t, "zeros", {}, "fixup", f"last layer of residual branch {k}/{L} -> 0 (Fixup rule 1)"))
+                continue
+            scheme, kwargs, gain, reason = choose(follow)
+            f = L ** (-1.0 / (2 * m - 2))
+            g = gain * f
+            out.append(use(t, "variance_scaling", {"scale": g * g, "mode": "fan_in", "distribution": "normal"},
+                           "fixup", f"{reason}; inside residual branch {k}/{L} (m={m}): gain x L^(-1/(2m-2)) = "
+                           f"{f:.4f} (Fixup rule 2)"))
+        return out
+
+
+# ------------------------------------------------------------------ ZerO
+@dataclass(frozen=True)
+class ZerO:
+    """ZerO (Zhao et al. 2021): every weight matrix/kernel from zeros and ones (schemes.zero_init_), biases 0."""
+
+    name: str = "zero"
+    needs_data = False
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out = []
+        for t in expand(ctx.targets):
+            d = structural(t)
+            if d is not None:
+                out.append(d)
+            elif is_weight(t) and t.family == "embedding":
+                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "zero",
+                                            "ZerO defines no embedding init: N(0, 1) (torch's default)"))
+            elif is_weight(t):
+                out.append(use(t, "zero_init", {}, "zero", "ZerO: identity / partial identity / Hadamard "
+                               "(Zhao et al. 2021)"))
+            else:
+                out.append(bias_decision(t, ctx.bias))
+        return out
+
+
+# ------------------------------------------------------------------ LSUV
+@dataclass(frozen=True)
+class LSUV:
+    """LSUV (Mishkin & Matas 2015): orthogonal weights, then layer by layer (forward order) divide the weight
+    by sqrt(Var(output)) on example_inputs until |Var - 1| < tol or max_iter rounds.  Other parameters: auto."""
+
+    tol: float = 0.1
+    max_iter: int = 10
+    name: str = "lsuv"
+    needs_data = True
+
+    def __post_init__(self):
+        check_finite("lsuv", tol=self.tol)
+        if self.tol <= 0:
+            raise bad_argument("lsuv", "tol", self.tol, "tol > 0", "e.g. tol=0.1 (Mishkin & Matas use 0.1)")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise bad_argument("lsuv", "max_iter", self.max_iter, "an int >= 1", "e.g. max_iter=10")
+
+    def decide(self, ctx: Context) -> list[Decision]:
+        out = []
+        for d in Auto(residual="none").decide(ctx):
+            t = d.target
+            if d.action != "keep" and t.family in ("linear", "conv", "conv_transpose") and not t.is_bias:
+                out.append(use(t, "orthogonal", {"gain": 1.0}, "lsuv",
+                               f"orthogonal (Saxe et al. 2014), then scaled at apply time so this layer's output "
+                               f"variance on example_inputs is 1 (tol {self.tol:g}, at most {self.max_iter} rounds; "
+                               "Mishkin & Matas 2015)", action="lsuv"))
+            else:
+                out.append(d)
+        return out
+
+
+PRESETS = {
+    "auto": Auto(),
+    "torch-default": TorchDefault(),
+    "gpt2": GPT2(),
+    "fixup": Fixup(),
+    "zero-init-residual": Auto(residual="zero", name="zero-init-residual"),
+    "zero": ZerO(),
+    "lsuv": LSUV(),
+}

@@ -1,0 +1,126 @@
+"""What a policy can write: every parameter of a model, its owner, its family and its natural parts.
+
+A *target* is a parameter or a row-slice of one.  Two kinds of parameters are
+stacks of independent matrices, and are split so each part gets its own fans:
+  * nn.MultiheadAttention.in_proj_weight (3E, E) = [W_q; W_k; W_v]
+    (each an (E, E) block: fan_in = fan_out = E, not the stacked (3E, E));
+  * RNN/LSTM/GRU weights stack their gates along dim 0 (torch's layout:
+    LSTM i, f, g, o; GRU r, z, n; see torch.nn.LSTM docs), so
+    weight_ih_l0 (4H, in) is four (H, in) gate blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import bad_argument
+from .keep import kept_reason
+
+LINEAR = (nn.Linear,)
+CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+EMBEDDING = (nn.Embedding, nn.EmbeddingBag)
+NORM = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+RNN = (nn.RNNBase, nn.RNNCellBase)
+MHA = (nn.MultiheadAttention,)
+PRELU = (nn.PReLU,)
+WEIGHT_LAYERS = LINEAR + CONV + CONV_T + EMBEDDING + RNN + MHA
+
+GATES = {"LSTM": "ifgo", "LSTMCell": "ifgo", "GRU": "rzn", "GRUCell": "rzn"}
+
+
+def family(module: nn.Module) -> str:
+    """linear | conv | conv_transpose | embedding | norm | rnn | mha | prelu | unknown."""
+    for fam, types in (("linear", LINEAR), ("conv", CONV), ("conv_transpose", CONV_T), ("embedding", EMBEDDING),
+                       ("norm", NORM), ("rnn", RNN), ("mha", MHA), ("prelu", PRELU)):
+        if isinstance(module, types):
+            return fam
+    return "unknown"
+
+
+def rnn_gate_names(module: nn.Module) -> str:
+    """Gate letters in torch's stacking order ('ifgo' LSTM, 'rzn' GRU, 'h' plain RNN)."""
+    return GATES.get(type(module).__name__, GATES.get(type(module).__mro__[1].__name__, "h"))
+
+
+def rnn_activation(module: nn.Module) -> str:
+    return getattr(module, "nonlinearity", "tanh")
+
+
+@dataclass
+class Target:
+    """One parameter, or a row-slice of one (`part` = (label, start, stop) along dim 0)."""
+
+    param_name: str            # qualified parameter name, e.g. "encoder.0.weight"
+    module_name: str           # qualified owner name, "" for the root
+    module: nn.Module
+    local: str                 # the parameter's own name, e.g. "weight"
+    param: torch.Tensor
+    family: str
+    kept: str | None           # why the parameter must not be written (None: free)
+    part: tuple | None = None  # (label, start, stop)
+
+    @property
+    def name(self) -> str:
+        return f"{self.param_name}[{self.part[0]}]" if self.part else self.param_name
+
+    @property
+    def shape(self) -> tuple:
+        s = tuple(self.param.shape)
+        if self.part:
+            return (self.part[2] - self.part[1],) + s[1:]
+        return s
+
+    @property
+    def is_bias(self) -> bool:
+        return "bias" in self.local
+
+    def view(self, tensor: torch.Tensor | None = None) -> torch.Tensor:
+        t = self.param if tensor is None else tensor
+        return t[self.part[1]:self.part[2]] if self.part else t
+
+    def split(self, parts) -> list["Target"]:
+        return [Target(self.param_name, self.module_name, self.module, self.local, self.param, self.family,
+                       self.kept, p) for p in parts]
+
+
+def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
+    """Every parameter of `model` (shared parameters once, first owner wins), in registration order."""
+    if not isinstance(model, nn.Module):
+        raise bad_argument("plan", "model", type(model).__name__, "a torch.nn.Module",
+                           "pass the model (or a submodule such as model.head)")
+    modules = dict(model.named_modules(remove_duplicate=False))
+    seen: set[int] = set()
+    out = []
+    for mname, mod in model.named_modules():
+        for local, p in mod.named_parameters(recurse=False):
+            if p is None or id(p) in seen:
+                continue
+            seen.add(id(p))
+            qual = f"{mname}.{local}" if mname else local
+            owners = [("", model)] + [(n, modules[n]) for n in _prefixes(mname)]
+            out.append(Target(qual, mname, mod, local, p, family(mod), kept_reason(qual, p, owners, keep_patterns)))
+    return out
+
+
+def _prefixes(mname: str) -> list[str]:
+    if not mname:
+        return []
+    bits = mname.split(".")
+    return [".".join(bits[:i]) for i in range(1, len(bits) + 1)]
+
+
+def natural_parts(t: Target) -> list[tuple] | None:
+    """q/k/v of a packed MHA in_proj, RNN gate blocks; None when the parameter is one piece."""
+    if t.family == "mha" and t.local == "in_proj_weight":
+        e = t.module.embed_dim
+        return [("q", 0, e), ("k", e, 2 * e), ("v", 2 * e, 3 * e)]
+    if t.family == "rnn" and (t.local.startswith("weight_ih") or t.local.startswith("weight_hh")
+                              or (t.local.startswith("bias_ih") and "f" in rnn_gate_names(t.module))):
+        gates = rnn_gate_names(t.module)
+        h = t.module.hidden_size
+        if len(gates) > 1 and t.param.shape[0] == len(gates) * h:
+            return [(g, i * h, (i + 1) * h) for i, g in enumerate(gates)]
+    return None

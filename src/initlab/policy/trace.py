@@ -1,0 +1,315 @@
+"""Three ways to see a model's forward pass, tried in order (the plan records which one worked):
+
+1. torch.fx symbolic trace (no data needed; sees F.relu, torch.tanh, x.relu(), adds);
+2. a hooked forward pass on `example_inputs` under a TorchFunctionMode, which
+   sees every torch function and Tensor method that runs (works with
+   data-dependent control flow that fx cannot trace);
+3. module registration order (modules only; functional activations are invisible).
+
+Nothing here writes the model: the forward pass runs in eval mode, under
+no_grad, with the RNG state forked and restored, and training flags restored.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+
+from ..errors import InitError
+from .activations import (ADD, IGNORE, LAYER_FUNCS, NORM_FUNCS, PASS, PASS_MODULES, SCALE, activation_of_call,
+                          activation_of_module)
+from .graph import Follow, Node, Topology, analyze
+from .targets import MHA, NORM, PRELU, WEIGHT_LAYERS
+
+
+def layer_name(mname: str, m: nn.Module) -> str:
+    """The weight layer a module call stands for (an MHA's output is its out_proj)."""
+    return f"{mname}.out_proj" if isinstance(m, MHA) else mname
+
+
+def classify_module(mname: str, m: nn.Module) -> Node:
+    if isinstance(m, WEIGHT_LAYERS):
+        return Node("layer", mname, layer=layer_name(mname, m))
+    if isinstance(m, NORM):
+        return Node("norm", mname)
+    act = activation_of_module(m)
+    if act is not None:
+        return Node("activation", act.text, act=act)
+    if isinstance(m, PASS_MODULES):
+        return Node("pass", type(m).__name__)
+    return Node("other", f"{type(m).__name__} {mname!r}")
+
+
+def classify_call(name: str, rest: tuple, kwargs: dict, owner: str | None, tensor_args: int,
+                  norm_owner: str | None = None) -> Node:
+    """A function/method call; `owner`: the weight layer (`norm_owner`: the norm) whose parameter is an argument."""
+    if name in NORM_FUNCS:
+        return Node("norm", norm_owner or name)
+    if owner is not None and name in LAYER_FUNCS:
+        return Node("layer", name, layer=owner)
+    act = activation_of_call(name, rest, kwargs)
+    if act is not None:
+        return Node("activation", act.text, act=act)
+    if name in ADD and tensor_args >= 2:
+        return Node("add", name)
+    if name in PASS or (name in SCALE + ADD and tensor_args <= 1):
+        return Node("pass", name)
+    return Node("other", name)
+
+
+# ---------------------------------------------------------------- 1. torch.fx
+class _Tracer(fx.Tracer):
+    """Leaves: weight layers, norms, activations and other torch.nn modules; containers are traced through."""
+
+    def is_leaf_module(self, m, qualname):
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        if isinstance(m, WEIGHT_LAYERS + NORM + PRELU) or activation_of_module(m) is not None:
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+def from_fx(model: nn.Module) -> list[Node]:
+    graph = _Tracer().trace(model)
+    modules = dict(model.named_modules())
+    owners = _param_owners(model)
+    attr_owner = {}
+    index, nodes = {}, []
+    for n in graph.nodes:
+        ins = [index[a] for a in n.all_input_nodes if a in index]
+        if n.op == "placeholder":
+            node = Node("input", n.target)
+        elif n.op == "get_attr":
+            node = Node("param", n.target)
+            p = _get_attr(model, n.target)
+            if p is not None and id(p) in owners:
+                attr_owner[n] = owners[id(p)]
+        elif n.op == "call_module":
+            node = classify_module(n.target, modules[n.target])
+        elif n.op in ("call_function", "call_method"):
+            args = n.args[1:] if n.args else ()
+            owner = next((attr_owner[a] for a in n.all_input_nodes if a in attr_owner), None)
+            tensor_args = sum(1 for a in n.all_input_nodes if a not in attr_owner)
+            node = classify_call(_op(n.target), args, dict(n.kwargs), owner, tensor_args)
+        elif n.op == "output":
+            node = Node("output", "output")
+        else:
+            node = Node("other", str(n.op))
+        node.inputs = ins
+        index[n] = len(nodes)
+        nodes.append(node)
+    return nodes
+
+
+def _op(target) -> str:
+    from .activations import op_name
+    return op_name(target)
+
+
+def _get_attr(model, target):
+    obj = model
+    for bit in target.split("."):
+        obj = getattr(obj, bit, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _param_owners(model) -> dict:
+    """id(param) -> weight layer name, for parameters of weight layers."""
+    out = {}
+    for mname, m in model.named_modules():
+        if isinstance(m, WEIGHT_LAYERS):
+            for p in m.parameters(recurse=False):
+                out.setdefault(id(p), layer_name(mname, m))
+            if isinstance(m, MHA):
+                for p in m.out_proj.parameters():
+                    out[id(p)] = layer_name(mname, m)
+    return out
+
+
+# ---------------------------------------------------------------- 2. hooked forward
+class _Recorder(TorchFunctionMode):
+    def __init__(self, owners, norms):
+        super().__init__()
+        self.owners = owners
+        self.norms = norms
+        self.nodes: list[Node] = []
+        self.key: dict[int, int] = {}
+        self.refs = []  # keep tensors alive so their ids are not reused
+
+    def add_tensor(self, t, idx):
+        self.key[id(t)] = idx
+        self.refs.append(t)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = _op(func)
+        if name in IGNORE:
+            return out
+        flat = _tensors((args, kwargs))
+        ins = [self.key[id(t)] for t in flat if id(t) in self.key]
+        owner = next((self.owners[id(t)] for t in flat if id(t) in self.owners), None)
+        norm = next((self.norms[id(t)] for t in flat if id(t) in self.norms), None)
+        tensor_args = sum(1 for t in flat if id(t) not in self.owners and id(t) not in self.norms)
+        rest = tuple(a for a in args[1:]) if args else ()
+        node = classify_call(name, rest, kwargs, owner, tensor_args, norm)
+        node.inputs = sorted(set(ins))
+        outs = _tensors(out)
+        if not outs:
+            return out
+        idx = len(self.nodes)
+        self.nodes.append(node)
+        for t in outs:
+            self.add_tensor(t, idx)
+        return out
+
+
+def _tensors(obj) -> list:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+@contextlib.contextmanager
+def quiet_forward(model: nn.Module):
+    """eval mode, no_grad, RNG forked: a forward pass that leaves no trace in the model or the RNG."""
+    flags = {m: m.training for m in model.modules()}
+    devices = sorted({p.device.index for p in model.parameters() if p.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            model.eval()
+            yield
+    finally:
+        for m, f in flags.items():
+            m.training = f
+
+
+def call(model, example_inputs):
+    if isinstance(example_inputs, dict):
+        return model(**example_inputs)
+    if isinstance(example_inputs, (tuple, list)):
+        return model(*example_inputs)
+    return model(example_inputs)
+
+
+def from_forward(model: nn.Module, example_inputs) -> list[Node]:
+    norms = {id(p): n for n, m in model.named_modules() if isinstance(m, NORM) for p in m.parameters(recurse=False)}
+    rec = _Recorder(_param_owners(model), norms)
+    for t in _tensors(example_inputs):
+        rec.nodes.append(Node("input", "input"))
+        rec.add_tensor(t, len(rec.nodes) - 1)
+    with quiet_forward(model):
+        try:
+            with rec:
+                out = call(model, example_inputs)
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as e:
+            raise input_error(model, example_inputs, e) from None
+    ins = sorted({rec.key[id(t)] for t in _tensors(out) if id(t) in rec.key})
+    rec.nodes.append(Node("output", "output", inputs=ins))
+    return rec.nodes
+
+
+def check_inputs(model: nn.Module, example_inputs) -> None:
+    """Run one quiet forward pass so a wrong input shape fails at planning time, with a clear message."""
+    with quiet_forward(model):
+        try:
+            call(model, example_inputs)
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as e:
+            raise input_error(model, example_inputs, e) from None
+
+
+def shapes(example_inputs) -> str:
+    ts = _tensors(example_inputs)
+    if not ts:
+        return repr(type(example_inputs).__name__)
+    return ", ".join(str(tuple(t.shape)) for t in ts)
+
+
+def expected_input(model: nn.Module) -> str:
+    for mname, m in model.named_modules():
+        name = mname or "<root>"
+        if isinstance(m, nn.Linear):
+            return f"(batch, ..., {m.in_features}) for the first layer {name!r} (Linear in_features={m.in_features})"
+        if isinstance(m, nn.modules.conv._ConvNd):
+            d = len(m.kernel_size)
+            sp = ", ".join("L" if d == 1 else f"d{i}" for i in range(d))
+            return f"(batch, {m.in_channels}, {sp}) for the first layer {name!r} ({type(m).__name__} in_channels={m.in_channels})"
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+            return f"integer indices in [0, {m.num_embeddings}) for the first layer {name!r} (Embedding)"
+        if isinstance(m, nn.RNNBase):
+            order = "(batch, seq, {0})" if m.batch_first else "(seq, batch, {0})"
+            return order.format(m.input_size) + f" for the first layer {name!r} ({type(m).__name__})"
+    return "what the model's forward() accepts"
+
+
+def input_error(model, example_inputs, exc) -> InitError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InitError(f"plan: example_inputs has shape {shapes(example_inputs)}, but the forward pass failed "
+                     f"({type(exc).__name__}: {msg}); expected {expected_input(model)}. "
+                     "Fix: pass example_inputs shaped like a real batch (a tensor, a tuple of positional "
+                     "arguments, or a dict of keyword arguments).")
+
+
+# ---------------------------------------------------------------- 3. registration order
+def from_registration(model: nn.Module) -> list[Node]:
+    nodes = [Node("input", "input")]
+    for mname, m in model.named_modules():
+        leaf = isinstance(m, WEIGHT_LAYERS + NORM + PRELU) or not any(True for _ in m.children())
+        inside = any(mname.startswith(p + ".") for p in _leaf_prefixes(model))
+        if not leaf or inside or m is model and any(True for _ in m.children()):
+            continue
+        node = classify_module(mname, m)
+        if node.kind == "other" and not any(True for _ in m.parameters(recurse=False)):
+            node.kind = "pass"  # an unknown parameter-free module: assume it keeps the signal
+        node.inputs = [len(nodes) - 1]
+        nodes.append(node)
+    nodes.append(Node("output", "output", inputs=[len(nodes) - 1]))
+    return nodes
+
+
+def _leaf_prefixes(model):
+    return [n for n, m in model.named_modules() if n and isinstance(m, WEIGHT_LAYERS + NORM)]
+
+
+# ---------------------------------------------------------------- orchestration
+def topology(model: nn.Module, example_inputs=None) -> Topology:
+    """Try fx, then a hooked forward pass (needs example_inputs), then registration order."""
+    notes = []
+    try:
+        topo = analyze(from_fx(model), "fx")
+        if example_inputs is not None:
+            check_inputs(model, example_inputs)
+    except InitError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any trace failure means: try the next method
+        notes.append(f"fx symbolic trace failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        if example_inputs is not None:
+            topo = analyze(from_forward(model, example_inputs), "hooked forward")
+        else:
+            notes.append("no example_inputs, so no hooked forward pass; pass example_inputs=... to trace "
+                         "functional activations")
+            topo = analyze(from_registration(model), "registration order")
+    # Layers the chosen method could not see (inside a leaf such as nn.TransformerEncoderLayer).
+    missing = [n for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS) and n not in topo.follow
+               and layer_name(n, m) not in topo.follow]
+    if missing and topo.method != "registration order":
+        reg = analyze(from_registration(model), "registration order")
+        for n in missing:
+            if n in reg.follow:
+                topo.follow[n] = reg.follow[n]
+        notes.append(f"{len(missing)} layer(s) not seen by {topo.method} (inside a leaf module); "
+                     "their activations come from registration order: " + ", ".join(missing[:5]))
+    topo.notes = notes + topo.notes
+    return topo
+
+
+__all__ = ["topology", "Follow", "quiet_forward", "check_inputs", "call"]

@@ -14,3 +14,5 @@ from .experiments.reproduce import reproduce  # noqa: E402
 __all__ += ["reproduce"]
 from .experiments.compare import compare  # noqa: E402
 __all__ += ["compare"]
+from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # noqa: E402
+__all__ += ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies"]

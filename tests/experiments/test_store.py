@@ -266,3 +266,19 @@ def test_kill_loses_no_finished_run_and_leaves_no_partial_run(tmp_path, sig):
         assert len(after) == len(seeds) + 3
         assert {r.seed: r.seconds for r in after if r.seed in before} == before   # untouched
         assert store.check() == []
+
+
+def test_concurrent_writers(tmp_path):
+    """Two processes saving into one store at the same time (WAL + busy timeout): nothing lost."""
+    db = tmp_path / "runs.sqlite"
+    RunStore(db).close()
+    pkg_dir = str(Path(initlab.__file__).parent)
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, pkg_dir, str(db), h, "25", "50"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for h in ("w1", "w2")]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    with RunStore(db) as store:
+        assert store.done("w1") == store.done("w2") == {("he", s) for s in range(25)}
+        assert all(len(r.history) == 50 for r in store.runs())
+        assert store.check() == []

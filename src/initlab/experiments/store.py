@@ -250,16 +250,21 @@ class RunStore:
         if where:
             q += " WHERE " + " AND ".join(where)
         q += " ORDER BY config_hash, policy, seed"
-        with self._lock:
-            rows = self._conn.execute(q, args).fetchall()
-            out = []
-            for rid, h, p, s, status, final, seconds in rows:
-                eps = self._conn.execute("SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch",
-                                         (rid,)).fetchall()
-                history = [{"epoch": e, **json.loads(m)} for e, m in eps]
-                out.append(RunRecord(policy=p, seed=int(s), config_hash=h, status=status, history=history,
-                                     final=json.loads(final), seconds=float(seconds)))
-        return out
+        eq = ("SELECT e.run_id, e.epoch, e.metrics FROM epochs e JOIN runs ON runs.id = e.run_id"
+              + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY e.run_id, e.epoch")
+        with self._lock:                       # one read transaction: runs and epochs are consistent
+            self._conn.execute("BEGIN")
+            try:
+                rows = self._conn.execute(q, args).fetchall()
+                eps = self._conn.execute(eq, args).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        hist: dict[int, list[dict]] = {}
+        for rid, e, m in eps:
+            hist.setdefault(rid, []).append({"epoch": e, **json.loads(m)})
+        return [RunRecord(policy=p, seed=int(s), config_hash=h, status=status, history=hist.get(rid, []),
+                          final=json.loads(final), seconds=float(seconds))
+                for rid, h, p, s, status, final, seconds in rows]
 
     def config(self, config_hash: str) -> dict | None:
         """The config stored under `config_hash`, or None."""

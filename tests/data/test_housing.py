@@ -77,3 +77,9 @@ def test_corrupt_cache_file_raises_initerror(tmp_path, no_env_home):
     (tmp_path / "cal_housing_py3.pkz").write_bytes(b"not a pickle")
     with pytest.raises(InitError, match="could not be read"):
         load("california-housing", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad", [["AveRooms", "AveRooms"], [], 3])
+def test_bad_feature_lists(sklearn_home, no_env_home, bad):
+    with pytest.raises(InitError, match="features="):
+        load("california-housing", data_dir=sklearn_home, features=bad)

@@ -58,7 +58,12 @@ def _load(*, seed, data_dir, want_test, features, random_state, test_fraction, s
         features = list(FEATURES)
     if isinstance(features, str):
         features = [features]
+    if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
+        raise bad_argument(where, "features", features, "a list of column names",
+                           "e.g. features=['AveRooms', 'AveOccup'] as in seed 003")
     features = list(features)
+    if len(set(features)) != len(features):
+        raise bad_argument(where, "features", features, "each column once", "remove the repeated names")
     if not features:
         raise bad_argument(where, "features", features, "a non-empty list of column names",
                            "e.g. features=['AveRooms', 'AveOccup'] as in seed 003")

@@ -14,7 +14,7 @@ import numpy as np
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
     """Independent random stream for (seed, purpose)."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(purpose.encode())])
+    return np.random.default_rng([zlib.crc32(purpose.encode()), int(seed)])
 
 
 def _allocate(counts: np.ndarray, k: int, gen: np.random.Generator) -> np.ndarray:

@@ -38,6 +38,11 @@ def _figure(w, h):
     return fig
 
 
+def _plain(text) -> str:
+    """Text shown literally by matplotlib (a '$' would otherwise start mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
 def _colors(n):
     from matplotlib import colormaps
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
@@ -97,7 +102,7 @@ def plot_curves(result: CompareResult, path: str | os.PathLike) -> str:
                 continue
             n = len(groups.get(p, []))
             nd = sum(r.status == DIVERGED for r in groups.get(p, []))
-            name = f"{p} ({nd}/{n} diverged)" if nd else p
+            name = _plain(f"{p} ({nd}/{n} diverged)" if nd else p)
             ax.plot(ep, mean, color=colors[p], lw=1.8, marker="o" if ep.size <= 12 else None, ms=3, label=name)
             if n > 1:
                 ax.fill_between(ep, lo, hi, color=colors[p], alpha=0.18, lw=0)
@@ -123,7 +128,7 @@ def plot_curves(result: CompareResult, path: str | os.PathLike) -> str:
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize=9, title="policy (line: mean,\nband: min–max over seeds)",
                    title_fontsize=8)
-    fig.suptitle(f"{title_of(result.config)}: learning curves per initialization\n{setup_of(result.config)}",
+    fig.suptitle(_plain(f"{title_of(result.config)}: learning curves per initialization\n{setup_of(result.config)}"),
                  fontsize=12)
     fig.savefig(path, dpi=DPI)
     return str(path)
@@ -190,7 +195,7 @@ def plot_final(result: CompareResult, path: str | os.PathLike) -> str:
             ax.annotate(SIG_MARK, (i, 1.0), xycoords=("data", "axes fraction"), ha="center", va="top",
                         fontsize=16, color="crimson")
     ax.set_xticks(range(len(policies)))
-    ax.set_xticklabels([f"{p}\n#{by_row[p]['rank']}" if p in by_row else p for p in policies],
+    ax.set_xticklabels([_plain(f"{p}\n#{by_row[p]['rank']}" if p in by_row else p) for p in policies],
                        rotation=0 if len(policies) <= 6 else 30, fontsize=9)
     ax.set_xlim(-0.6, len(policies) - 0.4)
     if log:
@@ -210,7 +215,8 @@ def plot_final(result: CompareResult, path: str | os.PathLike) -> str:
         handles.append(Line2D([], [], marker=f"${SIG_MARK}$", markersize=10, color="crimson", linestyle="none"))
         labels.append(f"significantly worse than #1\n(Welch + Holm, α={alpha:g})")
     ax.legend(handles, labels, loc="best", fontsize=8, framealpha=0.85)
-    ax.set_title(f"{title_of(result.config)}: final {metric} per seed (mean, 95% CI)\n{setup_of(result.config)}",
+    ax.set_title(_plain(f"{title_of(result.config)}: final {metric} per seed (mean, 95% CI)\n"
+                        f"{setup_of(result.config)}"),
                  fontsize=11)
     fig.savefig(path, dpi=DPI)
     return str(path)

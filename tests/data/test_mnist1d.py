@@ -82,3 +82,13 @@ def test_data_seed_changes_the_samples_seed_does_not():
 def test_bad_options(kw, arg):
     with pytest.raises(InitError, match=arg):
         load("mnist1d", **kw)
+
+
+@pytest.mark.slow
+def test_defaults_equal_the_packages_own_split():
+    # generating the full 5000 samples twice takes ~10 s, hence `slow` (make test-slow)
+    from mnist1d.data import get_dataset_args, make_dataset
+    ref = make_dataset(get_dataset_args())
+    x, y = _generate(5000, 42)
+    assert np.array_equal(x[:4000], ref["x"]) and np.array_equal(x[4000:], ref["x_test"])
+    assert np.array_equal(y[:4000], ref["y"]) and np.array_equal(y[4000:], ref["y_test"])

@@ -18,7 +18,7 @@ from . import registry, scaling
 from .dataset import CLASSIFICATION, REGRESSION, Dataset
 from .splits import add_label_noise, choose, rng
 
-# importing the loader modules registers them (kept last so registry is ready)
+# importing the loader modules registers them in the registry (each calls registry.register)
 from . import fashion_mnist, housing, mnist1d_gen, bundled, synthetic  # noqa: E402,F401
 
 ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "housing": "california-housing",

@@ -14,7 +14,7 @@ REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 
 
-@dataclass
+@dataclass(eq=False)  # comparing tensors with == is ambiguous; compare fields yourself
 class Dataset:
     """A loaded data set.
 

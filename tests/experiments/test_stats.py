@@ -197,3 +197,10 @@ def test_deterministic_and_order_independent():
     b = summarize(list(reversed(runs)), "val_acc", higher_is_better=True)
     assert a == b
     assert np.isfinite([r["mean"] for r in a]).all()
+
+
+def test_runs_of_two_configs_are_refused():
+    a = acc_runs("he", [0.9, 0.8])
+    b = [RunRecord("he", 0, "other", final={"val_acc": 0.5})]
+    with pytest.raises(InitError, match="one config at a time"):
+        summarize(a + b, "val_acc", higher_is_better=True)

@@ -282,3 +282,18 @@ def test_concurrent_writers(tmp_path):
         assert store.done("w1") == store.done("w2") == {("he", s) for s in range(25)}
         assert all(len(r.history) == 50 for r in store.runs())
         assert store.check() == []
+
+
+def test_numpy_and_tensor_metrics_are_stored_as_numbers(store):
+    import numpy as np
+    import torch
+    r = make_run(epochs=2)
+    r.seed = np.int64(3)
+    r.history[0]["val_acc"] = np.float32(0.25)
+    r.history[1]["val_acc"] = torch.tensor(0.75)
+    r.final = {"val_acc": np.float64(0.75), "train_loss": torch.tensor(float("inf"))}
+    store.save(r, dict(CONFIG, lr=np.float32(0.5)))
+    (b,) = store.runs()
+    assert b.seed == 3 and [h["val_acc"] for h in b.history] == [0.25, 0.75]
+    assert b.final["val_acc"] == 0.75 and b.final["train_loss"] == math.inf
+    assert store.config(H)["lr"] == 0.5

@@ -155,3 +155,12 @@ def _tiny_png(tmp_path):
     p = tmp_path / "tiny.png"
     p.write_bytes(PNG_MAGIC + b"\0" * 64)
     return p
+
+
+def test_empty_result_still_writes_a_report(tmp_path):
+    res = CompareResult(config={"model": "m", "data": "d"}, runs=[], path="none",
+                        path_reason="every run was already in the store")
+    paths = write_report(res, tmp_path)
+    assert_png(paths["curves"], min_bytes=1000)
+    assert_png(paths["final"], min_bytes=1000)
+    assert "(no runs)" in Path(paths["html"]).read_text()

@@ -42,7 +42,8 @@ Exactly what is computed
 
 * ``epochs_to_target``: for each seed, the first epoch whose metric reaches
   ``target`` (>= when higher is better, <= otherwise); a seed that never reaches
-  it (or diverged before) counts as never (+inf), and the median over all seeds is
+  it, and every diverged seed (even one that reached it before blowing up), counts
+  as never (+inf), and the median over all seeds is
   reported, or None when that median is never (or no target was given).
   ``reached_target`` counts the seeds that reached it.
 
@@ -174,6 +175,14 @@ def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
         raise bad_argument("summarize", "alpha", alpha, "a number in (0, 1)", "use alpha=0.05")
     worst = (0.0 if higher_is_better else math.inf) if diverged_value is None else float(diverged_value)
 
+    keys = [(r.policy, r.seed) for r in runs]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        hashes = sorted({r.config_hash for r in runs})
+        raise bad_argument("summarize", "runs", f"{len(keys)} runs with (policy, seed) {dup} twice",
+                           "one run per (policy, seed)",
+                           f"summarize one config at a time (these runs come from {', '.join(hashes)}), "
+                           "e.g. store.runs(config_hash)")
     groups: "OrderedDict[str, list[RunRecord]]" = OrderedDict()
     for r in sorted(runs, key=lambda r: (r.policy, r.seed)):
         groups.setdefault(r.policy, []).append(r)

@@ -99,6 +99,22 @@ def _finite_or_none(v):
     return v
 
 
+def _jsonable(v):
+    """json.dumps default: NumPy scalars / 0-d tensors via .item(), arrays via .tolist(), else str."""
+    if hasattr(v, "item"):
+        try:
+            return v.item()
+        except (TypeError, ValueError):
+            pass
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def _dumps(v) -> str:
+    return json.dumps(v, default=_jsonable)
+
+
 def json_safe(v):
     """A copy of `v` with every non-finite float replaced by None (strict JSON)."""
     return _finite_or_none(v)
@@ -107,8 +123,10 @@ def json_safe(v):
 class RunStore:
     """Finished and diverged runs in one SQLite file (see the module docstring).
 
-    Safe to share between threads (one connection, serialized by a lock) and between
-    processes (WAL + busy timeout).  Use as a context manager or call ``close()``.
+    Safe to share between threads (one connection, serialized by a lock); several
+    processes may write to one file (WAL + busy timeout), each with its own RunStore
+    (do not carry an open store across fork).  Use as a context manager or ``close()``.
+    Metric values may be Python or NumPy numbers or 0-d tensors (anything with ``.item()``).
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
@@ -122,13 +140,17 @@ class RunStore:
                                    "run `initlab compare ...` first, or pass --store PATH to the store it wrote")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
+                                     isolation_level=None, check_same_thread=False)
         try:
-            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
-                                         isolation_level=None, check_same_thread=False)
             self._setup()
         except sqlite3.DatabaseError as e:
+            self._conn.close()
             raise bad_argument("RunStore", "path", str(self.path), "an initlab SQLite run store",
                                f"this file is not one ({e}); pass another --store PATH") from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -202,12 +224,12 @@ class RunStore:
         epochs = []
         for i, h in enumerate(history, start=1):
             ep = int(h.pop("epoch", i))
-            epochs.append((ep, json.dumps(h)))
+            epochs.append((ep, _dumps(h)))
         if len({e for e, _ in epochs}) != len(epochs):
             raise bad_argument("RunStore.save", "record.history", [e for e, _ in epochs],
                                "distinct epoch numbers", "record one dict per epoch")
-        config_json = json.dumps(config, sort_keys=True, default=str)
-        final_json = json.dumps(record.final)
+        config_json = json.dumps(config, sort_keys=True, default=_jsonable)
+        final_json = _dumps(record.final)
         key = (record.config_hash, record.policy, int(record.seed))
         with self._tx() as c:
             c.execute("INSERT OR IGNORE INTO configs(hash, config, created) VALUES (?, ?, ?)",

@@ -144,7 +144,7 @@ def _jitter(n: int) -> np.ndarray:
 def plot_final(result: CompareResult, path: str | os.PathLike) -> str:
     """The final metric of every seed per policy, with the mean and its 95 % CI."""
     rows = summary_rows(result)
-    metric, hib = metric_of(rows, result)
+    metric, hib = metric_of(rows, result) if (rows or result.runs) else ("val_acc", True)
     by_row = {r["policy"]: r for r in rows}
     groups = _by_policy(result)
     policies = _policies(result, rows)
@@ -194,6 +194,8 @@ def plot_final(result: CompareResult, path: str | os.PathLike) -> str:
         if r and r.get("significantly_worse"):
             ax.annotate(SIG_MARK, (i, 1.0), xycoords=("data", "axes fraction"), ha="center", va="top",
                         fontsize=16, color="crimson")
+    if not policies:
+        ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks(range(len(policies)))
     ax.set_xticklabels([_plain(f"{p}\n#{by_row[p]['rank']}" if p in by_row else p) for p in policies],
                        rotation=0 if len(policies) <= 6 else 30, fontsize=9)

@@ -16,3 +16,5 @@ from .experiments.compare import compare  # noqa: E402
 __all__ += ["compare"]
 from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # noqa: E402
 __all__ += ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies"]
+from .experiments.double_descent import double_descent  # noqa: E402
+__all__ += ["double_descent"]

@@ -47,20 +47,6 @@ CATALOG = {
         seeds={"full": 5, "quick": 2}),
 }
 
-# two-sided 97.5 % quantiles of Student's t for df = 1..30 (scipy is optional)
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-
-
-def t975(df: int) -> float:
-    try:
-        from scipy.stats import t
-        return float(t.ppf(0.975, df))
-    except ImportError:  # pragma: no cover - scipy is installed with the dev extra
-        return _T975[df - 1] if df <= 30 else 1.96
-
-
 def mean_ci(values: Sequence[float]) -> tuple[float, list[float] | None]:
     """Mean and Student-t 95 % interval of the mean ([lo, hi]); None for one value or non-finite data."""
     vals = [float(v) for v in values]
@@ -70,9 +56,9 @@ def mean_ci(values: Sequence[float]) -> tuple[float, list[float] | None]:
     m = sum(vals) / n
     if n == 1 or not all(math.isfinite(v) for v in vals):
         return m, None
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (n - 1))
-    h = t975(n - 1) * sd / math.sqrt(n)
-    return m, [m - h, m + h]
+    from ..stats import t_interval      # Student-t, the same interval compare() reports
+    lo, hi = t_interval(vals)
+    return m, [lo, hi]
 
 
 @dataclass
@@ -86,10 +72,16 @@ class Figure:
     note: str = ""
     mean: float = math.nan
     ci95: list[float] | None = None
+    bounds: tuple | None = None         # the metric's range (e.g. 0..100 %): the interval is clipped to it
 
     def __post_init__(self):
         self.values = [float(v) for v in self.values]
+        if self.bounds is None and self.unit == "%":
+            self.bounds = (0.0, 100.0)
         self.mean, self.ci95 = mean_ci(self.values)
+        if self.ci95 is not None and self.bounds is not None:
+            lo, hi = self.bounds
+            self.ci95 = [max(lo, self.ci95[0]), min(hi, self.ci95[1])]
 
     @property
     def seeds(self) -> int:
@@ -202,6 +194,8 @@ def fmt_num(v, digits: int = 4) -> str:
     if not math.isfinite(v):
         return str(v)
     a = abs(v)
+    if v == int(v) and a < 1e6:
+        return str(int(v))
     if a != 0 and (a >= 1e6 or a < 1e-4):
         return f"{v:.3e}"
     if a >= 100:
@@ -263,8 +257,25 @@ def record_runs(ctx: Context, config: dict, records: list) -> int:
         return 0
     config = {**config, "reproduction": ctx.name, "budget": ctx.budget}
     for rec in records:
-        ctx.store.put(config, rec)
+        ctx.store.save(rec, config)
     return len(records)
+
+
+class threads:
+    """Run torch on n threads inside the block (tiny models are slower on more threads), then restore."""
+
+    def __init__(self, n: int = 1):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+        torch.set_num_threads(self.before)
 
 
 def train_minibatch(model, x, y, loss_fn, optimizer, *, epochs: int, batch_size: int, seed: int,

@@ -98,6 +98,13 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     otherwise uniform proposals on [a, b] accepted with the normal's density.
     Nothing is clamped, so no value piles up on a bound, in any precision.
 
+    One deliberate deviation: when [a, b] lies far in one tail (the uniform
+    proposals would be accepted < 10 % of the time, or the log-density ratio
+    cancels in the tensor's dtype, where torch 2.13 loops for ever, e.g.
+    std=0.01, a=3, b=4), initlab draws exponential proposals from the near
+    bound instead (Robert 1995, "Simulation of truncated normal variables"),
+    in float64, which is exact and fast however far the tail.
+
     Example:
         >>> w = torch.empty(3, 5)
         >>> initlab.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
@@ -111,6 +118,8 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
         raise bad_argument(where, "(a, b)", (a, b), "a < b", "give the truncation interval a width")
     if is_empty(tensor):
         return tensor
+    if _far_tail(tensor.dtype, mean, std, a, b):   # exact there: no "may be incorrect" warning
+        return _trunc_normal_tail_(tensor, mean, std, a, b, generator)
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)
@@ -151,6 +160,48 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
                 break
         tensor.copy_(out)
     return tensor
+
+
+def _far_tail(dtype: torch.dtype, mean: float, std: float, a: float, b: float) -> bool:
+    """True when [a, b] is on one side of the mean and torch's uniform proposals fail there:
+    acceptance ~ 1 / (z_near * width / std) below 10 %, or the log-density ratio, computed in
+    `dtype` from z^2 ~ z_far^2, off by more than 1 % (eps * z_far^2 > 0.01: it can loop for ever)."""
+    if a <= mean <= b:
+        return False
+    z_near, z_far = sorted((abs(a - mean) / std, abs(b - mean) / std))
+    return z_near * (b - a) / std > 10.0 or torch.finfo(dtype).eps * z_far ** 2 > 0.01
+
+
+def _trunc_normal_tail_(tensor, mean, std, a, b, generator):
+    """N(mean, std^2) on [a, b] on one side of the mean, by exponential proposals (Robert 1995).
+
+    In std units the target is N(0, 1) on [alpha, beta], 0 < alpha (the near bound).
+    Draw z = alpha + t, t ~ Exp(lam) truncated to [0, beta - alpha] (inverse CDF),
+    lam = (alpha + sqrt(alpha^2 + 4)) / 2, and accept with prob exp(-(z - lam)^2 / 2);
+    since lam - alpha = 1 / lam that is exp(-(t - 1/lam)^2 / 2).  Acceptance >= 0.76
+    for every alpha, so a few rounds suffice however far the tail.
+    """
+    work = torch.float32 if tensor.device.type == "mps" else torch.float64
+    above = a > mean
+    lo, hi = (a - mean, b - mean) if above else (mean - b, mean - a)
+    alpha, beta = lo / std, hi / std
+    if math.isinf(alpha):                               # the tail is narrower than any float: all at the bound
+        return tensor.fill_(a if above else b)
+    lam = alpha / 2 + math.hypot(alpha / 2, 1.0)       # no overflow for huge alpha
+    cdf_hi = math.expm1(-lam * (beta - alpha))         # in [-1, 0): -P(t <= beta - alpha) of Exp(lam)
+    out = torch.empty(tensor.numel(), dtype=work, device=tensor.device)
+    pending = torch.arange(tensor.numel(), device=tensor.device)   # flat indices still to draw
+    while pending.numel():
+        u = torch.rand(pending.numel(), dtype=work, device=tensor.device, generator=generator)
+        t = torch.log1p(u * cdf_hi).div_(-lam)
+        coin = torch.rand(pending.numel(), dtype=work, device=tensor.device, generator=generator)
+        accept = coin.log_() <= (t - 1.0 / lam).pow_(2).mul_(-0.5)
+        out[pending[accept]] = t[accept]
+        pending = pending[~accept]
+    offset = out.mul_(std).add_(lo)                     # |x - mean| = lo + std * t, in [lo, hi]
+    x = offset.add_(mean) if above else offset.neg_().add_(mean)
+    # The clamp only undoes float rounding of the sum (an ulp, not a pile of mass).
+    return tensor.copy_(x.clamp_(a, b).view(tensor.shape))
 
 
 @torch.no_grad()

@@ -121,6 +121,11 @@ class Auto:
         return None
 
     def decide(self, ctx: Context) -> list[Decision]:
+        out = self._decide(ctx)
+        _drift_note(ctx, out)
+        return out
+
+    def _decide(self, ctx: Context) -> list[Decision]:
         out = []
         for t in expand(ctx.targets):
             if t.family == "norm":
@@ -177,6 +182,37 @@ class Auto:
         g = 5.0 / 3 if act == "tanh" else 1.0
         return use(t, "xavier_normal", {"gain": g}, "auto", f"input weight, gate {gate} ({act}) -> xavier_normal, "
                    f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
+
+
+def drift_slope(act) -> float:
+    """d ln E[f(sqrt(q) z)^2] / d ln q at q = 1: 1 for relu (neutral), < 1 for tanh (a stable fixed point),
+    > 1 for gelu/silu (the second-moment fixed point is unstable, so deep plain stacks drift)."""
+    from .gains import second_moment
+    eps = 1e-3
+    lo = second_moment(lambda z: act.fn(z * (1 - eps) ** 0.5))
+    hi = second_moment(lambda z: act.fn(z * (1 + eps) ** 0.5))
+    return (math.log(hi) - math.log(lo)) / (math.log(1 + eps) - math.log(1 - eps))
+
+
+def _drift_note(ctx: Context, decisions) -> None:
+    """Say so when many layers use a numerical gain whose second-moment fixed point is unstable."""
+    if ctx._topology is None:
+        return
+    acts = {}
+    for f in ctx.topology.follow.values():
+        if f.kind == "activation" and f.act is not None and f.act.name not in ("relu", "leaky_relu", "tanh",
+                                                                              "sigmoid", "selu"):
+            acts.setdefault(f.act.key, [f.act, 0])[1] += 1
+    for act, n in acts.values():
+        if n >= 8 and act.fn is not None:
+            s = drift_slope(act)
+            if s > 1.02:
+                ctx.notes.append(
+                    f"{act.text}: {n} layers use gain 1/sqrt(E[f(z)^2]), but this activation's second-moment "
+                    f"fixed point is unstable (d ln E[f^2]/d ln q = {s:.3f} > 1 at q = 1), so in a deep plain stack "
+                    "small deviations grow layer by layer and the variance drifts (no fixed gain avoids this "
+                    "without biases or norms); add norm layers or residual connections, or use policy='lsuv' "
+                    "with example_inputs")
 
 
 def auto(residual: str = "scale", forget_bias: float | None = 1.0) -> Auto:

@@ -3,7 +3,8 @@
 * ``plot_curves``: train loss, val loss and the validation metric vs epoch, one colour per
   policy: the mean over seeds as a line and the min–max range over seeds as a band.
   Only finite values enter (a diverged run contributes its epochs before it blew up).
-  The loss axes are logarithmic when the values span more than a factor of 20.
+  The loss (and MSE) axes are logarithmic when their values, taken together, span more
+  than a factor of 20.
 * ``plot_final``: the final metric of every seed per policy (dots, deterministic jitter),
   the mean as a bar and its 95 % t-interval as an error bar; diverged seeds as red
   crosses (at the axis edge when their value is infinite); ``*`` marks policies
@@ -94,10 +95,17 @@ def plot_curves(result: CompareResult, path: str | os.PathLike) -> str:
         panels.append((metric, f"validation {metric.removeprefix('val_')}"))
     fig = _figure(5.0 * len(panels), 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    stats = {key: {p: curve_stats(groups.get(p, []), key) for p in policies} for key, _ in panels}
+
+    def lossy(key):
+        return key.endswith("loss") or key.endswith("mse")
+
+    # one decision for every loss-like panel, so train and val loss share the same kind of axis
+    log = _wants_log([v for key, _ in panels if lossy(key) for st in stats[key].values() for v in (*st[2], *st[3])])
     for ax, (key, label) in zip(axes, panels):
         every = []
         for p in policies:
-            ep, mean, lo, hi = curve_stats(groups.get(p, []), key)
+            ep, mean, lo, hi = stats[key][p]
             if ep.size == 0:
                 continue
             n = len(groups.get(p, []))
@@ -107,10 +115,9 @@ def plot_curves(result: CompareResult, path: str | os.PathLike) -> str:
             if n > 1:
                 ax.fill_between(ep, lo, hi, color=colors[p], alpha=0.18, lw=0)
             every += list(lo) + list(hi)
-        if key.endswith("loss") or key.endswith("mse"):
-            if _wants_log(every):
-                ax.set_yscale("log")
-                label += " (log scale)"
+        if lossy(key) and log and every and min(every) > 0:
+            ax.set_yscale("log")
+            label += " (log scale)"
         ax.set_title(label, fontsize=11)
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)

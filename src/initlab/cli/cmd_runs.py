@@ -83,7 +83,7 @@ def run(args) -> int:
         if not runs:
             print(f"no runs in {store.path}" + (" for this selection" if (h or args.policy) else ""))
             return 0
-        present = {k for r in runs for k in r.final}
+        present = {k for r in runs for k in r.final} - {"epoch"}
         metrics = [m for m in METRICS if m in present] + sorted(present - set(METRICS))
         head = ["config", "policy", "seed", "status", "epochs", *metrics, "seconds"]
         table = [[r.config_hash, r.policy, str(r.seed), r.status, str(len(r.history)),

@@ -297,3 +297,16 @@ def test_numpy_and_tensor_metrics_are_stored_as_numbers(store):
     assert b.seed == 3 and [h["val_acc"] for h in b.history] == [0.25, 0.75]
     assert b.final["val_acc"] == 0.75 and b.final["train_loss"] == math.inf
     assert store.config(H)["lr"] == 0.5
+
+
+def test_delete_cascades_and_check_finds_missing_epochs(store):
+    store.save(make_run("he", 0), CONFIG)
+    store.save(make_run("he", 1), CONFIG)
+    store.save(make_run("zeros", 0), CONFIG)
+    assert store.delete(H, policy="zeros") == 1
+    assert store.done(H) == {("he", 0), ("he", 1)}
+    assert store._conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 6       # cascade
+    store._conn.execute("DELETE FROM epochs WHERE epoch = 2 AND run_id = (SELECT MIN(id) FROM runs)")
+    (problem,) = store.check()
+    assert problem == f"run {H}/he/seed 0: 3 epochs recorded, 2 stored"
+    assert store.delete(H) == 2 and store.runs() == []

@@ -1,0 +1,198 @@
+"""initlab.compare and `initlab compare`: end to end on digits, resume, interruption (SIGINT/SIGKILL), JSON, errors."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import initlab
+from initlab.cli.main import main
+from initlab.errors import InitError
+from initlab.experiments.store import RunStore
+
+SMALL = dict(seeds=2, epochs=3, lr=0.05, batch_size=16, data_options={"subsample": 400}, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_end_to_end_digits(tmp_path):
+    res = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=tmp_path / "runs.sqlite",
+                          report_dir=tmp_path / "report", **SMALL)
+    assert res.path == "vectorized" and "stacked-MLP" in res.path_reason
+    assert res.skipped == 0 and len(res.runs) == 4
+    assert {(r.policy, r.seed) for r in res.runs} == {(p, s) for p in ("zeros", "torch-default") for s in (0, 1)}
+    for r in res.runs:
+        assert r.status == "finished" and [h["epoch"] for h in r.history] == [1, 2, 3]
+        assert set(r.history[0]) >= {"train_loss", "val_loss", "val_acc"}
+    rows = {row["policy"]: row for row in res.summary}
+    assert rows["torch-default"]["rank"] == 1 and rows["torch-default"]["mean"] > 0.5
+    assert rows["zeros"]["mean"] < 0.3                        # symmetric zero weights cannot learn
+    assert rows["zeros"]["metric"] == "val_acc" and rows["zeros"]["seeds"] == 2
+    assert Path(res.report["html"]).exists() and all(Path(p).exists() for p in res.report["png"])
+    assert res.config["policies"] == ["zeros", "torch-default"] and res.config["data"] == "digits"
+
+
+def test_resume_skips_finished_runs_and_loads_them(tmp_path):
+    store = tmp_path / "runs.sqlite"
+    first = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=store, **SMALL)
+    again = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=store, **SMALL)
+    assert again.skipped == 4 and again.path == "none"
+    key = lambda r: (r.policy, r.seed)                       # noqa: E731
+    a, b = sorted(first.runs, key=key), sorted(again.runs, key=key)
+    assert [r.history for r in a] == [r.history for r in b]
+    assert again.summary[0]["policy"] == first.summary[0]["policy"]
+    more = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=store,
+                           **dict(SMALL, seeds=3))
+    assert more.skipped == 4 and len(more.runs) == 6
+    assert more.config["config_hash"] == first.config["config_hash"]
+    other = initlab.compare("digits-mlp", "digits", ["zeros"], store=store, **dict(SMALL, lr=0.1))
+    assert other.skipped == 0 and other.config["config_hash"] != first.config["config_hash"]
+
+
+def test_same_results_vectorized_and_sequential_through_compare():
+    kw = dict(SMALL, store=False, dtype="float64", epochs=2)
+    v = initlab.compare("mlp:64-16-10:relu", "digits", ["torch-default", "general_rule_normal"], **kw)
+    s = initlab.compare("mlp:64-16-10:relu", "digits", ["torch-default", "general_rule_normal"], path="sequential", **kw)
+    assert v.path == "vectorized" and s.path == "sequential"
+    for a, b in zip(v.runs, s.runs):
+        assert (a.policy, a.seed) == (b.policy, b.seed)
+        assert a.final["val_acc"] == pytest.approx(b.final["val_acc"], abs=1e-12)
+        assert a.final["train_loss"] == pytest.approx(b.final["train_loss"], rel=1e-9)
+
+
+def test_batchnorm_model_runs_sequentially_and_says_why():
+    res = initlab.compare("mlp:64-16-10:relu:bn", "digits", ["torch-default"], **dict(SMALL, store=False, epochs=1))
+    assert res.path == "sequential" and "BatchNorm" in res.path_reason
+    assert all(r.status == "finished" for r in res.runs)
+
+
+def test_divergence_in_a_sweep_is_recorded_and_the_sweep_goes_on():
+    res = initlab.compare("mlp:10-32-32-1:tanh", "diabetes", ["ones", "torch-default"], seeds=2, epochs=4, lr=0.1,
+                          batch_size=16, store=False, progress=False)
+    by = {(r.policy, r.seed): r for r in res.runs}
+    assert all(by[("ones", s)].status == "diverged" for s in (0, 1))
+    assert all(by[("torch-default", s)].status == "finished" and len(by[("torch-default", s)].history) == 4
+               for s in (0, 1))
+    rows = {r["policy"]: r for r in res.summary}
+    assert rows["ones"]["diverged"] == 2 and rows["torch-default"]["rank"] == 1
+    assert rows["torch-default"]["metric"] == "val_mse" and math.isfinite(rows["torch-default"]["mean"])
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(policies=["zeros", "not-a-policy"]), "not-a-policy"),
+    (dict(model="mlp:64-x-10"), "mlp:64-x-10"),
+    (dict(model="mlp:32-16-10"), "input"),
+    (dict(data="no-such-data"), "no-such-data"),
+    (dict(optimizer="rmsprop"), "rmsprop"),
+    (dict(device="tpu"), "tpu"),
+])
+def test_bad_input_is_one_init_error(kwargs, needle):
+    args = dict(model="digits-mlp", data="digits", policies=["zeros"])
+    args.update({k: kwargs[k] for k in ("model", "data", "policies") if k in kwargs})
+    rest = {k: v for k, v in kwargs.items() if k not in ("model", "data", "policies")}
+    with pytest.raises(InitError, match=None) as e:
+        initlab.compare(args["model"], args["data"], args["policies"], **dict(SMALL, store=False, **rest))
+    assert needle in str(e.value) and ("Fix" in str(e.value) or "expected" in str(e.value))
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--optimizer", "rmsprop"], "rmsprop"),
+    (["--policies", "zeros,nope"], "nope"),
+    (["--model", "mlp:64-x"], "mlp:64-x"),
+    (["--data", "nope-data"], "nope-data"),
+])
+def test_cli_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):
+    base = ["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros", "--seeds", "1",
+            "--epochs", "1", "--subsample", "100", "--store", str(tmp_path / "r.sqlite"), "--no-report", "--quiet"]
+    code = main(base + argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("initlab: error:") and needle in err
+
+
+def test_cli_json_shape(tmp_path, capsys):
+    code = main(["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros,torch-default",
+                 "--seeds", "2", "--epochs", "2", "--batch-size", "32", "--subsample", "300",
+                 "--store", str(tmp_path / "runs.sqlite"), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    doc = json.loads(out)                                    # stdout is pure JSON (progress goes to stderr)
+    assert {"summary", "config", "path", "path_reason", "runs", "skipped", "report"} <= set(doc)
+    assert doc["path"] == "vectorized"
+    for row in doc["summary"]:
+        assert {"policy", "metric", "mean", "ci95", "seeds"} <= set(row)
+        assert len(row["ci95"]) == 2 and row["seeds"] == 2 and row["metric"] == "val_acc"
+    assert len(doc["runs"]) == 4 and all("val_acc" in r["final"] for r in doc["runs"])
+    assert Path(doc["report"]["html"]).exists()              # report/ next to the store
+    assert doc["config"]["lr"] == 0.05 and doc["config"]["optimizer"] == "sgd"
+
+
+def test_cli_defaults_are_the_seed_004_comparison():
+    from initlab.cli.main import build_parser
+    a = build_parser().parse_args(["compare"])
+    assert (a.model, a.data, a.seeds, a.epochs, a.batch_size, a.optimizer) == \
+        ("seed004", "fashion-mnist", 3, 2, 100, "sgd")
+    assert a.policies.split(",") == ["zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform",
+                                     "general_rule_normal", "torch-default", "auto"]
+
+
+# ---------------------------------------------------------------------------- interruption
+EPOCHS = 60
+
+
+def _cmd(store):
+    return [sys.executable, "-m", "initlab.cli.main", "compare", "--model", "mlp:64-32-10:relu", "--data", "digits",
+            "--subsample", "300", "--policies", "zeros,torch-default", "--seeds", "2", "--epochs", str(EPOCHS),
+            "--batch-size", "8", "--chunk", "2", "--threads", "1", "--store", str(store), "--no-report"]
+
+
+def _kill_after_first_chunk(store, sig):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(_cmd(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    t0 = time.time()
+    while time.time() - t0 < 60:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("chunk 1/2"):
+            proc.send_signal(sig)
+            break
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, "".join(lines) + err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig):
+    store = tmp_path / "runs.sqlite"
+    code, err = _kill_after_first_chunk(store, sig)
+    assert "chunk 1/2" in err, err
+    if sig == signal.SIGINT:
+        assert code == 130 and "finished results are kept" in err, (code, err)
+    else:
+        assert code == -signal.SIGKILL
+    with RunStore(store) as st:
+        runs = st.runs()
+        assert st.check() == []
+    assert {(r.policy, r.seed) for r in runs} == {("zeros", 0), ("torch-default", 0)}   # chunk 1 = seed 0
+    assert all(r.status == "finished" and len(r.history) == EPOCHS for r in runs)
+    done = subprocess.run(_cmd(store) + ["--json", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["skipped"] == 2 and len(doc["runs"]) == 4
+    assert all(r["status"] == "finished" and r["epochs"] == EPOCHS for r in doc["runs"])

@@ -310,3 +310,14 @@ def test_delete_cascades_and_check_finds_missing_epochs(store):
     (problem,) = store.check()
     assert problem == f"run {H}/he/seed 0: 3 epochs recorded, 2 stored"
     assert store.delete(H) == 2 and store.runs() == []
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE schema_version SET version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(InitError, match="schema version 99"):
+        RunStore(path)

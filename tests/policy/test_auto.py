@@ -1,0 +1,190 @@
+"""auto: activation detection (fx, hooked forward, registration order) and the scheme chosen for each."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import initlab
+from initlab.policy import auto
+from initlab.policy.gains import numerical_gain
+
+from .conftest import ResMLP
+
+
+def seq(act):
+    return nn.Sequential(nn.Linear(16, 32), act, nn.Linear(32, 4))
+
+
+@pytest.mark.parametrize("act,scheme,std,word", [
+    (nn.ReLU(), "kaiming_normal", math.sqrt(2 / 16), "relu"),
+    (nn.LeakyReLU(0.2), "kaiming_normal", math.sqrt(2 / (1 + 0.04)) / 4, "a=0.2"),
+    (nn.Tanh(), "xavier_normal", 5 / 3 * math.sqrt(2 / 48), "gain 5/3"),
+    (nn.Sigmoid(), "xavier_normal", math.sqrt(2 / 48), "sigmoid"),
+    (nn.SELU(), "lecun_normal", 1 / 4, "selu"),
+])
+def test_closed_form_choices(act, scheme, std, word):
+    p = initlab.plan(seq(act), "auto")
+    r = p["0.weight"]
+    assert r.scheme == scheme and r.law["std"] == pytest.approx(std) and word in r.reason
+    assert p.method == "fx"
+
+
+@pytest.mark.parametrize("act,f", [(nn.GELU(), F.gelu), (nn.SiLU(), F.silu), (nn.Mish(), F.mish),
+                                   (nn.Softplus(), F.softplus), (nn.ELU(), F.elu)])
+def test_other_activations_get_the_second_moment_gain(act, f):
+    p = initlab.plan(seq(act), "auto")
+    r = p["0.weight"]
+    z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g_mc = 1 / math.sqrt(float((f(z) ** 2).mean()))              # Monte Carlo, 2e6 samples: +-0.2%
+    assert r.scheme == "variance_scaling" and r.kwargs["mode"] == "fan_in" and r.kwargs["distribution"] == "normal"
+    assert math.sqrt(r.kwargs["scale"]) == pytest.approx(g_mc, rel=5e-3)
+    assert r.law["std"] == pytest.approx(g_mc / 4, rel=5e-3)
+    assert "E[" in r.reason and "Gauss-Hermite" in r.reason
+
+
+def test_numerical_gain_sanity():
+    assert numerical_gain(("t-relu", ()), torch.relu) == pytest.approx(math.sqrt(2), abs=1e-12)
+    assert numerical_gain(("t-id", ()), lambda z: z) == pytest.approx(1.0, abs=1e-12)
+    assert numerical_gain(("t-lrelu", ()), lambda z: F.leaky_relu(z, 0.3)) == pytest.approx(
+        initlab.calculate_gain("leaky_relu", 0.3), abs=1e-9)
+
+
+def test_logits_and_norm_followers():
+    m = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    p = initlab.plan(m, "auto")
+    assert p["0.weight"].scheme == "lecun_normal" and "norm" in p["0.weight"].reason
+    assert p["3.weight"].scheme == "lecun_normal" and "logits" in p["3.weight"].reason
+    assert p["1.weight"].scheme == "ones" and p["1.bias"].scheme == "zeros"
+
+
+class Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c, self.d, self.e = (nn.Linear(8, 8) for _ in range(5))
+
+    def forward(self, x):
+        x = torch.relu(self.a(x))
+        x = F.gelu(self.b(x))
+        x = self.c(x).relu()
+        x = torch.tanh(self.d(x).view(-1, 8))
+        return self.e(x)
+
+
+def test_functional_activations_found_by_fx():
+    p = initlab.plan(Functional(), "auto")
+    assert p.method == "fx"
+    assert "relu" in p["a.weight"].reason and p["a.weight"].scheme == "kaiming_normal"
+    assert "gelu" in p["b.weight"].reason and p["b.weight"].scheme == "variance_scaling"
+    assert "relu" in p["c.weight"].reason and p["c.weight"].scheme == "kaiming_normal"
+    assert "tanh" in p["d.weight"].reason and p["d.weight"].scheme == "xavier_normal"
+    assert "logits" in p["e.weight"].reason
+
+
+class Untraceable(Functional):
+    def forward(self, x):
+        if x.sum() > -1e9:  # data-dependent control flow: torch.fx cannot trace this
+            x = x * 1.0
+        return super().forward(x)
+
+
+def test_hooked_forward_fallback_for_untraceable_models():
+    p = initlab.plan(Untraceable(), "auto", example_inputs=torch.randn(4, 8))
+    assert p.method == "hooked forward" and any("fx symbolic trace failed" in n for n in p.notes)
+    assert p["a.weight"].scheme == "kaiming_normal" and "gelu" in p["b.weight"].reason
+    assert "tanh" in p["d.weight"].reason and "logits" in p["e.weight"].reason
+
+
+def test_registration_order_fallback_without_inputs():
+    class U(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2))
+
+        def forward(self, x):
+            return self.net(x) if x.sum() > 0 else -self.net(x)
+
+    p = initlab.plan(U(), "auto")
+    assert p.method == "registration order"
+    assert "tanh" in p["net.0.weight"].reason and any("example_inputs" in n for n in p.notes)
+
+
+def test_residual_branch_last_layers_are_scaled_or_zeroed():
+    m = ResMLP(d=32, n=4)
+    p = initlab.plan(m, "auto")
+    r = p["blocks.2.fc2.weight"]
+    assert r.scheme == "variance_scaling" and "residual branch 3/4" in r.reason
+    # the residual stream goes straight into the next block (no activation after the add): gain 1, / sqrt(L=4)
+    assert r.law["std"] == pytest.approx(math.sqrt(1 / 32) / 2)
+    last = p["blocks.3.fc2.weight"]  # the last add is followed by the head's relu
+    assert last.law["std"] == pytest.approx(math.sqrt(2 / 32) / 2) and "relu" in last.reason
+    assert p["blocks.2.fc1.weight"].scheme == "kaiming_normal"
+    z = initlab.plan(m, auto(residual="zero"))
+    assert z["blocks.0.fc2.weight"].scheme == "zeros"
+
+
+def test_mha_qkv_use_the_fans_of_each_block():
+    m = nn.MultiheadAttention(32, 4)
+    p = initlab.init_(m, "auto", seed=0)
+    for x in "qkv":
+        r = p[f"in_proj_weight[{x}]"]
+        assert (r.shape, r.fan_in, r.fan_out) == ((32, 32), 32, 32)
+        assert r.law["high"] == pytest.approx(math.sqrt(6 / 64))          # not sqrt(6 / (32 + 96))
+    assert p.verify(m) == []
+    w = m.in_proj_weight.detach()
+    assert float(w[:32].abs().max()) > math.sqrt(6 / 128)                   # wider than the stacked bound
+
+
+def test_lstm_recurrent_orthogonal_per_gate_and_forget_bias():
+    m = nn.LSTM(6, 10, num_layers=2)
+    p = initlab.init_(m, "auto", seed=0)
+    for layer in (0, 1):
+        w = m._parameters[f"weight_hh_l{layer}"].detach()
+        for gate in range(4):
+            blk = w[gate * 10:(gate + 1) * 10]
+            assert torch.allclose(blk @ blk.T, torch.eye(10), atol=1e-5)
+        b = m._parameters[f"bias_ih_l{layer}"].detach()
+        assert torch.all(b[10:20] == 1.0) and torch.all(b[:10] == 0) and torch.all(b[20:] == 0)
+        assert torch.all(m._parameters[f"bias_hh_l{layer}"] == 0)
+    assert p["weight_ih_l0[g]"].kwargs["gain"] == pytest.approx(5 / 3)
+    assert p.verify(m) == []
+    q = initlab.plan(m, auto(forget_bias=None))
+    assert q["bias_ih_l0[f]"].scheme == "zeros"
+
+
+def test_unknown_modules_are_reported_not_skipped():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.alpha = nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            return x * self.alpha
+
+    m = nn.Sequential(nn.Linear(3, 3), Scale())
+    a = m[1].alpha.detach().clone()
+    p = initlab.init_(m, "auto", seed=0)
+    assert p["1.alpha"].rule == "unknown module" and "Scale" in p["1.alpha"].reason
+    assert torch.equal(m[1].alpha, a)
+
+
+def test_embedding_and_conv_transpose_and_padding_idx():
+    m = nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Flatten(), nn.Linear(8, 8), nn.ReLU())
+    p = initlab.init_(m, "auto", seed=0, example_inputs=torch.randint(0, 10, (3, 2)))
+    assert torch.all(m[0].weight[0] == 0)
+    assert p["0.weight[padding]"].scheme == "zeros" and p["0.weight[rows2]"].scheme == "normal"
+    c = nn.Sequential(nn.ConvTranspose2d(4, 8, 3), nn.ReLU(), nn.Conv3d(8, 2, 1))
+    assert initlab.plan(c, "auto")["0.weight"].scheme == "kaiming_normal"
+
+
+def test_drift_note_for_unstable_activations():
+    layers = []
+    for _ in range(10):
+        layers += [nn.Linear(8, 8), nn.GELU()]
+    p = initlab.plan(nn.Sequential(*layers), "auto")
+    assert any("unstable" in n and "lsuv" in n for n in p.notes)
+    layers = []
+    for _ in range(10):
+        layers += [nn.Linear(8, 8), nn.ReLU()]
+    assert initlab.plan(nn.Sequential(*layers), "auto").notes == []

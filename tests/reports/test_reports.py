@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from initlab.experiments.records import CompareResult, RunRecord
-from initlab.reports import plot_curves, plot_final, terminal_table, write_html, write_report
+from initlab.reports import terminal_table, write_html, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

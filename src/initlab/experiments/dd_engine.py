@@ -261,7 +261,8 @@ class StackedMLP:
         d1 = _aten.threshold_backward(torch.bmm(d2, W2.transpose(1, 2)), a1, 0)
         torch.bmm(x.transpose(1, 2), d1, out=gW1)
         torch.sum(d1, 1, keepdim=True, out=gb1)
-        self.flat_grad.mul_(self.flat_mask)
+        if len(self.widths) > 1:               # one width per bucket: nothing is padded
+            self.flat_grad.mul_(self.flat_mask)
         return loss, self.grads
 
     @torch.no_grad()
@@ -279,12 +280,15 @@ class StackedMLP:
         return loss / n, wrong / n
 
 
+_FUSED = hasattr(torch, "_fused_adam_")
+
+
 class FlatAdam:
     """torch.optim.Adam's update (single-tensor formula, no weight decay) on one flat tensor.
 
-    Elementwise, hence per model and per weight; written out so a step is 6 kernels
-    instead of ~60 (torch.optim.Adam over six stacked tensors spends most of a small
-    model's step in Python)."""
+    Elementwise, hence per model and per weight.  Uses torch's fused CPU Adam kernel when
+    present (one pass over the flat buffer), else the single-tensor formula written out;
+    torch.optim.Adam over six stacked tensors spends most of a small model's step in Python."""
 
     def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
         self.p, self.lr, self.b1, self.b2, self.eps = param, float(lr), float(betas[0]), float(betas[1]), float(eps)
@@ -292,9 +296,16 @@ class FlatAdam:
         self.v = torch.zeros_like(param)
         self.t = 0
         self._denom = torch.empty_like(param)
+        self._step = torch.zeros(())
 
     def step(self, grad: torch.Tensor) -> None:
         self.t += 1
+        if _FUSED:
+            # torch's fused CPU Adam kernel (what torch.optim.Adam(fused=True) calls): one pass
+            self._step.fill_(self.t)
+            torch._fused_adam_([self.p], [grad], [self.m], [self.v], [], [self._step], lr=self.lr, beta1=self.b1,
+                               beta2=self.b2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
+            return
         self.m.lerp_(grad, 1 - self.b1)
         self.v.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
         bc1 = 1 - self.b1 ** self.t

@@ -1,0 +1,72 @@
+"""`initlab plan MODEL`: the initialization plan for a model, as a table or JSON (a dry run).
+
+MODEL is a model-zoo spec (initlab.models.build_model): mlp:784-256-128-10:relu, deep-mlp:50:256:tanh,
+seed004, path/to/file.py:factory ...  --apply-check applies the plan to the in-memory model and verifies it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan", help="show what a policy would do to each parameter of a model (dry run)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Plan an initialization: one row per parameter with its fans, scheme, "
+                                   "std/bound, the rule that matched and why. Nothing is written to disk.",
+                       epilog="Examples:\n  initlab plan mlp:784-256-128-10:relu\n"
+                              "  initlab plan deep-mlp:50:256:tanh --policy auto --json\n"
+                              "  initlab plan seed004 --policy lsuv --apply-check\n"
+                              "  initlab plan resmlp:8:128 --policy fixup --seed 0\n\n"
+                              "Policies: auto, torch-default, gpt2, fixup, zero-init-residual, zero, lsuv,\n"
+                              "or any scheme name (initlab schemes).")
+    p.add_argument("model", metavar="MODEL", help="model spec, e.g. mlp:784-256-10:relu or seed004")
+    p.add_argument("--policy", default="auto", help="preset or scheme name (default: auto)")
+    p.add_argument("--bias", default=None, help="bias option: zeros, keep, a float, or a scheme name")
+    p.add_argument("--seed", type=int, default=0, help="generator seed for --apply-check (default: 0)")
+    p.add_argument("--batch", type=int, default=256, help="example batch size for lsuv and tracing (default: 256)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--apply-check", action="store_true",
+                   help="apply the plan to the in-memory model, then verify it (exit 1 on a mismatch)")
+    p.set_defaults(func=run)
+
+
+def _bias(value):
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def run(args) -> int:
+    from ..models import build_model, example_inputs
+    from ..policy import plan
+    from ..policy.api import resolve
+    model = build_model(args.model)
+    pol = resolve(args.policy)
+    x = None
+    if getattr(pol, "needs_data", False) or args.apply_check:
+        try:
+            x = example_inputs(model, args.batch, seed=args.seed)
+        except Exception:  # noqa: BLE001 - inputs are optional unless the policy needs them
+            if getattr(pol, "needs_data", False):
+                raise
+    p = plan(model, pol, example_inputs=x if getattr(pol, "needs_data", False) else None, seed=args.seed,
+             bias=_bias(args.bias))
+    problems = None
+    if args.apply_check:
+        p.apply(model)
+        problems = p.verify(model)
+    if args.json:
+        d = p.to_dict()
+        if problems is not None:
+            d["apply_check"] = {"ok": not problems, "problems": problems}
+        print(json.dumps(d, indent=2))
+    else:
+        print(p)
+        if problems is not None:
+            print("apply-check: ok (every tensor matches the plan)" if not problems
+                  else "apply-check: FAILED\n  " + "\n  ".join(problems))
+    return 1 if problems else 0

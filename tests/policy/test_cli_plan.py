@@ -1,0 +1,29 @@
+"""`initlab plan MODEL [--policy P] [--json] [--apply-check]`."""
+import json
+
+from initlab.cli.main import main
+
+
+def test_plan_table(capsys):
+    assert main(["plan", "mlp:784-256-128-10:relu"]) == 0
+    out = capsys.readouterr().out
+    assert "0.weight" in out and "kaiming_normal" in out and "logits" in out and "fx" in out
+
+
+def test_plan_json_and_apply_check(capsys):
+    assert main(["plan", "deep-mlp:5:32:tanh", "--json", "--apply-check"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["policy"] == "auto" and d["apply_check"] == {"ok": True, "problems": []}
+    assert d["rows"][0]["scheme"] == "xavier_normal" and "tanh" in d["rows"][0]["reason"]
+
+
+def test_plan_lsuv_uses_zoo_inputs(capsys):
+    assert main(["plan", "mlp:20-32-5:relu", "--policy", "lsuv", "--apply-check"]) == 0
+    out = capsys.readouterr().out
+    assert "orthogonal" in out and "apply-check: ok" in out
+
+
+def test_plan_bad_policy_exits_2(capsys):
+    assert main(["plan", "seed004", "--policy", "autoo"]) == 2
+    err = capsys.readouterr().err
+    assert "policy='autoo'" in err and "Did you mean 'auto'" in err

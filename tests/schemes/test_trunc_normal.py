@@ -105,3 +105,39 @@ def test_tiny_std_and_a_bound_just_past_the_mean():
 def test_tail_narrower_than_any_float_sits_on_the_bound():
     w = initlab.trunc_normal_(torch.empty(10, dtype=torch.float64), 0.0, 1e-320, 1e-300, 4.0)
     assert torch.equal(w, torch.full((10,), 1e-300, dtype=torch.float64))
+
+
+# --- the documented law (scheme.describe) in the regimes where the closed form cancels -----
+
+@pytest.mark.parametrize("mean,std,a,b", [
+    (0.0, 1.0, -1.192092896e-07, 0.0),      # window of 1 ulp: closed form gave a negative variance
+    (0.0, 1.0, -3.0, -2.9999999),
+    (0.0, 1.0, 300.0, 300.0001),
+])
+def test_describe_narrow_window_is_uniform_like(mean, std, a, b):
+    law = initlab.get_scheme("trunc_normal").describe((3,), mean=mean, std=std, a=a, b=b)
+    # over a window much narrower than std the density is ~linear: std ~ width / sqrt(12)
+    assert math.isclose(law["std"], (b - a) / math.sqrt(12), rel_tol=1e-3)
+    assert a <= law["mean"] <= b
+
+
+@pytest.mark.parametrize("case", ["far_right_300sd", "far_left_300sd", "far_500sd_narrow", "mean_below_far"])
+def test_describe_far_tail_matches_asymptotics_and_samples(case):
+    mean, std, a, b = CASES[case]
+    law = initlab.get_scheme("trunc_normal").describe((N,), mean=mean, std=std, a=a, b=b)
+    near = a if a > mean else b
+    z = abs(near - mean) / std
+    # far in the tail |x - near| is ~ Exp with mean std / z (1 - 2 / z^2 + ...), std ~ std / z
+    assert math.isclose(abs(law["mean"] - near), std / z, rel_tol=5 / z ** 2)
+    assert math.isclose(law["std"], std / z, rel_tol=5 / z ** 2)
+    w = _draw(case, torch.float64)
+    assert abs(float(w.mean()) - law["mean"]) < 5 * law["std"] / math.sqrt(N)
+    assert math.isclose(float(w.std()), law["std"], rel_tol=5 * math.sqrt(2 / N))
+
+
+def test_describe_agrees_with_scipy_in_the_bulk():
+    for mean, std, a, b in [(0.0, 1.0, -2.0, 2.0), (0.0, 1.0, 2.0, 3.0), (5.0, 2.0, -1.0, 0.0), (0.0, 1.0, 1.0, 100.0)]:
+        law = initlab.get_scheme("trunc_normal").describe((3,), mean=mean, std=std, a=a, b=b)
+        ref = _law(mean, std, a, b)
+        assert math.isclose(law["mean"], ref.mean(), rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(law["std"], ref.std(), rel_tol=1e-9)

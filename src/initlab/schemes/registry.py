@@ -105,14 +105,42 @@ def _vs_law(gain_of, mode, distribution):
     return law
 
 
+def _unit_trunc_moments(alpha: float, beta: float) -> tuple[float, float]:
+    """Mean and std of N(0, 1) truncated to [alpha, beta].
+
+    By composite Gauss-Legendre quadrature of the density relative to its mode,
+    in offsets from the lower end: the closed form (pdf/cdf differences) cancels
+    for narrow windows (negative variance) and far tails (0 / 0); this does not.
+    """
+    if beta <= 0:                                  # mirror the left tail onto the right
+        m, sd = _unit_trunc_moments(-beta, -alpha)
+        return -m, sd
+    if alpha >= 0:                                 # one tail: x = alpha + u, density ~ exp(-u (2 alpha + u) / 2)
+        lo, span = alpha, min(beta - alpha, 40.0 / (1.0 + alpha))
+        density = lambda u: torch.exp(-u * (2 * alpha + u) / 2)  # noqa: E731
+    else:                                          # the mode 0 inside: beyond +-12 the mass is < 1e-32
+        lo = max(alpha, -12.0)
+        span = min(beta, 12.0) - lo
+        density = lambda u: torch.exp(-(lo + u) ** 2 / 2)  # noqa: E731
+    nodes, weights = _GAUSS
+    pieces = 64
+    h = span / pieces
+    left = torch.arange(pieces, dtype=torch.float64) * h
+    u = (left[:, None] + (nodes + 1) * (h / 2)).flatten()
+    w = weights.repeat(pieces) * density(u)
+    total = w.sum()
+    mu = (w * u).sum() / total
+    var = (w * (u - mu) ** 2).sum() / total
+    return lo + float(mu), math.sqrt(float(var))
+
+
+_GAUSS = tuple(torch.from_numpy(x) for x in __import__("numpy").polynomial.legendre.leggauss(16))
+
+
 def _trunc_law(shape, mean, std, a, b):
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
-    cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
-    z = cdf(beta) - cdf(alpha)
-    m = mean + std * (pdf(alpha) - pdf(beta)) / z
-    var = std ** 2 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / z - ((pdf(alpha) - pdf(beta)) / z) ** 2)
-    return {"dist": "truncnorm", "mean_param": mean, "sigma": std, "a": a, "b": b, "mean": m, "std": math.sqrt(var)}
+    m, sd = _unit_trunc_moments((a - mean) / std, (b - mean) / std)
+    return {"dist": "truncnorm", "mean_param": mean, "sigma": std, "a": a, "b": b,
+            "mean": mean + std * m, "std": std * sd}
 
 
 _REGISTRY: dict[str, Scheme] = {}

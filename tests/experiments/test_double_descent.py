@@ -214,3 +214,18 @@ def test_cli_json_shape_and_exit_codes(capsys, tmp_path):
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "--axis" in err
     code, out, err = _cli(capsys, "double-descent", "--noise", "2", "--quiet")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "noise" in err
+
+
+def test_any_policy_and_the_peak_comparison():
+    data = _toy()
+    st = eng.StackedMLP.build([4, 9], [0], 12, 10, policy="xavier_uniform")
+    ref = eng.make_narrow(12, 9, 10, 0, "xavier_uniform")
+    assert torch.equal(st.narrow_state(9, 0)[2].weight, ref[2].weight)
+    assert ref[2].weight.abs().max() <= math.sqrt(6 / 18) + 1e-7 and ref[0].bias.abs().sum() == 0
+    r = double_descent("width", data=data, widths=[2, 8], epochs=2, compare="xavier_uniform", batch_size=64)
+    c = r.comparison
+    assert c["policies"] == ["torch-default", "xavier_uniform"] and set(c["analysis"]) == set(c["policies"])
+    assert isinstance(c["peak_moved"], bool) and c["statement"].startswith("INIT")
+    assert {row["policy"] for row in r.runs} == {"torch-default", "xavier_uniform"} and r.trained == 4
+    with pytest.raises(InitError, match="xavier_unifrom"):
+        double_descent("width", data=data, policy="xavier_unifrom")

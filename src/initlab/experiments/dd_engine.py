@@ -91,11 +91,13 @@ def _policy_fn():
         return None
 
 
-def make_narrow(n_in: int, width: int, n_out: int, seed: int, policy: str = "torch-default") -> nn.Sequential:
+def make_narrow(n_in: int, width: int, n_out: int, seed: int, policy: str = "torch-default",
+                example_inputs=None) -> nn.Sequential:
     """Narrow model of one (width, seed), initialised by `policy` with its own fans and seed.
 
     Built under a forked, seeded RNG (the caller's RNG state is untouched).  "torch-default" is
-    nn.Linear's own init; any other policy goes through ``initlab.init_(model, policy, seed=...)``.
+    nn.Linear's own init; any other policy goes through ``initlab.init_(model, policy, seed=...)``
+    (with `example_inputs`, a batch of training inputs, for data-dependent policies such as LSUV).
     """
     s = init_seed(seed, width)
     with torch.random.fork_rng(devices=[]):
@@ -107,7 +109,10 @@ def make_narrow(n_in: int, width: int, n_out: int, seed: int, policy: str = "tor
             raise bad_argument("double_descent", "policy", policy, "'torch-default' (the policy layer "
                                "initlab.init_ is not available in this install)",
                                "use policy='torch-default' or update initlab")
-        fn(model, policy, seed=s)
+        if example_inputs is not None:
+            fn(model, policy, seed=s, example_inputs=example_inputs)
+        else:
+            fn(model, policy, seed=s)
     return model
 
 
@@ -178,7 +183,8 @@ class StackedMLP:
         return self.seeds.index(seed) * len(self.widths) + self.widths.index(width)
 
     @classmethod
-    def build(cls, widths, seeds, n_in, n_out, policy="torch-default", narrow=None) -> "StackedMLP":
+    def build(cls, widths, seeds, n_in, n_out, policy="torch-default", narrow=None,
+              example_inputs=None) -> "StackedMLP":
         """Stack freshly initialised narrow models (or `narrow[(width, seed)]` when given).
 
         All six parameter tensors are views into one flat buffer (and so are the gradients
@@ -202,7 +208,8 @@ class StackedMLP:
         for s in self.seeds:
             for h in self.widths:
                 m = self.index(h, s)
-                model = narrow[(h, s)] if narrow is not None else make_narrow(n_in, h, n_out, s, policy)
+                model = (narrow[(h, s)] if narrow is not None
+                         else make_narrow(n_in, h, n_out, s, policy, example_inputs))
                 l1, l2, l3 = linears(model)
                 with torch.no_grad():
                     for t, (src, sl) in enumerate([

@@ -369,7 +369,8 @@ def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_siz
         plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
         for b in plan[::-1]:          # widest first: the ETA of the rest is then an upper bound
             t0 = time.perf_counter()
-            stack = eng.StackedMLP.build(b.widths, b.seeds, cfg["n_in"], n_out, policy=policy)
+            stack = eng.StackedMLP.build(b.widths, b.seeds, cfg["n_in"], n_out, policy=policy,
+                                         example_inputs=x_tr[:256] if policy != "torch-default" else None)
             hist = eng.train_stacked(stack, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule)
             dt = time.perf_counter() - t0
             buckets.append({"n_train": cfg["n_train"], "widths": b.widths, "seeds": b.seeds, "padded_to": b.P,
@@ -460,6 +461,9 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     if compare is not None and (not isinstance(compare, str) or compare == policy):
         raise bad_argument(WHERE, "compare", compare, f"a second policy name, different from policy={policy!r}",
                            "e.g. compare='xavier_uniform'")
+    for p in [policy] + ([compare] if compare else []):
+        if p != "torch-default":        # fail now, not after loading data: unknown names, bad presets
+            eng.make_narrow(3, 2, 2, 0, p, example_inputs=torch.randn(16, 3))
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise bad_argument(WHERE, "threads", threads, "None or a positive integer", "e.g. threads=2")
     if widths is None:

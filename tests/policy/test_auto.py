@@ -188,3 +188,22 @@ def test_drift_note_for_unstable_activations():
     for _ in range(10):
         layers += [nn.Linear(8, 8), nn.ReLU()]
     assert initlab.plan(nn.Sequential(*layers), "auto").notes == []
+
+
+def test_hooked_forward_is_pure():
+    class U(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.bn, self.drop, self.out = nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2)
+
+        def forward(self, x):
+            if x.mean() > -1e9:
+                x = self.drop(F.silu(self.bn(self.fc(x))))
+            return self.out(x)
+
+    m, x = U().train(), torch.randn(16, 6)
+    before, rng = {k: v.clone() for k, v in m.state_dict().items()}, torch.get_rng_state()
+    p = initlab.plan(m, "auto", example_inputs=x)
+    assert p.method == "hooked forward" and "norm" in p["fc.weight"].reason
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # BN running stats too
+    assert torch.equal(rng, torch.get_rng_state()) and m.training and m.bn.training

@@ -58,8 +58,10 @@ def test_keep_mark_and_keep_patterns():
 def test_only_a_name_rule_writes_a_kept_parameter():
     m = model()
     initlab.freeze(m.backbone)
-    initlab.init_(m, [Rule("zeros", type=nn.Conv2d), Rule("zeros", name="head.*")])
-    assert not torch.all(m.backbone[0].weight == 0)           # a type rule cannot
+    initlab.init_(m, [Rule("zeros", type=nn.Conv2d), Rule("zeros", name="*.weight"), Rule("zeros", name="head.*"),
+                      Rule("zeros", name="re:backbone")])
+    assert not torch.all(m.backbone[0].weight == 0)           # a type rule, a glob or a regex cannot
+    assert torch.all(m.head.weight == 0)
     initlab.init_(m, [Rule("zeros", name="backbone.0.weight")])
     assert torch.all(m.backbone[0].weight == 0)               # a rule naming it can
 

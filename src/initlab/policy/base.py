@@ -205,8 +205,8 @@ class RulesPolicy:
             for i, r in enumerate(self.rules):
                 if r.matches(t.module, t.param_name, t.name, t.local):
                     hits[i] += 1
-                    if t.kept is not None and not r.matches_name(t.param_name, t.name):
-                        continue  # kept parameters are written only by a rule that names them
+                    if t.kept is not None and not r.names_exactly(t.param_name, t.name):
+                        continue  # kept parameters are written only by a rule that names them exactly
                     chosen = (i, r)
                     break
             if chosen is None:

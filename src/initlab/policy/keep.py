@@ -3,8 +3,8 @@
 `keep(module)` marks a module as pretrained; `freeze(module)` also sets
 requires_grad=False.  Planning treats a parameter as kept when it (or a module
 above it) is marked, when requires_grad is False, or when a `keep=` glob
-matches its qualified name or the name of a module above it.  Only a rule with
-a `name=` pattern that matches such a parameter may write it.
+matches its qualified name or the name of a module above it.  Only a rule whose
+`name=` is exactly that parameter's qualified name (no wildcard, no regex) may write it.
 """
 from __future__ import annotations
 

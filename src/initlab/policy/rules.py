@@ -4,6 +4,8 @@ A rule list is read like a firewall table (optax's `multi_transform` labels,
 einops-style explicit names): the first rule that matches a parameter decides
 it; a parameter no rule matches keeps its current values, and the plan says so.
 A rule that matches nothing is an error, because it is almost always a typo.
+Kept (frozen / pretrained) parameters are written only by a rule whose name= is
+their exact qualified name: no glob, regex, type or param rule touches them.
 """
 from __future__ import annotations
 
@@ -100,6 +102,13 @@ class Rule:
         if self._regex is not None:
             return bool(self._regex.search(qualified) or self._regex.search(display))
         return fnmatch.fnmatchcase(qualified, self.name) or fnmatch.fnmatchcase(display, self.name)
+
+    def names_exactly(self, qualified: str, display: str) -> bool:
+        """True when `name` is the literal qualified name (no wildcard, no regex): the only way to write a kept
+        (frozen / pretrained) parameter, so a broad pattern such as '*.bias' never touches a pretrained part."""
+        if self.name is None or self._regex is not None or any(c in self.name for c in "*?["):
+            return False
+        return self.name in (qualified, display)
 
     def label(self) -> str:
         sel = []

@@ -10,7 +10,7 @@ from .api import init_, list_policies, plan, resolve
 from .auto import Auto, auto
 from .base import RulesPolicy, SchemePolicy
 from .keep import freeze, keep
-from .plan import Plan, Row
+from .plans import Plan, Row
 from .presets import GPT2, LSUV, PRESETS, Fixup, TorchDefault, ZerO
 from .rules import Rule
 

@@ -8,7 +8,7 @@ from ..errors import InitError, bad_argument, unknown_choice
 from ..schemes import Scheme, fans_from_shape, get_scheme, list_schemes
 from .base import Context, RulesPolicy, SchemePolicy, normalize_bias
 from .keep import check_patterns
-from .plan import Plan, Row
+from .plans import Plan, Row
 from .presets import PRESETS
 from .rules import Rule
 from .targets import collect

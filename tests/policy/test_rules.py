@@ -85,3 +85,11 @@ def test_tuple_and_string_items():
     m = nn.Linear(4, 4)
     p = initlab.plan(m, [("constant", {"val": 0.3})])
     assert p["weight"].scheme == "constant" and p["bias"].scheme == "constant"
+
+
+def test_bias_option_with_rules_applies_to_unmatched_biases_only():
+    m = Net()
+    p = initlab.init_(m, [Rule("orthogonal", type=nn.Linear, param="weight"), Rule("ones", name="fc2.bias")],
+                      bias=0.25)
+    assert torch.all(m.fc1.bias == 0.25) and torch.all(m.fc2.bias == 1) and torch.all(m.conv.bias == 0.25)
+    assert p["conv.weight"].action == "keep"

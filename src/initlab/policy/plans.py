@@ -60,7 +60,9 @@ class Row:
     def scheme_text(self) -> str:
         if self.scheme is None:
             return "keep"
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items())
+        defaults = _defaults(self.scheme)
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items()
+                         if k not in defaults or defaults[k] != v)
         return f"{self.scheme}({args})" if args else self.scheme
 
     def to_dict(self) -> dict:
@@ -71,6 +73,12 @@ class Row:
                 "law": None if self.law is None else dict(self.law), "std": (self.law or {}).get("std"),
                 "bound": (self.law or {}).get("high"), "rule": self.rule, "reason": self.reason,
                 "action": self.action, "applied": self.applied}
+
+
+def _defaults(scheme: str) -> dict:
+    import inspect
+    sig = inspect.signature(get_scheme(scheme).fn)
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
 
 
 def _short(v):

@@ -18,3 +18,5 @@ from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # noqa
 __all__ += ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies"]
 from .experiments.double_descent import double_descent  # noqa: E402
 __all__ += ["double_descent"]
+from .diagnostics import Diagnosis, diagnose  # noqa: E402
+__all__ += ["diagnose", "Diagnosis"]

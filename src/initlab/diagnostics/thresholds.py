@@ -1,0 +1,90 @@
+"""Every threshold the verdicts use, in one place.
+
+Depth-wise verdicts (vanishing, exploding) compare *ratios across depth*, never
+absolute values, so they do not depend on how the inputs or the loss are scaled:
+
+* forward: the **signal std** of every hidden layer's output relative to the
+  network input's.  The signal std is the std of each unit across the batch,
+  averaged (as an RMS) over the units: the part of a layer's output that still
+  depends on the input.  (The plain std is also reported, but a layer can keep a
+  normal-looking std made only of its biases while the input signal has died:
+  torch's default init on a 50-layer tanh MLP keeps std ~0.04 with a signal of
+  ~5e-9 x the input's.)
+* backward: the RMS of the gradient with respect to every layer's output,
+  relative to the gradient at the last hidden layer (the layer closest to the
+  output, which is the loss's own scale).
+
+The evidence of each verdict also gives the per-layer factor
+(end-to-end ratio ** (1 / depth)), which is what an initialization controls.
+
+The backward limits are 10x wider than the forward ones: a gradient scale that
+differs between layers only rescales each layer's effective learning rate (and
+adaptive optimizers undo it), while a forward signal that shrinks 100x is mostly
+gone.  Well-initialized deep nets sit near the forward limit on the backward side:
+xavier_normal with gain 5/3 on a 50-layer tanh MLP (the textbook tanh init)
+grows gradients ~1.09x per layer, i.e. ~100x from the last layer to the first,
+while the pathological cases measured are 1e8x (N(0, 1) weights) and 1e-12x
+(torch's default init) on the same nets.
+
+Per-unit verdicts (saturated, dead, symmetric) are fractions of a layer's units,
+which are the same at every depth and width.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import bad_argument
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits for the verdicts.  Pass your own to ``diagnose(..., thresholds=Thresholds(dead=0.8))``."""
+
+    #: vanishing (forward): a hidden layer's signal std < vanishing x the input's.
+    vanishing: float = 1e-2
+    #: exploding (forward): any layer's signal std > exploding x the input's (or inf).
+    exploding: float = 1e2
+    #: vanishing (backward): a hidden layer's gradient RMS < grad_vanishing x the last hidden layer's.
+    grad_vanishing: float = 1e-3
+    #: exploding (backward): a hidden layer's gradient RMS > grad_exploding x the last hidden layer's (or inf).
+    grad_exploding: float = 1e3
+    #: saturated: more than this fraction of a tanh/sigmoid layer's outputs are saturated.
+    saturated: float = 0.30
+    #: a tanh output y is saturated when |y| > tanh_saturation.
+    tanh_saturation: float = 0.99
+    #: a sigmoid output y is saturated when y < sigmoid_saturation or y > 1 - sigmoid_saturation.
+    sigmoid_saturation: float = 0.01
+    #: dead: more than this fraction of a ReLU/ReLU6 layer's units output 0 for every sample.
+    dead: float = 0.50
+    #: dead units are only judged when each unit sees at least this many values (batch x positions).
+    min_samples_dead: int = 16
+    #: symmetric: at least this fraction of a hidden layer's units copy another unit of the layer.
+    symmetric: float = 0.10
+    #: two units are copies when their outputs *and* their gradients agree to within
+    #: identical_tol x the layer's largest |value| (outputs) / |gradient| (gradients).
+    identical_tol: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("vanishing", "grad_vanishing", "saturated", "dead", "symmetric", "identical_tol",
+                     "tanh_saturation", "sigmoid_saturation"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not (0 < v < 1):
+                raise bad_argument("Thresholds", name, v, "a number strictly between 0 and 1",
+                                   f"e.g. Thresholds({name}={getattr(Thresholds, name)})")
+        for name in ("exploding", "grad_exploding"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 1:
+                raise bad_argument("Thresholds", name, v, "a number > 1",
+                                   f"e.g. Thresholds({name}={getattr(Thresholds, name):g})")
+        if not isinstance(self.min_samples_dead, int) or isinstance(self.min_samples_dead, bool) \
+                or self.min_samples_dead < 1:
+            raise bad_argument("Thresholds", "min_samples_dead", self.min_samples_dead, "a positive int",
+                               "e.g. Thresholds(min_samples_dead=16)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+__all__ = ["Thresholds", "DEFAULT_THRESHOLDS"]

@@ -1,0 +1,395 @@
+"""Verdicts: what is wrong with an initialization, where, the evidence and the fix.
+
+Kinds (in the order they are listed, causes before consequences):
+
+    symmetric   units of a hidden layer that copy another unit (same outputs and gradients)
+    saturated   tanh / sigmoid outputs stuck in the flat tails
+    dead        ReLU units that output 0 for every sample of the batch
+    exploding   forward signal or backward gradient growing across depth
+    vanishing   forward signal or backward gradient shrinking across depth
+    non-finite  NaN or inf in the inputs, parameters, outputs or gradients
+                (listed first when nothing explodes: then it is the cause)
+    healthy     none of the above
+
+Consecutive layers with the same problem form one verdict ("layers 3-20").
+Layer numbers are depths: the count of weight layers (Linear, Conv, ...) up to
+and including the layer, so an activation has the number of the layer it follows.
+All thresholds live in `initlab.diagnostics.thresholds`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+KINDS = ("healthy", "symmetric", "saturated", "dead", "exploding", "vanishing", "non-finite")
+_ORDER = {"symmetric": 0, "saturated": 1, "dead": 2, "exploding": 3, "vanishing": 4, "non-finite": 5}
+AUTO_HINT = "initlab.init_(model, 'auto')"
+
+
+@dataclass
+class Verdict:
+    """One finding: ``str(v)`` is "layers 3-20: tanh saturated (62 % of outputs): <fix>"."""
+
+    kind: str
+    message: str
+    fix: str
+    direction: str | None = None          # 'forward' / 'backward' for vanishing and exploding
+    first: int | None = None              # first and last layer number (depth) of the group
+    last: int | None = None
+    layers: list[str] = field(default_factory=list)   # names of the layers in the group
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        if self.first is None:
+            return ""
+        return f"layer {self.first}" if self.first == self.last else f"layers {self.first}-{self.last}"
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.fix}" if self.fix else self.message
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "direction": self.direction, "first": self.first, "last": self.last,
+                "where": self.where, "message": self.message, "fix": self.fix, "layers": list(self.layers),
+                "evidence": _clean(self.evidence), "text": str(self)}
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _fin(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f} %" if x >= 0.01 or x == 0 else f"{100 * x:.1g} %"
+
+
+def num(x: float) -> str:
+    if not _fin(x):
+        return "nan" if x != x else ("inf" if x > 0 else "-inf")
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e4:
+        return f"{x:.3g}"
+    return f"{x:.1e}"
+
+
+def _where(a, b) -> str:
+    return f"layer {a}" if a == b else f"layers {a}-{b}"
+
+
+def _groups(layers, flagged):
+    """Runs of flagged layers, consecutive by depth among the applicable `layers` (in order)."""
+    by_depth: dict[int, list] = {}
+    for l in layers:
+        by_depth.setdefault(l.depth, []).append(l)
+    depths = sorted(by_depth)
+    runs, cur = [], []
+    for d in depths:
+        hit = [l for l in by_depth[d] if flagged(l)]
+        if hit:
+            cur.append((d, hit))
+        elif cur:
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    return [(run[0][0], run[-1][0], [l for _, hs in run for l in hs]) for run in runs]
+
+
+# ---------------------------------------------------------------- fixes
+
+def recommend(fam: str | None, fan_in: int, fan_out: int, slope: float = 0.01) -> tuple[str, str, float]:
+    """(scheme description, call, std it gives) for weights followed by an activation family."""
+    if fam in ("relu", "relu_like"):
+        return ("kaiming_normal (nonlinearity='relu')", "initlab.kaiming_normal_(w, nonlinearity='relu')",
+                math.sqrt(2.0 / fan_in))
+    if fam == "leaky_relu":
+        return (f"kaiming_normal (nonlinearity='leaky_relu', a={slope:g})",
+                f"initlab.kaiming_normal_(w, a={slope:g}, nonlinearity='leaky_relu')",
+                math.sqrt(2.0 / (1 + slope ** 2)) / math.sqrt(fan_in))
+    if fam == "tanh":
+        return ("xavier_normal with gain 5/3", "initlab.xavier_normal_(w, gain=5/3)",
+                5.0 / 3 * math.sqrt(2.0 / (fan_in + fan_out)))
+    if fam == "sigmoid":
+        return ("xavier_normal", "initlab.xavier_normal_(w)", math.sqrt(2.0 / (fan_in + fan_out)))
+    return ("lecun_normal", "initlab.lecun_normal_(w)", 1.0 / math.sqrt(fan_in))
+
+
+def _weight_summary(diag, weight_layers):
+    """Mean of weight std / mean over the layers, their commonest fans and the activation after them."""
+    ps = [diag.param(f"{l.base_name}.weight") for l in weight_layers]
+    ps = [(l, p) for l, p in zip(weight_layers, ps) if p is not None and p.fan_in]
+    if not ps:
+        return None
+    stds = [p.std for _, p in ps if _fin(p.std)]
+    means = [p.mean for _, p in ps if _fin(p.mean)]
+    fans = [(p.fan_in, p.fan_out) for _, p in ps]
+    fan_in, fan_out = max(set(fans), key=fans.count)
+    fams = [diag.activation_after(l) for l, _ in ps]
+    fams = [f for f in fams if f is not None]
+    fam = max(set(fams), key=fams.count) if fams else None
+    slope = 0.01
+    for l, _ in ps:
+        act = diag.activation_module_after(l)
+        if act is not None and hasattr(act, "negative_slope"):
+            slope = float(act.negative_slope)
+            break
+    if not stds:
+        return None
+    return {"std": sum(stds) / len(stds), "mean": sum(means) / len(means) if means else 0.0,
+            "fan_in": fan_in, "fan_out": fan_out, "family": fam, "slope": slope,
+            "n": len(ps), "first": ps[0][1].name}
+
+
+def weight_fix(diag, weight_layers, *, effect: str = "") -> tuple[str, dict]:
+    """A fix naming what the weights are, what they should be and how to get there."""
+    s = _weight_summary(diag, weight_layers)
+    if s is None:
+        return f"re-initialize the weights with a variance-scaling scheme, or {AUTO_HINT}", {}
+    scheme, call, target = recommend(s["family"], s["fan_in"], s["fan_out"], s["slope"])
+    rms = math.sqrt(s["std"] ** 2 + s["mean"] ** 2)
+    ev = {"weight_std": s["std"], "weight_mean": s["mean"], "fan_in": s["fan_in"], "fan_out": s["fan_out"],
+          "recommended": scheme, "recommended_std": target}
+    centred = abs(s["mean"]) <= 0.5 * s["std"] + 1e-12
+    if rms == 0:
+        return (f"the weights are all 0{effect}; use {scheme} (std {num(target)}), e.g. {call} on each layer, "
+                f"or {AUTO_HINT}", ev)
+    if s["std"] == 0:
+        what, centred = f"constant weights ({num(s['mean'])})", False
+    elif centred:
+        what = f"weights with std {num(s['std'])}"
+    else:
+        what = f"weights with mean {num(s['mean'])} (not centred) and std {num(s['std'])}"
+    if rms > 1.25 * target:
+        judge = f"are {num(rms / target)}x too large"
+    elif rms < 0.8 * target:
+        judge = f"are {num(target / rms)}x too small"
+    elif not centred:
+        judge = "are not centred"
+    else:
+        judge = f"match {scheme}; look at the biases and the input scale"
+        return (f"{what} {judge} (fan_in {s['fan_in']}){effect}; or {AUTO_HINT}", ev)
+    act = {"relu": "ReLU", "relu_like": "ReLU-like", "tanh": "tanh", "sigmoid": "sigmoid",
+           "leaky_relu": "leaky ReLU", "selu": "SELU"}.get(s["family"], "linear")
+    return (f"{what} {judge} for fan_in {s['fan_in']} with {act} units{effect}; use {scheme} (std {num(target)}), "
+            f"e.g. {call} on each layer, or {AUTO_HINT}", ev)
+
+
+# ---------------------------------------------------------------- the judge
+
+def judge(diag) -> list[Verdict]:
+    th = diag.thresholds
+    layers = diag.layers
+    hidden = [l for l in layers if not l.is_output]
+    verdicts: list[Verdict] = []
+
+    verdicts += _non_finite(diag)
+    verdicts += _symmetric(diag, hidden, th)
+    verdicts += _saturated(diag, layers, th)
+    verdicts += _dead(diag, layers, th)
+    verdicts += _depthwise(diag, layers, hidden, th)
+
+    exploding = any(v.kind == "exploding" for v in verdicts)
+
+    def key(v):
+        k = _ORDER[v.kind]
+        if v.kind == "non-finite" and not exploding:
+            k = -1
+        return (k, 0 if v.direction != "backward" else 1, v.first if v.first is not None else -1)
+
+    verdicts.sort(key=key)
+    if not verdicts:
+        verdicts.append(_healthy(diag, hidden))
+    return verdicts
+
+
+def _non_finite(diag) -> list[Verdict]:
+    out = []
+    if diag.input.get("nonfinite"):
+        out.append(Verdict("non-finite", f"inputs: {diag.input['nonfinite']} NaN/inf values",
+                           "clean the data (drop or impute NaN, clip inf) before diagnosing or training",
+                           evidence={"count": diag.input["nonfinite"]}))
+    bad_params = [p for p in diag.params if p.nonfinite]
+    if bad_params:
+        names = [p.name for p in bad_params]
+        out.append(Verdict("non-finite", f"parameters {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}: "
+                           f"{sum(p.nonfinite for p in bad_params)} NaN/inf values",
+                           f"re-initialize these parameters (e.g. {AUTO_HINT}); check custom init code for "
+                           "divisions by zero", layers=names, evidence={p.name: p.nonfinite for p in bad_params}))
+    for direction, attr in (("forward", "nonfinite"), ("backward", "grad_nonfinite")):
+        for a, b, ls in _groups(diag.layers, lambda l: bool(getattr(l, attr))):
+            what = "outputs" if direction == "forward" else "gradients"
+            grew = [l for l in diag.layers if l.index < ls[0].index and _fin(l.ratio) and l.ratio > 1]
+            if direction == "forward":
+                cause = ("they follow from the exploding signal: fix that first" if any(
+                    _fin(l.ratio) and l.ratio > diag.thresholds.exploding for l in grew)
+                    else "look for NaN/inf in the inputs or parameters, or a layer that divides by ~0")
+            else:
+                cause = ("they follow from gradients exploding towards the input: fix that first"
+                         if diag.backward_ok else "check the loss for NaN/inf")
+            out.append(Verdict("non-finite", f"{_where(a, b)}: NaN/inf in the {what} ({direction})", cause,
+                               direction=direction, first=a, last=b, layers=[l.name for l in ls],
+                               evidence={"count": sum(int(getattr(l, attr)) for l in ls)}))
+    return out
+
+
+def _symmetric(diag, hidden, th) -> list[Verdict]:
+    out = []
+    cand = [l for l in hidden if l.units >= 2 and _fin(l.identical)]
+    for a, b, ls in _groups(cand, lambda l: l.identical >= th.symmetric):
+        frac = max(l.identical for l in ls)
+        rows = []
+        for l in ls:
+            if l.weight_layer:
+                r = diag.distinct_rows(l)
+                if r is not None:
+                    rows.append(r)
+        ev = {"identical_fraction": frac, "distinct_units": min(l.distinct_units for l in ls),
+              "units": max(l.units for l in ls), "weight_rows": rows}
+        if rows:
+            name, n, k, val = rows[0]
+            const = f" (all {num(val)})" if val is not None else ""
+            cause = f"{name} has {k} distinct row{'s' if k != 1 else ''} out of {n}{const}"
+        else:
+            cause = "the units get identical inputs"
+        fix = (f"{cause}, so every unit computes the same function and gets the same update, and symmetry is never "
+               f"broken; initialize weights randomly (e.g. kaiming_normal / xavier_normal; constants are fine for "
+               f"biases), or {AUTO_HINT}")
+        out.append(Verdict("symmetric", f"{_where(a, b)}: symmetric ({pct(frac)} of units copy another unit's "
+                           "outputs and gradients)", fix, first=a, last=b, layers=[l.name for l in ls], evidence=ev))
+    return out
+
+
+def _saturated(diag, layers, th) -> list[Verdict]:
+    out = []
+    cand = [l for l in layers if l.family in ("tanh", "sigmoid") and _fin(l.saturated)]
+    for a, b, ls in _groups(cand, lambda l: l.saturated > th.saturated):
+        frac = sum(l.saturated for l in ls) / len(ls)
+        fam = ls[0].family
+        rule = f"|y| > {th.tanh_saturation:g}" if fam == "tanh" else \
+            f"y < {th.sigmoid_saturation:g} or y > {1 - th.sigmoid_saturation:g}"
+        wl = diag.weight_layers_between(a, b)
+        fix, ev = weight_fix(diag, wl, effect=", pushing pre-activations into the flat tails")
+        ev.update({"saturated_fraction": frac, "max_saturated_fraction": max(l.saturated for l in ls), "rule": rule})
+        out.append(Verdict("saturated", f"{_where(a, b)}: {fam} saturated ({pct(frac)} of outputs have {rule})",
+                           fix, first=a, last=b, layers=[l.name for l in ls], evidence=ev))
+    return out
+
+
+def _dead(diag, layers, th) -> list[Verdict]:
+    out = []
+    cand = [l for l in layers if l.family == "relu" and _fin(l.dead) and l.values_per_unit >= th.min_samples_dead]
+    for a, b, ls in _groups(cand, lambda l: l.dead > th.dead):
+        frac = sum(l.dead for l in ls) / len(ls)
+        wl = diag.weight_layers_between(a, b)
+        ev = {"dead_fraction": frac, "max_dead_fraction": max(l.dead for l in ls)}
+        if all(_fin(l.ratio) and l.ratio < th.vanishing for l in ls):
+            fix = ("the units are constant across the batch because the input signal has vanished "
+                   "(see the vanishing verdict); fix that first")
+        else:
+            biases = [diag.param(f"{l.base_name}.bias") for l in wl]
+            bmeans = [p.mean for p in biases if p is not None and _fin(p.mean)]
+            if bmeans and sum(bmeans) / len(bmeans) < 0:
+                fix = (f"biases are negative (mean {num(sum(bmeans) / len(bmeans))}), so most pre-activations are "
+                       f"below 0; set biases to 0 (or small positive), or {AUTO_HINT}")
+            else:
+                fix, wev = weight_fix(diag, wl)
+                ev.update(wev)
+                fix += "; a LeakyReLU cannot die"
+        out.append(Verdict("dead", f"{_where(a, b)}: ReLU dead ({pct(frac)} of units output 0 for every sample)",
+                           fix, first=a, last=b, layers=[l.name for l in ls], evidence=ev))
+    return out
+
+
+def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
+    out = []
+    depth = max((l.depth for l in hidden), default=0)
+    # forward: exploding anywhere (the output included), vanishing on hidden layers (a zero-init head is fine)
+    fwd = [l for l in layers if l.ratio == l.ratio]
+    for a, b, ls in _groups(fwd, lambda l: l.ratio > th.exploding):
+        peak = max(l.ratio for l in ls)
+        over = next((l for l in ls if l.ratio == math.inf), None)
+        finite_peak = max((l.ratio for l in ls if _fin(l.ratio)), default=math.nan)
+        ref = next((l for l in reversed(ls) if _fin(l.ratio)), None)
+        factor = ref.ratio ** (1 / max(ref.depth, 1)) if ref is not None and ref.depth else math.nan
+        msg = f"{_where(a, b)}: forward signal explodes (std across the batch reaches " \
+              f"{num(finite_peak)}x the input's"
+        msg += f", x{num(factor)} per layer" if _fin(factor) else ""
+        msg += f"; overflows to inf at layer {over.depth})" if over is not None else ")"
+        fix, ev = weight_fix(diag, diag.weight_layers_between(1, b, hidden_only=False))
+        ev.update({"max_ratio": peak, "per_layer_factor": factor, "threshold": th.exploding})
+        out.append(Verdict("exploding", msg, fix, direction="forward", first=a, last=b,
+                           layers=[l.name for l in ls], evidence=ev))
+    for a, b, ls in _groups([l for l in hidden if l.ratio == l.ratio], lambda l: l.ratio < th.vanishing):
+        low = min(l.ratio for l in ls)
+        last = hidden[-1]
+        factor = last.ratio ** (1 / max(last.depth, 1)) if _fin(last.ratio) and last.ratio > 0 else 0.0
+        msg = (f"{_where(a, b)}: forward signal vanishes (std across the batch falls to {num(low)}x the input's"
+               + (f", x{num(factor)} per layer)" if factor > 0 else ")"))
+        fix, ev = weight_fix(diag, diag.weight_layers_between(1, b))
+        ev.update({"min_ratio": low, "per_layer_factor": factor, "threshold": th.vanishing})
+        out.append(Verdict("vanishing", msg, fix, direction="forward", first=a, last=b,
+                           layers=[l.name for l in ls], evidence=ev))
+    # backward, relative to the last hidden layer's gradient
+    bwd = [l for l in hidden if l.grad_ratio == l.grad_ratio]
+    if not bwd or depth < 2:
+        return out
+    for a, b, ls in _groups(bwd, lambda l: l.grad_ratio > th.grad_exploding):
+        peak = max(l.grad_ratio for l in ls)
+        first = bwd[0]
+        factor = first.grad_ratio ** (1 / max(depth - first.depth, 1)) if _fin(first.grad_ratio) else math.nan
+        msg = (f"{_where(a, b)}: gradients explode towards the input (RMS up to {num(peak)}x the last hidden "
+               f"layer's" + (f", x{num(factor)} per layer)" if _fin(factor) else ")"))
+        fix, ev = weight_fix(diag, diag.weight_layers_between(a, depth + 1, hidden_only=False))
+        ev.update({"max_ratio": peak, "per_layer_factor": factor, "threshold": th.grad_exploding})
+        out.append(Verdict("exploding", msg, fix, direction="backward", first=a, last=b,
+                           layers=[l.name for l in ls], evidence=ev))
+    for a, b, ls in _groups(bwd, lambda l: l.grad_ratio < th.grad_vanishing):
+        low = min(l.grad_ratio for l in ls)
+        first = bwd[0]
+        factor = first.grad_ratio ** (1 / max(depth - first.depth, 1)) if first.grad_ratio > 0 else 0.0
+        if low == 0:
+            msg = f"{_where(a, b)}: no gradient reaches these layers (it is exactly 0)"
+        else:
+            msg = (f"{_where(a, b)}: gradients vanish towards the input (RMS down to {num(low)}x the last hidden "
+                   f"layer's" + (f", x{num(factor)} per layer)" if factor > 0 else ")"))
+        fix, ev = weight_fix(diag, diag.weight_layers_between(a, depth + 1, hidden_only=False))
+        ev.update({"min_ratio": low, "per_layer_factor": factor, "threshold": th.grad_vanishing})
+        out.append(Verdict("vanishing", msg, fix, direction="backward", first=a, last=b,
+                           layers=[l.name for l in ls], evidence=ev))
+    return out
+
+
+def _healthy(diag, hidden) -> Verdict:
+    rat = [l.ratio for l in hidden if _fin(l.ratio)]
+    grat = [l.grad_ratio for l in hidden if _fin(l.grad_ratio)]
+    sat = [l.saturated for l in diag.layers if _fin(l.saturated)]
+    dead = [l.dead for l in diag.layers if _fin(l.dead)]
+    parts = []
+    if rat:
+        parts.append(f"forward signal stays within x{num(min(rat))}..x{num(max(rat))} of the input's")
+    if grat:
+        parts.append(f"gradients within x{num(min(grat))}..x{num(max(grat))} of the last hidden layer's")
+    if sat:
+        parts.append(f"at most {pct(max(sat))} saturated")
+    if dead:
+        parts.append(f"at most {pct(max(dead))} dead")
+    parts.append("no copied units, all finite")
+    depth = max((l.depth for l in diag.layers), default=0)
+    ev = {"ratio_range": [min(rat), max(rat)] if rat else None,
+          "grad_ratio_range": [min(grat), max(grat)] if grat else None,
+          "max_saturated": max(sat) if sat else None, "max_dead": max(dead) if dead else None}
+    return Verdict("healthy", f"healthy over {depth} layers: " + "; ".join(parts), "", first=None, last=None,
+                   evidence=ev)
+
+
+__all__ = ["Verdict", "KINDS", "judge", "recommend"]

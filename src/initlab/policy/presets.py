@@ -25,7 +25,9 @@ class TorchDefault:
     bias U(+-1/sqrt(fan_in)); Embedding N(0, 1) with the padding row 0; norms 1/0; RNN/LSTM/GRU every
     parameter U(+-1/sqrt(hidden)); MultiheadAttention in_proj xavier_uniform_ on the stacked weight, in_proj
     and out_proj biases 0, bias_k/bias_v xavier_normal_.  With seed=None the draws come from the global RNG in
-    registration order, as a freshly constructed module draws them.
+    registration order, so a module whose constructor draws in that order (Linear, Conv, Embedding, RNNs,
+    Sequential of them) is reproduced bit for bit; MultiheadAttention draws its out_proj first, so there the
+    match is in distribution only.  Buffers (BatchNorm running stats) are not touched.
     """
 
     name: str = "torch-default"

@@ -335,3 +335,20 @@ def test_register_not_callable(clean_registry):
 
 def test_builtin_names_are_identifiers():
     assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in initlab.list_schemes())
+
+
+@pytest.mark.parametrize("dtype,call,arg", [
+    (torch.float32, lambda t: initlab.normal_(t, 0.0, 3e38), "(mean, std)"),
+    (torch.float16, lambda t: initlab.normal_(t, 6.5e4, 100.0), "(mean, std)"),
+    (torch.float16, lambda t: initlab.orthogonal_(t, gain=1e30), "gain"),
+    (torch.float32, lambda t: initlab.xavier_normal_(t, gain=3e38), "gain"),
+    (torch.float32, lambda t: initlab.xavier_uniform_(t, gain=3e38), "gain"),   # was a RuntimeError from uniform_
+    (torch.bfloat16, lambda t: initlab.variance_scaling_(t, 1e78), "scale"),
+    (torch.float16, lambda t: initlab.sparse_(t, 0.5, std=1e4), "std"),
+    (torch.float16, lambda t: initlab.trunc_normal_(t, -1e30, 1.0, -1e30, 2.0), "(a, b)"),   # was -inf values
+], ids=["normal-f32", "normal-mean-f16", "orthogonal-f16", "xavier_normal", "xavier_uniform", "vs-bf16", "sparse-f16",
+        "trunc_normal-f16"])
+def test_arguments_whose_draws_overflow_the_dtype(dtype, call, arg):
+    t = torch.zeros(4, 4, dtype=dtype)
+    _raises(call, t, arg=arg, allowed=str(dtype))
+    assert not t.any()

@@ -13,7 +13,10 @@ import warnings
 import torch
 
 from ..errors import bad_argument, check_finite
-from .fans import calculate_fan_in_and_fan_out, check_float_tensor, is_empty
+from .fans import calculate_fan_in_and_fan_out, check_fits, check_float_tensor, is_empty
+
+# A normal draw beyond 10 std has probability 1.5e-23: the range a tensor must hold.
+_MAX_SIGMAS = 10.0
 
 
 def _check_any_dtype(tensor, where: str) -> None:
@@ -74,6 +77,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, *, genera
     check_float_tensor(tensor, where)
     check_finite(where, mean=mean)
     _check_std(where, std)
+    check_fits(where, tensor, "(mean, std)", (mean, std), abs(mean) + _MAX_SIGMAS * std)
     if is_empty(tensor):
         return tensor
     return tensor.normal_(mean, std, generator=generator)
@@ -116,6 +120,7 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     _check_range(where, a, b)
     if a == b:
         raise bad_argument(where, "(a, b)", (a, b), "a < b", "give the truncation interval a width")
+    check_fits(where, tensor, "(a, b)", (a, b), max(abs(a), abs(b)))   # else a bound casts to +-inf
     if is_empty(tensor):
         return tensor
     if _far_tail(tensor.dtype, mean, std, a, b):   # exact there: no "may be incorrect" warning

@@ -117,6 +117,14 @@ def check_float_tensor(tensor, where: str) -> None:
                            "create the tensor with a float dtype or call .float() first")
 
 
+def check_fits(where: str, tensor: torch.Tensor, arg: str, value, extent: float) -> None:
+    """Reject arguments whose draws (|w| up to `extent`) overflow the tensor's dtype to inf."""
+    big = torch.finfo(tensor.dtype).max
+    if not extent <= big:
+        raise bad_argument(where, arg, value, f"a value whose draws fit in {tensor.dtype} "
+                           f"(they would reach {extent:.3g} > {big:.3g})", "use a smaller value or a wider dtype")
+
+
 def is_empty(tensor: torch.Tensor) -> bool:
     """Warn (as torch does) and report True for a zero-element tensor, which stays as it is."""
     if tensor.numel() == 0:

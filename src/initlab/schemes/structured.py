@@ -10,7 +10,7 @@ import math
 import torch
 
 from ..errors import bad_argument, check_finite
-from .fans import check_float_tensor, is_empty
+from .fans import check_fits, check_float_tensor, is_empty
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -29,6 +29,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, *, generator: torch.Gen
     where = "orthogonal_"
     check_float_tensor(tensor, where)
     check_finite(where, gain=gain)
+    check_fits(where, tensor, "gain", gain, abs(gain))   # entries of gain * (unit vector)
     if tensor.dim() < 2:
         raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a tensor with at least 2 dims",
                            "orthogonal_ needs a matrix; for a 1-D bias use zeros_")
@@ -115,6 +116,7 @@ def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *, generat
         raise bad_argument(where, "sparsity", sparsity, "a fraction in [0, 1)", "pass the fraction of zeros, e.g. 0.9")
     if std < 0:
         raise bad_argument(where, "std", std, "std >= 0", "pass a non-negative standard deviation")
+    check_fits(where, tensor, "std", std, 10.0 * std)
     if is_empty(tensor):
         return tensor
     rows, cols = tensor.shape

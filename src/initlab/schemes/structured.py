@@ -45,7 +45,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, *, generator: torch.Gen
     q *= torch.diag(r, 0).sign()
     if rows < cols:
         q.t_()
-    tensor.view_as(q).copy_(q)
+    tensor.copy_(q.view(tensor.shape))   # (torch's tensor.view_as(q) fails on a non-contiguous kernel)
     tensor.mul_(gain)
     return tensor
 

@@ -46,15 +46,13 @@ def run(args) -> int:
     from ..policy.api import resolve
     model = build_model(args.model)
     pol = resolve(args.policy)
-    x = None
-    if getattr(pol, "needs_data", False) or args.apply_check:
-        try:
-            x = example_inputs(model, args.batch, seed=args.seed)
-        except Exception:  # noqa: BLE001 - inputs are optional unless the policy needs them
-            if getattr(pol, "needs_data", False):
-                raise
-    p = plan(model, pol, example_inputs=x if getattr(pol, "needs_data", False) else None, seed=args.seed,
-             bias=_bias(args.bias))
+    try:  # standard-normal inputs of the zoo model's shape: for lsuv, and for tracing models fx cannot
+        x = example_inputs(model, args.batch, seed=args.seed)
+    except Exception:  # noqa: BLE001 - inputs are optional unless the policy needs them
+        if getattr(pol, "needs_data", False):
+            raise
+        x = None
+    p = plan(model, pol, example_inputs=x, seed=args.seed, bias=_bias(args.bias))
     problems = None
     if args.apply_check:
         p.apply(model)

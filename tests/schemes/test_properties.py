@@ -20,7 +20,8 @@ from initlab import InitError
 
 from ._cases import builtins, takes_generator
 
-SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, 1e-3, 1e-8, 10.0]
+SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, 1e-3, 1e-8, 10.0,
+           7e4, -7e4, 1e30, -1e30, 3e38, 1e-300]   # beyond float16 / float32 / tiny
 FLOATS = st.one_of(st.sampled_from(SPECIAL), st.floats(-10, 10, allow_nan=False), st.integers(-3, 3))
 # Valid choices listed twice: most examples get past the name checks to the numbers.
 CHOICES = {

@@ -1,0 +1,157 @@
+"""initlab.compare (vectorized) vs the tutorial loop, side by side in one run; prints ratios, asserts nothing.
+
+Same work both ways: 35 models (7 policies x 5 seeds), MLP 64-128-128-10 on digits (train split of
+load("digits"): 1150 samples, validation 288), 20 epochs, batch 16, SGD lr 0.05, validation after each
+epoch.  Baseline = the tutorial loop: one model after another, a torch DataLoader(shuffle=True) each,
+a standard nn.Module, nn.CrossEntropyLoss and torch.optim.SGD.  Both start from initlab.init_.
+
+Also measured in the same process: this machine's float32 matmul peak (a large square matmul at the
+same thread count), the useful FLOPs of training (exact per layer: forward 2*in*out per sample,
+backward 4*in*out except the first layer's input gradient, which is not needed: 2*in*out; plus the
+validation forwards) as a fraction of that peak, and the same fraction for 784-1024-1024-10 at batch 128.
+
+    python benchmarks/compare_speed.py [--threads N] [--baseline-models K] [--epochs E]
+
+--baseline-models K times only K of the 35 tutorial runs and scales (default: all 35).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+
+import initlab
+from initlab.data import Dataset, load
+from initlab.models import build_model
+
+POLICIES = ["zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform", "general_rule_normal",
+            "torch-default"]
+
+
+def matmul_peak(threads: int, n: int = 2048, reps: int = 5) -> float:
+    """Best GFLOP/s of an n x n float32 matmul (several tries; the best is the least disturbed)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = 0.0
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def train_flops(widths, n_train, n_val, epochs, models) -> float:
+    """Useful FLOPs of `epochs` epochs of training + validation for `models` MLPs with these widths."""
+    per_sample_train = 0
+    per_sample_eval = 0
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        per_sample_eval += 2 * a * b
+        per_sample_train += 2 * a * b + 2 * a * b + (2 * a * b if i > 0 else 0)
+    return float(models * epochs * (per_sample_train * n_train + per_sample_eval * n_val))
+
+
+def tutorial(ds: Dataset, spec, policies, seeds, epochs, lr, batch_size) -> float:
+    """The textbook loop; returns seconds."""
+    from torch.utils.data import DataLoader, TensorDataset
+    t0 = time.perf_counter()
+    for s in seeds:
+        for p in policies:
+            model = build_model(spec)
+            initlab.init_(model, p, seed=s)
+            opt = torch.optim.SGD(model.parameters(), lr=lr)
+            crit = nn.CrossEntropyLoss()
+            g = torch.Generator().manual_seed(s)
+            loader = DataLoader(TensorDataset(ds.x_train, ds.y_train), batch_size=batch_size, shuffle=True,
+                                generator=g)
+            for _ in range(epochs):
+                model.train()
+                for xb, yb in loader:
+                    opt.zero_grad()
+                    loss = crit(model(xb), yb)
+                    loss.backward()
+                    opt.step()
+                model.eval()
+                with torch.no_grad():
+                    out = model(ds.x_val)
+                    crit(out, ds.y_val).item()
+                    (out.argmax(1) == ds.y_val).float().mean().item()
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores)")
+    ap.add_argument("--baseline-models", type=int, default=35, help="tutorial runs to time (scaled to 35)")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--skip-large", action="store_true", help="skip the 784-1024-1024-10 measurement")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads = {torch.get_num_threads()} (set with --threads), "
+          f"cores = {os.cpu_count()}, load average = {os.getloadavg()[0]:.1f}")
+    ds = load("digits")
+    import initlab.experiments.stats  # noqa: F401  (scipy import: one-time cost, not throughput)
+    w = nn.Linear(2, 2)                # first torch.optim step imports torch._dynamo: one-time cost too
+    o = torch.optim.SGD(w.parameters(), lr=0.1)
+    w(torch.ones(1, 2)).sum().backward()
+    o.step()
+    seeds = list(range(5))
+    spec, widths = "digits-mlp", [64, 128, 128, 10]
+    epochs, lr, bs = args.epochs, 0.05, 16
+    peak0 = matmul_peak(args.threads)
+    print(f"matmul peak (2048^2 float32): {peak0:.1f} GFLOP/s")
+    print(f"workload: 35 models = {len(POLICIES)} policies x {len(seeds)} seeds, MLP 64-128-128-10, digits "
+          f"train {ds.n_train} / val {ds.n_val}, {epochs} epochs, batch {bs}, SGD lr {lr}")
+
+    t = time.perf_counter()
+    res = initlab.compare(spec, ds, POLICIES, seeds=seeds, epochs=epochs, lr=lr, batch_size=bs, store=False,
+                          progress=False, device="cpu")
+    t_vec = time.perf_counter() - t
+    print(f"initlab.compare: {t_vec:.2f} s  (path: {res.path}; {res.path_reason})")
+
+    k = max(1, min(35, args.baseline_models))
+    pol = (POLICIES * 5)[:k]
+    t_base = 0.0
+    done = 0
+    for s in seeds:
+        sub = pol[done:done + len(POLICIES)]
+        if not sub:
+            break
+        t_base += tutorial(ds, spec, sub, [s], epochs, lr, bs)
+        done += len(sub)
+    t_base_35 = t_base * 35 / k
+    note = "" if k == 35 else f" (timed {k} runs, scaled to 35)"
+    print(f"tutorial loop:   {t_base_35:.2f} s{note}")
+
+    peak1 = matmul_peak(args.threads)
+    peak = max(peak0, peak1)
+    fl = train_flops(widths, ds.n_train, ds.n_val, epochs, 35)
+    print(f"matmul peak again: {peak1:.1f} GFLOP/s -> using {peak:.1f}")
+    print(f"\nspeed-up initlab vs tutorial: {t_base_35 / t_vec:.1f}x   (target >= 15x)")
+    print(f"useful FLOPs {fl / 1e9:.1f} GFLOP: initlab {fl / t_vec / 1e9:.1f} GFLOP/s = "
+          f"{100 * fl / t_vec / 1e9 / peak:.0f}% of peak (target >= 50%); tutorial "
+          f"{fl / t_base_35 / 1e9:.2f} GFLOP/s = {100 * fl / t_base_35 / 1e9 / peak:.1f}% of peak")
+
+    if not args.skip_large:
+        big = load("fashion-mnist", subsample=2560, test=False)
+        pols = ["torch-default", "general_rule_uniform"]
+        wl = [784, 1024, 1024, 10]
+        t = time.perf_counter()
+        r = initlab.compare("mlp:784-1024-1024-10:relu", big, pols, seeds=2, epochs=1, lr=0.05, batch_size=128,
+                            store=False, progress=False, device="cpu")
+        tb = time.perf_counter() - t
+        flb = train_flops(wl, big.n_train, big.n_val, 1, 4)
+        peak2 = max(peak, matmul_peak(args.threads))
+        print(f"784-1024-1024-10, batch 128, 4 models, {big.n_train} train / {big.n_val} val samples, 1 epoch: "
+              f"{tb:.2f} s, {flb / tb / 1e9:.1f} GFLOP/s = {100 * flb / tb / 1e9 / peak2:.0f}% of peak "
+              f"(target >= 80%; path {r.path})")
+    print(f"load average at the end = {os.getloadavg()[0]:.1f} (other processes share these cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

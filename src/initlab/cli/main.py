@@ -60,6 +60,11 @@ def main(argv=None) -> int:
             raise
         print(f"initlab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `initlab ... | head` closed our stdout: not an error (Python's documented recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("initlab: interrupted; finished results are kept", file=sys.stderr)
         return 130

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNG plots go "
                                                               "(default ./initlab-runs/reproduce/NAME)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch threads (default 1: the models are small and one thread is fastest on a busy machine)")
     p.set_defaults(func=run)
 
 
@@ -40,10 +42,13 @@ def run(args) -> int:
         return 0
     if not args.name:
         raise UsageError("reproduce: give a NAME or --list")
+    if args.threads < 1:
+        raise UsageError(f"reproduce: --threads must be a positive number, got {args.threads}")
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"reproduce: --seeds must be a positive number, got {args.seeds}")
     result = rp.reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
-                          store=args.store, out_dir=args.out, plots=not args.no_plots)
+                          store=args.store, out_dir=args.out, plots=not args.no_plots,
+                          progress=not args.json, threads=args.threads)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -17,6 +17,7 @@ import os
 import time
 
 from ...errors import bad_argument, unknown_choice
+from ._common import threads as torch_threads
 from ._common import BUDGETS, CATALOG, Claim, Context, Figure, Reproduction, format_text, resolve_seeds
 
 __all__ = ["reproduce", "reproductions", "describe", "format_text", "Reproduction", "Figure", "Claim"]
@@ -47,13 +48,16 @@ def describe(name: str | None = None):
 
 
 def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_dir: str | None = None,
-              plots: bool = True) -> Reproduction:
+              plots: bool = True, progress: bool = False, threads: int | None = 1) -> Reproduction:
     """Run reproduction `name` and return its Reproduction (figures beside the published ones, claims, plots).
 
     seeds: None (the reproduction's default for the budget), a count N (seeds 0..N-1) or a list of seeds.
     budget: "full" (the source's protocol) or "quick" (reduced, for tests and smoke runs).
     store: a RunStore (or a path for one) where the training runs are recorded; None records nothing.
     out_dir: where PNG plots go (default ./initlab-runs/reproduce/NAME/); plots=False writes none.
+    progress: progress bars on stderr for the longer trainings.
+    threads: torch threads while it runs (default 1: these models are small, and on a busy machine more
+             threads spend their time waiting for each other); None leaves torch's setting alone.
     """
     m = _module(name)
     if budget not in BUDGETS:
@@ -64,9 +68,16 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     if store is not None and isinstance(store, (str, os.PathLike)):
         from ..store import RunStore
         store = RunStore(store)
-    ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots))
+    ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
+                  progress=bool(progress))
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise bad_argument("reproduce", "threads", threads, "None or a positive int", "e.g. threads=1")
     t0 = time.perf_counter()
-    result = m.run(ctx)
+    if threads is None:
+        result = m.run(ctx)
+    else:
+        with torch_threads(threads):
+            result = m.run(ctx)
     result.wall_s = time.perf_counter() - t0
     if not isinstance(result, Reproduction):  # pragma: no cover - programming error in a module
         raise bad_argument("reproduce", "name", name, "a module whose run() returns a Reproduction")

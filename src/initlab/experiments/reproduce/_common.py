@@ -20,7 +20,7 @@ CATALOG = {
     "constant-and-uniform": dict(
         module="constant_and_uniform", source="seed 004",
         title="Fashion-MNIST MLP: zeros, ones, uniform[0,1], centered uniform, general rule, normal, default, auto",
-        seeds={"full": 5, "quick": 2}),
+        seeds={"full": 3, "quick": 2}),
     "bad-init-logistic": dict(
         module="bad_init_logistic", source="seed 002",
         title="1-D logistic regression with MSE: bad initial weights stall, default and Xavier converge",
@@ -32,7 +32,7 @@ CATALOG = {
     "housing": dict(
         module="housing", source="seed 003",
         title="California housing (AveRooms, AveOccup): 2-4-3-1 and 2-256-256-256-1, default vs Xavier vs auto",
-        seeds={"full": 5, "quick": 2}),
+        seeds={"full": 3, "quick": 1}),
     "backprop": dict(
         module="backprop", source="seed 003",
         title="worked backpropagation example: one gradient-descent step, by hand and by autograd",
@@ -148,6 +148,7 @@ class Context:
     store: Any = None
     out_dir: str = ""
     plots: bool = True
+    progress: bool = False            # progress bars on stderr (the CLI turns them on)
     started: float = field(default_factory=time.perf_counter)
 
     @property

@@ -105,8 +105,14 @@ def test_bit_identical_to_torch(scheme, shape, kwargs, dtype):
         torch.manual_seed(1234)
         theirs_fn(theirs, **kwargs)
     else:
-        ours_fn(ours, **kwargs, generator=torch.Generator().manual_seed(1234))
-        theirs_fn(theirs, **kwargs, generator=torch.Generator().manual_seed(1234))
+        g_ours = torch.Generator().manual_seed(1234)
+        torch.rand(5, generator=g_ours)                 # a used generator: parity is about its state
+        g_theirs = torch.Generator()
+        g_theirs.set_state(g_ours.get_state())
+        ours_fn(ours, **kwargs, generator=g_ours)
+        theirs_fn(theirs, **kwargs, generator=g_theirs)
+        # exactly the same random numbers consumed: later draws from the generator agree too
+        assert torch.equal(g_ours.get_state(), g_theirs.get_state())
     assert not ours.isnan().any()
     assert torch.equal(ours, theirs), f"{scheme.name}{kwargs} on {shape} differs from torch.nn.init.{scheme.torch_name}"
 

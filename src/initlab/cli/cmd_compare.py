@@ -55,7 +55,8 @@ def register(sub) -> None:
                    "it finishes (default: all at once)")
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
     p.add_argument("--target", type=float, default=None, help="report epochs to reach this metric value")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", default="auto", help="torch CPU threads while training, or auto: time 1 thread "
+                   "against all cores on a layer of the model and keep the faster (default auto)")
     p.add_argument("--report", default=None, help="report folder (default: report/ next to the store)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")
@@ -66,16 +67,19 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import torch
-
     from ..errors import bad_argument
     from ..experiments.compare import CompareInterrupted, compare
     from ..experiments.store import DEFAULT_DIR, DEFAULT_NAME, json_safe
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise bad_argument("initlab compare", "--threads", args.threads, "a positive integer", "e.g. --threads 2")
-        torch.set_num_threads(args.threads)
+    threads = None
+    if args.threads != "auto":
+        try:
+            threads = int(args.threads)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise bad_argument("initlab compare", "--threads", args.threads, "a positive integer or auto",
+                               "e.g. --threads 2")
     data_options = {}
     if args.subsample is not None:
         data_options["subsample"] = args.subsample
@@ -91,7 +95,7 @@ def run(args) -> int:
                          optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
                          store=store, device=args.device, progress=not args.quiet, report_dir=report_dir,
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
-                         momentum=args.momentum, weight_decay=args.weight_decay)
+                         momentum=args.momentum, weight_decay=args.weight_decay, threads=threads)
     except CompareInterrupted as e:
         where = f" in {e.store_path}" if e.store_path else ""
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import InitError, bad_argument, unknown_choice
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, resolve_device, train_runs
+from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs
 
 ENGINE_VERSION = 1
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -182,7 +182,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
             report_dir=None, data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
-            dtype: str = "float32") -> CompareResult:
+            dtype: str = "float32", threads=None) -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
 
     model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
@@ -199,6 +199,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     chunk         models per vectorized batch (None = all pending runs at once)
     path          'auto' | 'vectorized' | 'sequential'
     dtype         'float32' | 'float64'
+    threads       torch CPU threads while training: an int, or None/'auto' = time 1 thread against all
+                  cores on a layer of this model and keep the faster (restored afterwards)
     """
     t_start = time.perf_counter()
     if optimizer not in OPTIMIZERS:
@@ -207,6 +209,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         raise unknown_choice(WHERE, "path", path, PATHS)
     if dtype not in DTYPES:
         raise unknown_choice(WHERE, "dtype", dtype, list(DTYPES))
+    if threads not in (None, "auto") and not (isinstance(threads, int) and threads >= 1):
+        raise bad_argument(WHERE, "threads", threads, "a positive int, 'auto' or None", "e.g. threads=2")
     if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
         raise bad_argument(WHERE, "target", target, "a finite number or None", "e.g. target=0.8")
     policies = _policies(policies)
@@ -229,7 +233,16 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     for p in policies:
         _apply_policy(factory(), p, seeds[0], example)
 
+    threads_before = torch.get_num_threads()
+    if isinstance(threads, int):
+        n_threads, threads_note = threads, f"{threads} thread(s) (set)"
+    else:
+        from .stacked import parse_mlp
+        plan, _ = parse_mlp(probe)
+        shapes = [(i, o) for i, o, _ in plan.shapes] if plan else [(128, 128)]
+        n_threads, threads_note = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])
     st, owned = _open_store(store)
+    torch.set_num_threads(n_threads)
     try:
         done = st.done(h) if st is not None else set()
         jobs = [(p, s) for s in seeds for p in policies]
@@ -272,6 +285,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         runs = [new.get(j) or old.get(j) for j in jobs]
         runs = [r for r in runs if r is not None]
     finally:
+        torch.set_num_threads(threads_before)
         if owned and st is not None:
             st.close()
 
@@ -282,11 +296,13 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     else:
         run_path = "sequential"
         reason = next(r for p, r in zip(paths, reasons) if p == "sequential")
+    if paths and dev.type == "cpu":
+        reason += f"; {threads_note}"
     from .stats import summarize
     metric, hib = ("val_acc", True) if ds.task == "classification" else ("val_mse", False)
     summary = summarize(runs, metric, higher_is_better=hib, target=target) if runs else []
     full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
-                       chunk=chunk, store=str(st.path) if st is not None else None,
+                       chunk=chunk, store=str(st.path) if st is not None else None, threads=n_threads,
                        seconds=round(time.perf_counter() - t_start, 3))
     result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,
                            skipped=skipped)

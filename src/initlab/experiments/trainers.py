@@ -180,6 +180,39 @@ def vectorized_support(model: nn.Module) -> tuple[str | None, str]:
     return "vmap", f"torch.func vmap over stacked weights (stacked-MLP kernel not applicable: {why})"
 
 
+def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candidates=None) -> tuple[int, str]:
+    """Thread count for training M stacked MLPs with these Linear shapes [(in, out), ...] on the CPU.
+
+    Times a forward/backward-sized set of batched matmuls at 1 thread and at every core, keeps the faster.
+    On a busy machine (other processes on the cores) more threads can be many times slower, so measure."""
+    if torch.device(device).type != "cpu":
+        return torch.get_num_threads(), "GPU: threads not tuned"
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cands = sorted(set(candidates or [1, max(1, cores)]))
+    if len(cands) == 1:
+        return cands[0], f"{cands[0]} thread(s): one core"
+    before = torch.get_num_threads()
+    i, o = max(shapes, key=lambda s: s[0] * s[1])
+    Wt = torch.randn(min(M, 8), o, i, dtype=dtype)
+    A = torch.randn(min(M, 8), i, batch, dtype=dtype)
+    times = {}
+    try:
+        for rep in range(2):
+            for n in cands:
+                torch.set_num_threads(n)
+                t0 = time.perf_counter()
+                for _ in range(2):
+                    z = torch.bmm(Wt, A)
+                    torch.bmm(z, A.transpose(1, 2))
+                times[n] = min(times.get(n, float("inf")), time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    best = min(cands, key=lambda n: times[n])
+    note = ", ".join(f"{n}: {1e3 * times[n]:.1f} ms" for n in cands)
+    return best, f"{best} thread(s) (timed a layer at {note})"
+
+
 def _groups(seeds) -> int:
     """Number of seed groups G when `seeds` is seed-major with equal group sizes, else len(seeds)."""
     seeds = list(seeds)

@@ -335,9 +335,13 @@ class Recorder:
         ud = unit_dim_for(module, t, prev)
         with torch.no_grad():
             st = forward_stats(t, ud, fam, self.th)
-        self.calls.append(Call(index=len(self.calls) + 1, name=name, module=module, type=tname, family=fam,
-                               depth=self._depth, weight_layer=wl, unit_dim=ud, shape=tuple(t.shape), output=t,
-                               fwd=st))
+        call = Call(index=len(self.calls) + 1, name=name, module=module, type=tname, family=fam,
+                    depth=self._depth, weight_layer=wl, unit_dim=ud, shape=tuple(t.shape), output=t, fwd=st)
+        if wl:   # keep (a reference to) what a weight layer reads: the head's input is the signal that arrives
+            inp = first_tensor(args)
+            if inp is not None:
+                call.extra["input"], call.extra["input_version"] = inp, inp._version
+        self.calls.append(call)
 
 
 __all__ = ["Recorder", "Call", "forward_stats", "summarize", "family", "watched",

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import bad_argument
 from ..schemes.fans import fans_from_shape
-from ._record import Recorder, first_tensor, forward_stats, summarize
+from ._record import Recorder, first_tensor, forward_stats, summarize, unit_dim_for
 from ._record import B_RMS, B_STD, F_DEAD, F_MAX, F_MEAN, F_MIN, F_SAT, F_SIGNAL, F_STD
 from .diagnosis import Diagnosis, LayerStat, ParamStat
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -226,6 +226,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
                            "pass real or random inputs, e.g. torch.randn(256, n_features)")
     for l in layers:
         l.ratio = _div(l.signal_std, sig_in)
+    end_ratio = _arriving_ratio(calls, layers, th, sig_in)
     hidden = [l for l in layers if not l.is_output and l.grad_rms == l.grad_rms]
     if hidden:
         ref = hidden[-1].grad_rms
@@ -237,7 +238,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
     settings = {"batch": int(x.shape[0]), "input_shape": list(x.shape), "mode": mode, "backward": backward_desc,
                 "parameters": len(named_params)}
     inp = {"mean": in_row[F_MEAN], "std": in_row[F_STD], "min": in_row[F_MIN], "max": in_row[F_MAX],
-           "signal_std": sig_in, "nonfinite": in_nf, "shape": list(x.shape)}
+           "signal_std": sig_in, "nonfinite": in_nf, "shape": list(x.shape), "arriving_ratio": end_ratio}
     diag = Diagnosis(layers=layers, params=params, input=inp, thresholds=th, settings=settings,
                      backward_ok=grads is not None, _modules=dict(model.named_modules()))
     try:
@@ -278,6 +279,24 @@ def _div(a: float, b: float) -> float:
     if b == 0:
         return 0.0 if a == 0 else math.inf
     return a / b
+
+
+def _arriving_ratio(calls, layers, th, sig_in) -> float:
+    """Signal std of what the output layer reads, relative to the input's (nan when unknown).
+
+    In a residual net the last recorded hidden layer is a branch's last layer, not what reaches the
+    head (x + branch); the head's own input is.
+    """
+    head = next((c for c, l in zip(calls, layers) if l.is_output and c.weight_layer), None)
+    if head is None or "input" not in head.extra:
+        return math.nan
+    inp = head.extra["input"]
+    if inp._version != head.extra["input_version"] or inp.dim() < 2:
+        return math.nan
+    with torch.no_grad():
+        st = forward_stats(inp, unit_dim_for(head.module, inp, None), None, th)
+        row = summarize([(st, None, None)], th)[0][0]
+    return _div(row[F_SIGNAL], sig_in)
 
 
 def _output_index(calls, y) -> int:

@@ -82,6 +82,7 @@ class Diagnosis:
     settings: dict
     verdicts: list[Verdict] = field(default_factory=list)
     backward_ok: bool = True
+    notes: list[str] = field(default_factory=list)
     _modules: dict | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ summary
@@ -149,7 +150,7 @@ class Diagnosis:
     def to_dict(self) -> dict:
         """Everything as plain JSON types (NaN / inf become null)."""
         return {"schema": "initlab.diagnosis/1", "healthy": self.healthy, "kinds": sorted(self.kinds),
-                "verdicts": [v.to_dict() for v in self.verdicts], "settings": _clean(self.settings),
+                "verdicts": [v.to_dict() for v in self.verdicts], "notes": list(self.notes), "settings": _clean(self.settings),
                 "thresholds": self.thresholds.to_dict(), "input": _clean(self.input),
                 "layers": [l.to_dict() for l in self.layers], "params": [p.to_dict() for p in self.params]}
 
@@ -161,6 +162,8 @@ class Diagnosis:
             lines.append(f"  [{v.kind}{' ' + v.direction if v.direction else ''}] {v.message}")
             if v.fix:
                 lines.append(f"      fix: {v.fix}")
+        for n in self.notes:
+            lines.append(f"  note: {n}")
         return "\n".join(lines)
 
     def table(self, *, params: bool = True) -> str:

@@ -292,19 +292,19 @@ def _dead(diag, layers, th) -> list[Verdict]:
         frac = sum(l.dead for l in ls) / len(ls)
         wl = diag.weight_layers_between(a, b)
         ev = {"dead_fraction": frac, "max_dead_fraction": max(l.dead for l in ls)}
-        if all(_fin(l.ratio) and l.ratio < th.vanishing for l in ls):
-            fix = ("the units are constant across the batch because the input signal has vanished "
+        biases = [diag.param(f"{l.base_name}.bias") for l in wl]
+        bmeans = [p.mean for p in biases if p is not None and _fin(p.mean)]
+        bmean = sum(bmeans) / len(bmeans) if bmeans else 0.0
+        if bmean < 0:
+            fix = (f"biases are negative (mean {num(bmean)}), so most pre-activations are below 0; set biases to 0 "
+                   f"(or small positive), or {AUTO_HINT}")
+        elif wl and all(_fin(l.ratio) and l.ratio < th.vanishing for l in wl):
+            fix = ("the units are constant across the batch because the input signal has vanished before them "
                    "(see the vanishing verdict); fix that first")
         else:
-            biases = [diag.param(f"{l.base_name}.bias") for l in wl]
-            bmeans = [p.mean for p in biases if p is not None and _fin(p.mean)]
-            if bmeans and sum(bmeans) / len(bmeans) < 0:
-                fix = (f"biases are negative (mean {num(sum(bmeans) / len(bmeans))}), so most pre-activations are "
-                       f"below 0; set biases to 0 (or small positive), or {AUTO_HINT}")
-            else:
-                fix, wev = weight_fix(diag, wl)
-                ev.update(wev)
-                fix += "; a LeakyReLU cannot die"
+            fix, wev = weight_fix(diag, wl)
+            ev.update(wev)
+            fix += "; a LeakyReLU cannot die"
         out.append(Verdict("dead", f"{_where(a, b)}: ReLU dead ({pct(frac)} of units output 0 for every sample)",
                            fix, first=a, last=b, layers=[l.name for l in ls], evidence=ev))
     return out
@@ -314,8 +314,16 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
     out = []
     depth = max((l.depth for l in hidden), default=0)
     # forward: exploding anywhere (the output included), vanishing on hidden layers (a zero-init head is fine)
+    # the signal that reaches the output layer decides (a layer before BatchNorm may be off-scale, the zero
+    # last layer of a residual branch outputs nothing, and neither is a problem); the groups say where.
+    # When it is NaN (overflow), any layer above the limit counts.
+    arriving = diag.input.get("arriving_ratio", math.nan)
+    last_hidden = hidden[-1].ratio if hidden else math.nan
+    end = arriving if arriving == arriving else last_hidden
+    outs = [l.ratio for l in layers if l.is_output and l.ratio == l.ratio]
     fwd = [l for l in layers if l.ratio == l.ratio]
-    for a, b, ls in _groups(fwd, lambda l: l.ratio > th.exploding):
+    exploded = (end > th.exploding if end == end else True) or any(r > th.exploding for r in outs)
+    for a, b, ls in (_groups(fwd, lambda l: l.ratio > th.exploding) if exploded else []):
         peak = max(l.ratio for l in ls)
         over = next((l for l in ls if l.ratio == math.inf), None)
         finite_peak = max((l.ratio for l in ls if _fin(l.ratio)), default=math.nan)
@@ -329,7 +337,14 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
         ev.update({"max_ratio": peak, "per_layer_factor": factor, "threshold": th.exploding})
         out.append(Verdict("exploding", msg, fix, direction="forward", first=a, last=b,
                            layers=[l.name for l in ls], evidence=ev))
-    for a, b, ls in _groups([l for l in hidden if l.ratio == l.ratio], lambda l: l.ratio < th.vanishing):
+    # vanishing: the signal reaching the output layer is lost; the group is the last run of layers below the
+    # limit (a dip that recovers, like a zero residual branch or a layer before BatchNorm, is not reported)
+    last_depth = max((l.depth for l in hidden), default=None)
+    vanished = end == end and end < th.vanishing
+    runs = _groups([l for l in hidden if l.ratio == l.ratio], lambda l: l.ratio < th.vanishing) if vanished else []
+    for a, b, ls in runs[-1:]:
+        if b != last_depth and arriving != arriving:
+            continue
         low = min(l.ratio for l in ls)
         last = hidden[-1]
         factor = last.ratio ** (1 / max(last.depth, 1)) if _fin(last.ratio) and last.ratio > 0 else 0.0
@@ -343,17 +358,28 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
     bwd = [l for l in hidden if l.grad_ratio == l.grad_ratio]
     if not bwd or depth < 2:
         return out
+    heads = [diag.param(f"{l.base_name}.weight") for l in layers if l.is_output and l.weight_layer]
+    if all(l.grad_rms == 0 for l in bwd) and heads and all(p is not None and p.norm == 0 for p in heads):
+        diag.notes.append("the output layer's weights are all 0, so no gradient reaches the hidden layers in this "
+                          "first step (normal for a zero-initialized head: they get gradients from the second step "
+                          "on); the backward checks were skipped")
+        return out
     for a, b, ls in _groups(bwd, lambda l: l.grad_ratio > th.grad_exploding):
         peak = max(l.grad_ratio for l in ls)
         first = bwd[0]
         factor = first.grad_ratio ** (1 / max(depth - first.depth, 1)) if _fin(first.grad_ratio) else math.nan
-        msg = (f"{_where(a, b)}: gradients explode towards the input (RMS up to {num(peak)}x the last hidden "
-               f"layer's" + (f", x{num(factor)} per layer)" if _fin(factor) else ")"))
+        fpeak = max((l.grad_ratio for l in ls if _fin(l.grad_ratio)), default=math.nan)
+        msg = (f"{_where(a, b)}: gradients explode towards the input (RMS up to {num(fpeak)}x the last hidden "
+               f"layer's" + (f", x{num(factor)} per layer" if _fin(factor) else "")
+               + ("; overflows to inf)" if peak == math.inf else ")"))
         fix, ev = weight_fix(diag, diag.weight_layers_between(a, depth + 1, hidden_only=False))
         ev.update({"max_ratio": peak, "per_layer_factor": factor, "threshold": th.grad_exploding})
         out.append(Verdict("exploding", msg, fix, direction="backward", first=a, last=b,
                            layers=[l.name for l in ls], evidence=ev))
+    # likewise a backward dip must reach the first layer (a zero residual branch starves only its inner layer)
     for a, b, ls in _groups(bwd, lambda l: l.grad_ratio < th.grad_vanishing):
+        if a != bwd[0].depth:
+            continue
         low = min(l.grad_ratio for l in ls)
         first = bwd[0]
         factor = first.grad_ratio ** (1 / max(depth - first.depth, 1)) if first.grad_ratio > 0 else 0.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 
 from ..errors import bad_argument
 
@@ -48,11 +49,13 @@ def plot_diagnosis(diag, path, *, max_histograms: int = 12):
     ax.plot(fx, fy, "o-", ms=3, lw=1.4, color="#2ca02c", label="forward: signal std / input's")
     ax.plot(bx, by, "s-", ms=3, lw=1.4, color="#e377c2", label="backward: gradient RMS / last hidden layer's")
     th = diag.thresholds
-    ax.axhline(th.vanishing, ls="--", lw=0.8, color="#1f77b4")
-    ax.axhline(th.exploding, ls="--", lw=0.8, color="#d62728")
-    ax.axhline(1.0, ls=":", lw=0.8, color="gray")
+    ax.axhline(th.vanishing, ls="--", lw=0.8, color="#2ca02c", label="forward limits")
+    ax.axhline(th.exploding, ls="--", lw=0.8, color="#2ca02c")
+    ax.axhline(th.grad_vanishing, ls=":", lw=1.0, color="#e377c2", label="backward limits")
+    ax.axhline(th.grad_exploding, ls=":", lw=1.0, color="#e377c2")
+    ax.axhline(1.0, ls="-", lw=0.5, color="gray")
     ax.set_yscale("log")
-    allv = fy + by + [th.vanishing, th.exploding]
+    allv = fy + by + [th.grad_vanishing, th.grad_exploding]
     lo, hi = min(allv), max(allv)
     ax.set_ylim(lo / 3, hi * 3)
     bad = [(l.index, l) for l in layers if not (0 < l.ratio < math.inf)]
@@ -72,8 +75,8 @@ def plot_diagnosis(diag, path, *, max_histograms: int = 12):
     ax.set_ylabel("ratio (log scale)")
     head = "healthy" if diag.healthy else "; ".join(
         f"{v.kind}{' ' + v.direction if v.direction else ''} {v.where}".strip() for v in diag.verdicts[:4])
-    ax.set_title(f"Depth profile — {head}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    ax.set_title(textwrap.fill(f"Depth profile — {head}", 130), fontsize=10)
+    ax.legend(fontsize=7, loc="best", framealpha=0.8)
     ax.grid(True, which="major", alpha=0.3)
 
     for i, l in enumerate(hist):
@@ -94,7 +97,8 @@ def plot_diagnosis(diag, path, *, max_histograms: int = 12):
             extra = f", sat {100 * l.saturated:.0f}%"
         elif l.dead == l.dead:
             extra = f", dead {100 * l.dead:.0f}%"
-        a.set_title(f"layer {l.depth} {l.type} ({l.name})\nstd {l.std:.3g}{extra}", fontsize=8)
+        a.set_title(f"layer {l.depth} {l.type} ({l.name})\nstd {l.std:.3g}, signal x{l.ratio:.2g} of input{extra}",
+                    fontsize=8)
         a.tick_params(labelsize=6)
         a.set_yticks([])
     fig.suptitle(f"initlab diagnose — batch {diag.settings.get('batch')}, {diag.settings.get('mode')} mode",

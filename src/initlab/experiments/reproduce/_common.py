@@ -24,7 +24,7 @@ CATALOG = {
     "bad-init-logistic": dict(
         module="bad_init_logistic", source="seed 002",
         title="1-D logistic regression with MSE: bad initial weights stall, default and Xavier converge",
-        seeds={"full": 10, "quick": 2}),
+        seeds={"full": 10, "quick": 1}),
     "he-binary": dict(
         module="he_binary", source="seed 000",
         title="2-D points labelled x1 + x2 > 1, 2-64-1 ReLU/sigmoid with He normal, on a disjoint test set",

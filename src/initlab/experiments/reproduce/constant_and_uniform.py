@@ -66,10 +66,12 @@ def run(ctx: Context) -> Reproduction:
         figs.append(Figure(LABELS[p], "training loss (last epoch)", loss[p], published=pub[1],
                            bounds=(0.0, math.inf)))
     mean = {p: sum(v) / len(v) for p, v in acc.items()}
-    chance = 100.0 / 10
+    # chance level: what always answering the most frequent validation class scores (10 % when balanced)
+    chance = 100.0 * float(ds.y_val.bincount(minlength=10).max()) / ds.n_val
     claims = [
-        Claim("all zeros and all ones stay at chance level (10 %, within 1.5 points, every seed)",
-              all(abs(v - chance) <= 1.5 for p in ("zeros", "ones") for v in acc[p]),
+        Claim(f"all zeros and all ones stay at chance level: no more than 1.5 points above always answering the "
+              f"most frequent class ({chance:.2f} %), every seed",
+              all(v <= chance + 1.5 for p in ("zeros", "ones") for v in acc[p]),
               ", ".join(f"{p}: {mean[p]:.2f} %" for p in ("zeros", "ones"))),
         Claim("the general rule U(+-1/sqrt n) is far above uniform [0, 1): at least 20 points on every seed",
               all(g - u >= 20 for g, u in zip(acc["general_rule_uniform"], acc["uniform"])),

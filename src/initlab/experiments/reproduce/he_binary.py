@@ -160,7 +160,7 @@ def _run(ctx: Context) -> Reproduction:
         gx, gy = torch.meshgrid(g, g, indexing="xy")
         with torch.no_grad():
             z = torch.sigmoid(model(torch.stack([gx.flatten(), gy.flatten()], 1))).view(101, 101)
-        ax.contourf(gx, gy, z, levels=[0, 0.5, 1], colors=["#fdd", "#ddf"])
+        ax.contourf(gx, gy, z, levels=[0, 0.5, 1], colors=["#ddf", "#fdd"])   # blue: class 0, red: class 1
         ax.plot([0, 1], [1, 0], "k--", lw=1, label="true boundary x1 + x2 = 1")
         xt, yt = ds.x_train.numpy(), ds.y_train.numpy()
         ax.scatter(xt[:, 0], xt[:, 1], c=yt, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3, label="train")

@@ -78,7 +78,7 @@ def _run(ctx: Context) -> Reproduction:
     config = {"setups": {k: {kk: vv for kk, vv in v.items()} for k, v in SETUPS.items()},
               "fashion-mnist training samples": b["fm_subsample"], "fashion-mnist epochs": b["fm_epochs"],
               "housing epochs": b["h_epochs"], "optimizer": "Adam",
-              "policies": "('constant', val) with zero biases vs 'torch-default'",
+              "policies": "('constant', val) with zero biases vs 'torch-default'; all zeros on housing",
               "distinct-unit tolerance": f"{REL_TOL:g} x max|w|"}
     h = config_hash({**config, "reproduction": NAME})
     results = {}          # (setup, policy) -> list of per-seed {layer: (distinct, maxdiff)}

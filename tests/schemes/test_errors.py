@@ -352,3 +352,20 @@ def test_arguments_whose_draws_overflow_the_dtype(dtype, call, arg):
     t = torch.zeros(4, 4, dtype=dtype)
     _raises(call, t, arg=arg, allowed=str(dtype))
     assert not t.any()
+
+
+@pytest.mark.parametrize("name,shape,kwargs,arg", [
+    ("xavier_uniform", (4, 5), {"gain": -1.0}, "gain"),
+    ("normal", (4,), {"std": -1.0}, "std"),
+    ("sparse", (4, 4), {"sparsity": 1.5}, "sparsity"),
+    ("kaiming_normal", (4,), {}, "tensor.shape"),
+    ("kaiming_uniform", (4, 5), {"mode": "fan_sideways"}, "mode"),
+    ("trunc_normal", (4,), {"a": 1.0, "b": 0.0}, "(a, b)"),
+    ("eye", (3, 4, 5), {}, "tensor.shape"),
+])
+def test_describe_rejects_what_the_scheme_rejects(name, shape, kwargs, arg):
+    """A plan printed from describe() must not show a law for arguments the scheme refuses."""
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    _raises(initlab.get_scheme(name).describe, shape, **kwargs, arg=arg)
+    assert torch.equal(torch.get_rng_state(), state)

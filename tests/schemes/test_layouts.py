@@ -41,3 +41,16 @@ def test_parameter_is_initialized_without_autograd_history(scheme):
     assert torch.isfinite(p).all()
     (p * 2).sum().backward()                                   # still a usable leaf
     assert torch.equal(p.grad, torch.full_like(p, 2.0))
+
+
+@pytest.mark.parametrize("scheme", builtins(), ids=lambda s: s.name)
+def test_meta_tensor_is_a_no_op(scheme):
+    """Deferred init (a model built on device='meta'): like torch.nn.init, nothing to draw, no error
+    (trunc_normal_ used to call .item() on it), and the global RNG is not touched."""
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    t = torch.empty(_shape(scheme), device="meta")
+    kw = dict(DEFAULT_ARGS[scheme.name])
+    out = scheme(t, **kw)
+    assert out is t and t.is_meta
+    assert torch.equal(torch.get_rng_state(), state)

@@ -121,7 +121,7 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     if a == b:
         raise bad_argument(where, "(a, b)", (a, b), "a < b", "give the truncation interval a width")
     check_fits(where, tensor, "(a, b)", (a, b), max(abs(a), abs(b)))   # else a bound casts to +-inf
-    if is_empty(tensor):
+    if is_empty(tensor) or tensor.is_meta:   # meta: no storage, nothing to draw (as torch)
         return tensor
     if _far_tail(tensor.dtype, mean, std, a, b):   # exact there: no "may be incorrect" warning
         return _trunc_normal_tail_(tensor, mean, std, a, b, generator)

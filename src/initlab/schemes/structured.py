@@ -33,7 +33,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, *, generator: torch.Gen
     if tensor.dim() < 2:
         raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a tensor with at least 2 dims",
                            "orthogonal_ needs a matrix; for a 1-D bias use zeros_")
-    if is_empty(tensor):
+    if is_empty(tensor) or tensor.is_meta:   # meta: no storage, nothing to draw (as torch)
         return tensor
     rows = tensor.size(0)
     cols = tensor.numel() // rows
@@ -117,7 +117,7 @@ def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *, generat
     if std < 0:
         raise bad_argument(where, "std", std, "std >= 0", "pass a non-negative standard deviation")
     check_fits(where, tensor, "std", std, 10.0 * std)
-    if is_empty(tensor):
+    if is_empty(tensor) or tensor.is_meta:   # meta: as torch, and no draws from the global RNG
         return tensor
     rows, cols = tensor.shape
     n_zeros = math.ceil(sparsity * rows)

@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--noise", type=float, default=0.15, help="fraction of training labels made wrong (default 0.15)")
     p.add_argument("--widths", type=_ints, nargs="+", default=None,
                    help="hidden widths (default: 17 geometric 2..512; samples axis: 16 45 128)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default %(default)s = the API default)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 1000)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--policy", default="torch-default", help="init policy (default torch-default)")
     p.add_argument("--compare", default=None, metavar="POLICY",

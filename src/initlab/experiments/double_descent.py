@@ -371,7 +371,14 @@ def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_siz
             t0 = time.perf_counter()
             stack = eng.StackedMLP.build(b.widths, b.seeds, cfg["n_in"], n_out, policy=policy,
                                          example_inputs=x_tr[:256] if policy != "torch-default" else None)
-            hist = eng.train_stacked(stack, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule)
+            every = max(1, epochs // 10)
+
+            def tick(e, b=b, t0=t0):
+                if e % every == 0 and e < epochs:
+                    el = time.perf_counter() - t0
+                    log(f"  widths {b.widths}: epoch {e}/{epochs}, {el:.0f} s, about {el * (epochs - e) / e:.0f} s left")
+            hist = eng.train_stacked(stack, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                                     progress=tick)
             dt = time.perf_counter() - t0
             buckets.append({"n_train": cfg["n_train"], "widths": b.widths, "seeds": b.seeds, "padded_to": b.P,
                             "seconds": round(dt, 2)})

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     t = time.perf_counter()
     res = initlab.compare(spec, ds, POLICIES, seeds=seeds, epochs=epochs, lr=lr, batch_size=bs, store=False,
-                          progress=False, device="cpu")
+                          progress=False, device="cpu", threads=args.threads)
     t_vec = time.perf_counter() - t
     print(f"initlab.compare: {t_vec:.2f} s  (path: {res.path}; {res.path_reason})")
 
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         wl = [784, 1024, 1024, 10]
         t = time.perf_counter()
         r = initlab.compare("mlp:784-1024-1024-10:relu", big, pols, seeds=2, epochs=1, lr=0.05, batch_size=128,
-                            store=False, progress=False, device="cpu")
+                            store=False, progress=False, device="cpu", threads=args.threads)
         tb = time.perf_counter() - t
         flb = train_flops(wl, big.n_train, big.n_val, 1, 4)
         peak2 = max(peak, matmul_peak(args.threads))

@@ -25,6 +25,7 @@ class Progress:
         self.note = ""
         self.t0 = time.perf_counter()
         self._drawn = False
+        self._last = 0.0
 
     def update(self, n: float = 1, note: str | None = None) -> None:
         self.done = min(self.total, self.done + n)
@@ -32,10 +33,14 @@ class Progress:
             self.note = note
         self._draw()
 
-    def _draw(self) -> None:
+    def _draw(self, force: bool = False) -> None:
         if not self.tty:
             return
-        el = time.perf_counter() - self.t0
+        now = time.perf_counter()
+        if not force and now - self._last < 0.2 and self.done < self.total:
+            return
+        self._last = now
+        el = now - self.t0
         frac = self.done / self.total
         eta = el / frac * (1 - frac) if self.done else float("nan")
         width = 24
@@ -54,7 +59,7 @@ class Progress:
             self.stream.write("\r" + " " * 150 + "\r")
         self.stream.write(msg + "\n")
         self.stream.flush()
-        self._draw()
+        self._draw(force=True)
 
     def close(self) -> None:
         if self._drawn:

@@ -303,6 +303,8 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
             else:
                 net.backward(d, tape)
                 opt.step()
+            if progress is not None:
+                progress.update(1.0 / n_steps)
         train_loss = loss_sum / n_steps
         val_loss, val_m = _eval_stacked(net, x_va, y_va, kind, data.task)
         ok &= torch.isfinite(val_loss) & torch.isfinite(train_loss)
@@ -318,8 +320,6 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
         for k in range(M):
             if al[k]:
                 hist[k].append(_epoch_record(epoch, tl[k], vl[k], vm[k], data.task))
-        if progress is not None:
-            progress.update(1)
     net.write_back(models)
     sec = (time.perf_counter() - t0) / M
     return [RunResult(status[k], hist[k], dict(hist[k][-1]) if hist[k] else {}, sec) for k in range(M)]
@@ -408,6 +408,8 @@ def _train_vmap(models, seeds, data: TrainData, cfg: TrainConfig, progress, kind
                     if p.grad is not None:
                         p.grad = torch.where(ok.view(-1, *([1] * (p.dim() - 1))), p.grad, 0.0)
                 opt.step()
+                if progress is not None:
+                    progress.update(1.0 / n_steps)
             base.eval()
             lsum = torch.zeros(M, dtype=dt, device=dev)
             msum = torch.zeros(M, dtype=dt, device=dev)
@@ -435,8 +437,6 @@ def _train_vmap(models, seeds, data: TrainData, cfg: TrainConfig, progress, kind
             for k in range(M):
                 if al[k]:
                     hist[k].append(_epoch_record(epoch, tl[k], vl[k], vm[k], data.task))
-            if progress is not None:
-                progress.update(1)
     with torch.no_grad():
         for k, m in enumerate(models):
             for name, t in params.items():

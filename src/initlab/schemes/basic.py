@@ -13,10 +13,7 @@ import warnings
 import torch
 
 from ..errors import bad_argument, check_finite
-from .fans import calculate_fan_in_and_fan_out, check_fits, check_float_tensor, is_empty
-
-# A normal draw beyond 10 std has probability 1.5e-23: the range a tensor must hold.
-_MAX_SIGMAS = 10.0
+from .fans import MAX_SIGMAS, calculate_fan_in_and_fan_out, check_fits, check_float_tensor, is_empty
 
 
 def _check_any_dtype(tensor, where: str) -> None:
@@ -77,7 +74,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, *, genera
     check_float_tensor(tensor, where)
     check_finite(where, mean=mean)
     _check_std(where, std)
-    check_fits(where, tensor, "(mean, std)", (mean, std), abs(mean) + _MAX_SIGMAS * std)
+    check_fits(where, tensor, "(mean, std)", (mean, std), abs(mean) + MAX_SIGMAS * std)
     if is_empty(tensor):
         return tensor
     return tensor.normal_(mean, std, generator=generator)

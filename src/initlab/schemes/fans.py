@@ -117,6 +117,10 @@ def check_float_tensor(tensor, where: str) -> None:
                            "create the tensor with a float dtype or call .float() first")
 
 
+# A normal draw beyond 10 std has probability 1.5e-23: the range a tensor must hold for N(mean, std^2).
+MAX_SIGMAS = 10.0
+
+
 def check_fits(where: str, tensor: torch.Tensor, arg: str, value, extent: float) -> None:
     """Reject arguments whose draws (|w| up to `extent`) overflow the tensor's dtype to inf."""
     big = torch.finfo(tensor.dtype).max

@@ -10,7 +10,7 @@ import math
 import torch
 
 from ..errors import bad_argument, check_finite
-from .fans import check_fits, check_float_tensor, is_empty
+from .fans import MAX_SIGMAS, check_fits, check_float_tensor, is_empty
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -116,7 +116,7 @@ def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *, generat
         raise bad_argument(where, "sparsity", sparsity, "a fraction in [0, 1)", "pass the fraction of zeros, e.g. 0.9")
     if std < 0:
         raise bad_argument(where, "std", std, "std >= 0", "pass a non-negative standard deviation")
-    check_fits(where, tensor, "std", std, 10.0 * std)
+    check_fits(where, tensor, "std", std, MAX_SIGMAS * std)
     if is_empty(tensor) or tensor.is_meta:   # meta: as torch, and no draws from the global RNG
         return tensor
     rows, cols = tensor.shape

@@ -23,8 +23,8 @@ import torch
 
 from ..errors import bad_argument, check_finite, unknown_choice
 from .basic import trunc_normal_
-from .fans import (FAN_MODES, calculate_fan_in_and_fan_out, calculate_gain, check_fits, check_float_tensor,
-                   is_empty, std_for)
+from .fans import (FAN_MODES, MAX_SIGMAS, calculate_fan_in_and_fan_out, calculate_gain, check_fits,
+                   check_float_tensor, is_empty, std_for)
 
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 
@@ -57,7 +57,7 @@ def scaled_(tensor: torch.Tensor, gain: float, mode: str, distribution: str, *,
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
     std = std_for(gain, fan_in, fan_out, mode)
     # widest draw: uniform's width 2 sqrt(3) std, a normal's 10 std, the truncated normal's 2 s
-    extent = {"uniform": 2 * math.sqrt(3.0), "normal": 10.0}.get(distribution, 2 / TRUNC_STD_2) * std
+    extent = {"uniform": 2 * math.sqrt(3.0), "normal": MAX_SIGMAS}.get(distribution, 2 / TRUNC_STD_2) * std
     arg, value = ("scale", gain ** 2) if where == "variance_scaling_" else ("gain", gain)
     check_fits(where, tensor, arg, value, extent)
     if distribution == "uniform":

@@ -1,4 +1,5 @@
 """auto: activation detection (fx, hooked forward, registration order) and the scheme chosen for each."""
+import json
 import math
 
 import pytest
@@ -207,3 +208,145 @@ def test_hooked_forward_is_pure():
     assert p.method == "hooked forward" and "norm" in p["fc.weight"].reason
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # BN running stats too
     assert torch.equal(rng, torch.get_rng_state()) and m.training and m.bn.training
+
+
+# ------------------------------------------------------------------ apply-time calibration (unstable activations)
+def stack(act, n=10, width=16, d_in=None):
+    layers = []
+    for i in range(n):
+        layers += [nn.Linear(d_in if (d_in and i == 0) else width, width), act()]
+    return nn.Sequential(*layers, nn.Linear(width, 3))
+
+
+def layer_outputs(m, x):
+    """Output of every Linear/Conv of `m` on x (one forward pass)."""
+    out, hooks = {}, []
+    for n, mod in m.named_modules():
+        if isinstance(mod, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            hooks.append(mod.register_forward_hook(lambda _m, _i, o, n=n: out.setdefault(n, o.detach())))
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.SELU, nn.LeakyReLU, nn.Sigmoid, nn.ELU, nn.Softplus])
+def test_stable_or_homogeneous_activations_get_no_calibration(act):
+    p = initlab.plan(stack(act), "auto", seed=0)
+    assert not any(r.action == "calibrate" for r in p.rows)
+    assert p.calibration is None and "calibration" not in p.to_dict()
+    assert not any("calibrat" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("act,slope", [(nn.GELU, 1.144), (nn.SiLU, 1.173), (nn.Mish, 1.076)])
+def test_unstable_activations_are_calibrated_to_unit_second_moment(act, slope):
+    m = stack(act)
+    p = initlab.plan(m, "auto", seed=0)
+    r = p["0.weight"]
+    assert r.action == "calibrate" and r.scheme == "variance_scaling" and r.applied is None
+    assert "Gauss-Hermite" in r.reason and "then calibrated on a fixed standard-normal batch (256 rows)" in r.reason
+    assert "unit second moment" in r.reason and f"unstable with depth (slope {slope:.3f}/layer)" in r.reason
+    assert p["20.weight"].action == "init"                               # the logits layer: nothing follows
+    assert sum(r.action == "calibrate" for r in p.rows) == 10
+    assert any("mean of squares, not the variance" in n and "seed 1592642075" in n for n in p.notes)
+    assert p.calibration.to_dict()["shape"] == [16] and p.calibration.rows == 256
+    planned = {q.name: q.law["std"] for q in p.rows if q.action == "calibrate"}
+    p.apply(m)
+    x = p.calibration.batch(m)
+    outs = layer_outputs(m, x)
+    for q in p.rows:
+        if q.action != "calibrate":
+            continue
+        h = outs[q.param.rpartition(".")[0]].double()
+        assert abs(float((h * h).mean()) - 1) < 0.01, q.name                # the mean of squares, not the variance
+        assert q.applied["converged"] and q.applied["rounds"] <= 5
+        assert q.applied["output_second_moment"] == pytest.approx(float((h * h).mean()), rel=1e-6)
+        assert q.law["std"] == pytest.approx(planned[q.name] * q.applied["scale"])
+    assert p.verify(m) == []
+
+
+def test_calibration_planning_is_pure_and_apply_is_reproducible():
+    a, b = stack(nn.GELU), stack(nn.GELU)
+    before, rng = {k: v.clone() for k, v in a.state_dict().items()}, torch.get_rng_state()
+    p = initlab.plan(a, "auto", seed=3)
+    assert all(torch.equal(before[k], v) for k, v in a.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    p.apply(a)
+    assert torch.equal(rng, torch.get_rng_state())                       # own generators, quiet forward
+    first = {k: v.clone() for k, v in a.state_dict().items()}
+    scales = [r.applied["scale"] for r in p.rows if r.action == "calibrate"]
+    p.apply(b)                                                           # the same plan again: same weights
+    assert all(torch.equal(first[k], v) for k, v in b.state_dict().items())
+    assert [r.applied["scale"] for r in p.rows if r.action == "calibrate"] == scales
+    q = initlab.init_(stack(nn.GELU), "auto", seed=3)
+    assert [r.applied["scale"] for r in q.rows if r.action == "calibrate"] == scales
+    assert p.verify(b) == []
+
+
+def test_calibration_uses_example_inputs_and_their_mean():
+    m = stack(nn.GELU, n=3, width=32, d_in=8)
+    x = torch.randn(128, 8, generator=torch.Generator().manual_seed(1)) * 2 + 3     # not centred
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    assert p.calibration.source == "example_inputs" and "calibrated on example_inputs" in p["0.weight"].reason
+    h = layer_outputs(m, x)["0"].double()
+    assert abs(float((h * h).mean()) - 1) < 0.01
+    assert p.verify(m) == []
+
+
+def test_calibration_with_nonzero_biases_takes_rounds():
+    m = stack(nn.SiLU, n=3, width=32)
+    p = initlab.init_(m, "auto", seed=0, bias=0.5)
+    h = layer_outputs(m, p.calibration.batch(m))
+    for n in ("0", "2", "4"):
+        assert abs(float((h[n].double() ** 2).mean()) - 1) < 0.01
+    assert float(h["0"].double().var()) < 0.8                            # ~ 1 - 0.5^2: the variance is not set to 1
+    assert max(r.applied["rounds"] for r in p.rows if r.action == "calibrate") >= 2
+    assert p.verify(m) == []
+
+
+def test_calibration_batch_from_initlab_input_shape_and_fallback_without_a_shape():
+    from initlab.models import build_model
+    cnn = build_model("cnn:gelu")                                          # initlab_input_shape (1, 28, 28)
+    p = initlab.init_(cnn, "auto", seed=0)
+    assert p["features.0.weight"].action == "calibrate" and p["features.3.weight"].action == "calibrate"
+    assert p.calibration.shape == (1, 28, 28) and "initlab_input_shape" in p.calibration.shape_from
+    assert p.verify(cnn) == []
+    layers = []
+    for _ in range(8):
+        layers += [nn.Conv1d(4, 4, 1), nn.GELU()]
+    conv = nn.Sequential(*layers)                                          # first layer a Conv: shape unknown
+    q = initlab.plan(conv, "auto")
+    assert not any(r.action == "calibrate" for r in q.rows) and q.calibration is None
+    assert any("unstable" in n and "pass example_inputs" in n for n in q.notes)
+    q = initlab.plan(conv, "auto", example_inputs=torch.randn(16, 4, 5))
+    assert sum(r.action == "calibrate" for r in q.rows) == 8
+
+
+def test_residual_branch_ends_fixup_and_lsuv_are_not_calibrated():
+    from initlab.models import ResMLP
+    m = ResMLP(3, 16, act="gelu", n_in=8)
+    p = initlab.init_(m, "auto", seed=0)
+    assert p["inp.weight"].action == "calibrate" and p["blocks.1.fc1.weight"].action == "calibrate"
+    assert p["blocks.1.fc2.weight"].action == "init" and "residual branch 2/3" in p["blocks.1.fc2.weight"].reason
+    assert p.verify(m) == []
+    assert not any(r.action == "calibrate" for r in initlab.plan(m, "fixup"))
+    assert not any(r.action == "calibrate" for r in initlab.plan(m, "lsuv", example_inputs=torch.randn(32, 8)))
+
+
+def test_calibrate_false_keeps_the_pure_draw():
+    p = initlab.plan(stack(nn.GELU), auto(calibrate=False))
+    assert not any(r.action == "calibrate" for r in p.rows) and p.calibration is None
+    assert any("unstable" in n and "calibrate=False" in n for n in p.notes)
+    with pytest.raises(initlab.InitError, match="calibrate"):
+        auto(calibrate="yes")
+
+
+def test_plan_table_and_json_show_calibration():
+    p = initlab.plan(stack(nn.GELU, n=2), "auto", seed=0)
+    assert "~std" in str(p)
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d["calibration"]["statistic"] == "second moment" and d["rows"][0]["action"] == "calibrate"
+    p.apply(stack(nn.GELU, n=2))
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d["rows"][0]["applied"]["converged"] and "~std" not in str(p)

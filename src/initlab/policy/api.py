@@ -85,6 +85,8 @@ def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | No
     p = Plan(rows, pol.name, method, seed, notes + ctx.notes, options, example_inputs)
     if any(r.action == "lsuv" for r in rows):
         p.lsuv = pol
+    if any(r.action == "calibrate" for r in rows):
+        p.calibration = ctx.calibration
     return p
 
 

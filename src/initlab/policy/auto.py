@@ -7,6 +7,9 @@
     selu               -> lecun_normal                                     (Klambauer et al. 2017)
     any other elementwise f (gelu, silu, mish, softplus, elu, ...)
                        -> fan_in normal, gain 1/sqrt(E[f(z)^2]), z~N(0,1)  (gains.py; He et al.'s argument)
+                          and, when f's second-moment map is unstable (drift slope > 1 + DRIFT_EPS: gelu, silu,
+                          mish, hardswish, tanhshrink; not softplus, elu), calibrated at apply time: the weight is
+                          rescaled so the mean of squares of the layer's output on a batch is 1 (see CALIBRATION)
     a norm layer       -> lecun_normal (the norm rescales; no gain needed)  (Ioffe & Szegedy 2015)
     nothing (logits)   -> lecun_normal (gain 1)                             (LeCun et al. 1998)
     last layer of a residual branch (of L): the above scaled by 1/sqrt(L)  (GPT-2 / T-Fixup style), or
@@ -21,14 +24,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import bad_argument, check_finite, unknown_choice
+import torch.nn as nn
+
+from ..errors import InitError, bad_argument, check_finite, unknown_choice
 from ..schemes import calculate_gain
-from .base import Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use, weight_decisions
+from .base import (Calibration, Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use,
+                   weight_decisions)
 from .gains import NODES, numerical_gain
 from .graph import Follow
-from .targets import rnn_activation, rnn_gate_names
+from .targets import MHA, rnn_activation, rnn_gate_names
+from .trace import check_inputs
 
 RESIDUAL = ("scale", "zero", "none")
+DRIFT_EPS = 0.02            # calibrate when d ln E[f(sqrt(q) z)^2] / d ln q > 1 + DRIFT_EPS at q = 1
+CALIBRATION_ROWS = 256      # size of the fixed standard-normal batch when no example_inputs are given
+CALIBRATION_SEED = 1592642075   # its own torch.Generator seed (0x5EED_CA1B): not a seed users pick for draws
+CALIBRATION_TOL = 0.01      # |E[h^2] - 1| < tol
+CALIBRATION_ROUNDS = 5      # at most this many rescalings per layer (one suffices with zero biases)
+CLOSED_FORM = ("relu", "leaky_relu", "tanh", "sigmoid", "selu")
+
+CALIBRATION = """Why calibrate.  For a non-homogeneous f (gelu, silu, ...) E[f(sqrt(q) z)^2]/q grows with q, so the
+fixed point q = 1 of the second-moment map q -> g^2 E[f(sqrt(q) z)^2] has slope s > 1: a deviation of the
+second moment grows by s per layer (gelu 1.144, silu 1.173: 1.14^49 ~ 700 over 50 layers).  No fixed gain is
+stable.  Measuring the gain on the actual signal is: after the draw, each such layer (forward order) is
+rescaled so that the mean of squares of its output on the batch is 1, the q the gain assumes.  The mean of
+squares, not the variance: q is the second moment of the pre-activation and f sees h with its mean.  What
+this cannot fix: the map is unstable for each input separately, so inputs whose norm differs from the batch's
+still drift apart with depth (norm layers or residual connections avoid that)."""
 
 
 def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
@@ -66,13 +88,25 @@ def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
     return "lecun_normal", {}, 1.0, f"{why} -> lecun_normal (gain 1: nothing to correct for)"
 
 
+def unstable_slope(follow: Follow | None) -> float | None:
+    """The drift slope of the activation after a layer when it exceeds 1 + DRIFT_EPS (calibrate), else None."""
+    if follow is None or follow.kind != "activation" or follow.act is None or follow.act.fn is None:
+        return None
+    if follow.act.name in CLOSED_FORM:
+        return None
+    s = _slope(follow.act)
+    return s if s > 1 + DRIFT_EPS else None
+
+
 @dataclass(frozen=True)
 class Auto:
-    """The `auto` policy.  residual: 'scale' | 'zero' | 'none'; forget_bias: LSTM forget-gate bias or None."""
+    """The `auto` policy.  residual: 'scale' | 'zero' | 'none'; forget_bias: LSTM forget-gate bias or None;
+    calibrate: rescale layers followed by an unstable activation (gelu, silu, ...) at apply time (see CALIBRATION)."""
 
     residual: str = "scale"
     forget_bias: float | None = 1.0
     name: str = "auto"
+    calibrate: bool = True
     needs_data = False
 
     def __post_init__(self):
@@ -80,6 +114,8 @@ class Auto:
             raise unknown_choice("auto", "residual", self.residual, RESIDUAL)
         if self.forget_bias is not None:
             check_finite("auto", forget_bias=self.forget_bias)
+        if not isinstance(self.calibrate, bool):
+            raise bad_argument("auto", "calibrate", self.calibrate, "True or False", "e.g. calibrate=False")
 
     def layer(self, ctx: Context, t) -> tuple[str, dict, str]:
         """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
@@ -105,6 +141,22 @@ class Auto:
                     "branches add variance 1/L each (GPT-2 / T-Fixup style)")
         return scheme, kwargs, reason
 
+    def calibrates(self, ctx: Context, t) -> float | None:
+        """The drift slope when this layer gets a calibrate row (an unstable activation follows it), else None.
+
+        Not for the last layer of a residual branch (what f sees there is the sum with the skip, and residual=
+        'scale'/'zero' set its scale on purpose), nor MultiheadAttention.out_proj (not called as a module)."""
+        if not self.calibrate or t.kept is not None:
+            return None
+        topo = ctx.topology
+        hit = topo.branch_of(t.module_name)
+        if hit is not None and hit[0].last == t.module_name:
+            return None
+        parent = t.module_name.rpartition(".")[0]
+        if t.module_name.endswith("out_proj") and isinstance(ctx.modules.get(parent), MHA):
+            return None
+        return unstable_slope(topo.follow.get(t.module_name))
+
     def norm_override(self, ctx: Context, t) -> Decision | None:
         """A norm right after the last layer of a residual branch: weight 0 or 1/sqrt(L)."""
         if t.is_bias or self.residual == "none" or t.kept is not None:
@@ -122,7 +174,7 @@ class Auto:
 
     def decide(self, ctx: Context) -> list[Decision]:
         out = self._decide(ctx)
-        _drift_note(ctx, out)
+        _drift_note(ctx, out, self.calibrate)
         return out
 
     def _decide(self, ctx: Context) -> list[Decision]:
@@ -142,7 +194,15 @@ class Auto:
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
                 scheme, kwargs, reason = self.layer(ctx, t)
-                out.append(use(t, scheme, kwargs, "auto", reason))
+                slope = self.calibrates(ctx, t)
+                if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is not None:
+                    act = ctx.topology.follow[t.module_name].act.name
+                    out.append(use(t, scheme, kwargs, "auto", f"{reason}, then calibrated on "
+                                   f"{_batch_words(ctx.calibration)} to unit second moment (mean of the output^2 = "
+                                   f"1, the q the gain assumes) because {act}'s second-moment map is unstable "
+                                   f"with depth (slope {slope:.3f}/layer)", action="calibrate"))
+                else:
+                    out.append(use(t, scheme, kwargs, "auto", reason))
             elif t.family == "embedding":
                 out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "auto",
                                             "embedding -> N(0, 1): unit second moment for the next layer "
@@ -184,6 +244,69 @@ class Auto:
                    f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
 
 
+_SLOPES: dict = {}
+
+
+def _slope(act) -> float:
+    if act.key not in _SLOPES:
+        _SLOPES[act.key] = drift_slope(act)
+    return _SLOPES[act.key]
+
+
+def _batch_words(cal) -> str:
+    return "example_inputs" if cal.source == "example_inputs" else f"a fixed standard-normal batch ({cal.rows} rows)"
+
+
+def _first_layer(ctx: Context):
+    """(name, module) of the first weight layer: in forward order when traced, else in registration order."""
+    mods = ctx.modules
+    topo = ctx.topology
+    if topo.method != "registration order":
+        for n in topo.order:
+            if n in mods:
+                return n, mods[n]
+    for t in ctx.targets:
+        if t.family in ("linear", "conv", "conv_transpose", "embedding", "rnn", "mha"):
+            return t.module_name, t.module
+    return None, None
+
+
+def _calibration(ctx: Context) -> Calibration | None:
+    """The calibration batch (decided once per plan): example_inputs, else a fixed standard-normal batch when
+    the input shape is known (model.initlab_input_shape, or a first layer that is an nn.Linear), else None."""
+    if ctx.calibration is not None or ctx.calibration_tried:
+        return ctx.calibration
+    ctx.calibration_tried = True
+    opts = dict(target=1.0, tol=CALIBRATION_TOL, max_iter=CALIBRATION_ROUNDS)
+    if ctx.example_inputs is not None:
+        ctx.calibration = Calibration("example_inputs", example_inputs=ctx.example_inputs, **opts)
+        return ctx.calibration
+    shape, where = getattr(ctx.model, "initlab_input_shape", None), "model.initlab_input_shape"
+    name, first = _first_layer(ctx)
+    if shape is None and type(first) is nn.Linear:
+        shape, where = (first.in_features,), f"the first layer {name or '<root>'!r}, Linear(in_features=" \
+                                              f"{first.in_features})"
+    weight = next((t.param_name for t in ctx.targets if t.module is first and t.local == "weight"), None)
+    if shape is not None:
+        try:
+            shape = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            shape = None
+    if shape is None:
+        return None
+    cal = Calibration("synthetic", shape=shape, rows=CALIBRATION_ROWS, seed=CALIBRATION_SEED, shape_from=where,
+                      like=weight, **opts)
+    try:
+        check_inputs(ctx.model, cal.batch(ctx.model))
+    except InitError as e:
+        ctx.notes.append(f"auto: no calibration: a standard-normal batch of shape {(cal.rows, *shape)} (from "
+                         f"{where}) does not run through the model ({str(e).split('; expected')[0]}); pass "
+                         "example_inputs=...")
+        return None
+    ctx.calibration = cal
+    return cal
+
+
 def drift_slope(act) -> float:
     """d ln E[f(sqrt(q) z)^2] / d ln q at q = 1: 1 for relu (neutral), < 1 for tanh (a stable fixed point),
     > 1 for gelu/silu (the second-moment fixed point is unstable, so deep plain stacks drift)."""
@@ -194,29 +317,48 @@ def drift_slope(act) -> float:
     return (math.log(hi) - math.log(lo)) / (math.log(1 + eps) - math.log(1 - eps))
 
 
-def _drift_note(ctx: Context, decisions) -> None:
-    """Say so when many layers use a numerical gain whose second-moment fixed point is unstable."""
+def _drift_note(ctx: Context, decisions, calibrate: bool = True) -> None:
+    """Say what calibration does (and on which batch), or, when it could not be planned, why the variance of a
+    deep stack of layers with an unstable activation drifts."""
     if ctx._topology is None:
         return
+    cal = [d for d in decisions if d.action == "calibrate"]
+    if cal:
+        c = ctx.calibration
+        ctx.notes.append(
+            f"auto calibration: {len(cal)} layer(s) followed by an unstable activation are rescaled at apply time, "
+            f"in forward order, until the mean of squares of their output on {c.text()} is 1 (tol {c.tol:g}, at "
+            f"most {c.max_iter} rounds); the mean of squares, not the variance, because the gain 1/sqrt(E[f(z)^2]) "
+            "and the mean-field map are about q = E[h^2] of the pre-activation, mean included"
+            + ("; pass example_inputs=... to calibrate on real data" if c.source == "synthetic" else ""))
     acts = {}
     for f in ctx.topology.follow.values():
-        if f.kind == "activation" and f.act is not None and f.act.name not in ("relu", "leaky_relu", "tanh",
-                                                                              "sigmoid", "selu"):
+        if f.kind == "activation" and f.act is not None and f.act.name not in CLOSED_FORM:
             acts.setdefault(f.act.key, [f.act, 0])[1] += 1
     for act, n in acts.values():
         if n >= 8 and act.fn is not None:
-            s = drift_slope(act)
-            if s > 1.02:
-                ctx.notes.append(
-                    f"{act.text}: {n} layers use gain 1/sqrt(E[f(z)^2]), but this activation's second-moment "
-                    f"fixed point is unstable (d ln E[f^2]/d ln q = {s:.3f} > 1 at q = 1), so in a deep plain stack "
-                    "small deviations grow layer by layer and the variance drifts (no fixed gain avoids this "
-                    "without biases or norms); add norm layers or residual connections, or use policy='lsuv' "
-                    "with example_inputs")
+            s = _slope(act)
+            if s > 1 + DRIFT_EPS:
+                head = (f"{act.text}: {n} layers use gain 1/sqrt(E[f(z)^2]), but this activation's second-moment "
+                        f"fixed point is unstable (d ln E[f^2]/d ln q = {s:.3f} > 1 at q = 1), so in a deep plain "
+                        "stack small deviations grow layer by layer and the variance drifts (no fixed gain avoids "
+                        "this without biases or norms)")
+                if cal:
+                    ctx.notes.append(head + "; auto calibrates these layers on the batch (as policy='lsuv' does, "
+                                     "but keeping the Gauss-Hermite draw), which holds the batch's second moment "
+                                     "at 1, but single inputs whose norm differs from the batch's still drift "
+                                     "apart with depth: norm layers or residual connections avoid that")
+                else:
+                    why = "calibrate=False" if not calibrate else "no example_inputs and no known input shape"
+                    ctx.notes.append(head + f"; calibrating them needs a batch ({why}): pass example_inputs=... "
+                                     "so auto calibrates them at apply time, or use policy='lsuv' with "
+                                     "example_inputs; or add norm layers or residual connections")
 
 
-def auto(residual: str = "scale", forget_bias: float | None = 1.0) -> Auto:
-    """The auto policy with options.  Example: ``initlab.init_(m, initlab.policy.auto(residual="zero"))``."""
+def auto(residual: str = "scale", forget_bias: float | None = 1.0, calibrate: bool = True) -> Auto:
+    """The auto policy with options.  Example: ``initlab.init_(m, initlab.policy.auto(residual="zero"))``.
+
+    calibrate=False keeps the pure closed-form/Gauss-Hermite draws (no apply-time rescaling, no batch)."""
     if not isinstance(residual, str):
         raise bad_argument("auto", "residual", residual, "one of " + ", ".join(RESIDUAL), "e.g. residual='zero'")
-    return Auto(residual, forget_bias)
+    return Auto(residual, forget_bias, calibrate=calibrate)

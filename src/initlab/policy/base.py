@@ -23,7 +23,54 @@ class Decision:
     kwargs: dict
     rule: str
     reason: str
-    action: str = "init"      # init | keep | lsuv
+    action: str = "init"      # init | keep | lsuv | calibrate
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The batch and the target of auto's apply-time calibration (rows with action "calibrate").
+
+    Either the user's `example_inputs`, or a recipe for a fixed batch: `rows` standard-normal samples of
+    `shape` from its own torch.Generator seeded with `seed` (regenerated at apply time on the device and in
+    the dtype of `like`, so the global RNG and the plan's seed stream are never touched).
+    """
+
+    source: str                         # "example_inputs" | "synthetic"
+    statistic: str = "second moment"    # of each calibrated layer's output
+    target: float = 1.0
+    tol: float = 0.01
+    max_iter: int = 5
+    example_inputs: object = field(default=None, repr=False, compare=False)
+    shape: tuple | None = None          # one sample (synthetic)
+    rows: int = 0
+    seed: int | None = None
+    shape_from: str = ""                # where the shape came from, for the plan's note
+    like: str | None = None             # parameter whose device and dtype the batch takes
+
+    def batch(self, model=None):
+        if self.source == "example_inputs":
+            return self.example_inputs
+        import torch
+        x = torch.randn((self.rows, *self.shape), generator=torch.Generator().manual_seed(self.seed),
+                        dtype=torch.float64)
+        p = dict(model.named_parameters()).get(self.like) if model is not None and self.like else None
+        if p is not None and p.dtype.is_floating_point:
+            return x.to(device=p.device, dtype=p.dtype)
+        return x.float()
+
+    def text(self) -> str:
+        if self.source == "example_inputs":
+            from .trace import shapes
+            return f"example_inputs ({shapes(self.example_inputs)})"
+        return (f"a fixed standard-normal batch of {self.rows} x {tuple(self.shape)} (torch.Generator seed "
+                f"{self.seed}; shape from {self.shape_from})")
+
+    def to_dict(self) -> dict:
+        d = {"source": self.source, "statistic": self.statistic, "target": self.target, "tol": self.tol,
+             "max_iter": self.max_iter}
+        if self.source == "synthetic":
+            d.update(rows=self.rows, shape=list(self.shape), seed=self.seed, shape_from=self.shape_from)
+        return d
 
 
 def use(t: Target, scheme: str, kwargs: dict | None, rule: str, reason: str, action: str = "init") -> Decision:
@@ -43,6 +90,8 @@ class Context:
     bias: tuple | None = None          # normalized bias option, None = the policy's default
     example_inputs: object = None
     notes: list = field(default_factory=list)
+    calibration: Calibration | None = None   # set by auto when it plans calibrate rows
+    calibration_tried: bool = False
     _topology: object = None
 
     @property
@@ -232,4 +281,4 @@ class RulesPolicy:
         return out
 
 
-__all__ = ["Decision", "Context", "SchemePolicy", "RulesPolicy", "normalize_bias", "collect"]
+__all__ = ["Decision", "Calibration", "Context", "SchemePolicy", "RulesPolicy", "normalize_bias", "collect"]

@@ -1,10 +1,26 @@
-"""The data-dependent half of LSUV (Mishkin & Matas 2015, "All you need is a good init", Algorithm 1).
+"""Data-dependent rescaling of drawn weights: the engine behind LSUV and auto's calibration.
 
-After the orthogonal draws, for each planned layer in forward order: run the
-example batch, measure Var(output of that layer), divide the weight by
-sqrt(Var) and repeat until |Var - 1| < tol or max_iter rounds.  Later layers do
-not change earlier outputs, so one sweep leaves every layer at variance ~1.
-The forward passes run quietly (eval mode, no_grad, RNG restored).
+LSUV (Mishkin & Matas 2015, "All you need is a good init", Algorithm 1): after
+the orthogonal draws, for each planned layer in forward order, measure
+Var(output of that layer) on the example batch, divide the weight by sqrt(Var)
+and repeat until |Var - 1| < tol or max_iter rounds.
+
+auto's calibration (action "calibrate"): the same loop with a different
+statistic, the mean of squares E[h^2] of the layer's output, and target 1.
+The mean-field map q -> g^2 E[f(sqrt(q) z)^2] and the numerical gain
+g = 1/sqrt(E[f(z)^2]) are both about the second moment q = E[h^2] of the
+pre-activation: what f sees is h itself, mean included (with zero biases the
+per-unit means W E[x] of a layer fed by gelu/silu are part of the signal), so
+the second moment, not the variance, is what must be 1.
+
+Both run as ONE forward pass (`rescale_layers`): a forward hook on each planned
+layer measures the statistic on its first call, rescales the weight, recomputes
+that layer's output (module.forward, hooks not re-entered) and hands the
+rescaled output on, so later layers are measured on what earlier ones now
+produce.  Later layers never change earlier outputs, so this equals the layer
+by layer sweep of the paper, at the cost of one forward pass plus one call of
+each layer per extra round (not one truncated pass per layer and round).
+The forward pass runs quietly (eval mode, no_grad, RNG restored).
 """
 from __future__ import annotations
 
@@ -16,62 +32,109 @@ import torch
 from ..schemes import get_scheme
 from .trace import call, quiet_forward
 
+STATISTICS = {
+    "variance": lambda o: float(o.var()),
+    "second moment": lambda o: float((o * o).mean()),
+}
 
-class _Stop(Exception):
-    pass
-
-
-def _output_variance(model, module, example_inputs) -> float:
-    box = {}
-
-    def hook(mod, inp, out):
-        o = out[0] if isinstance(out, tuple) else out
-        box["var"] = float(o.detach().double().var())
-        raise _Stop
-
-    h = module.register_forward_hook(hook)
-    try:
-        call(model, example_inputs)
-    except _Stop:
-        pass
-    finally:
-        h.remove()
-    return box.get("var", float("nan"))
+# scheme -> (its scale argument, the power of the gain it holds): the draw that a measured factor rescales
+SCALE_ARGUMENT = {"orthogonal": ("gain", 1), "variance_scaling": ("scale", 2)}
 
 
-def forward_order(model, names, example_inputs) -> list[str]:
+def _measure(out, statistic: str) -> float:
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(o, torch.Tensor) or o.numel() < 2:
+        return float("nan")
+    return STATISTICS[statistic](o.detach().double())
+
+
+def rescale_layers(model, layers: dict, example_inputs, *, statistic: str, target: float = 1.0, tol: float,
+                   max_iter: int) -> dict:
+    """Rescale each layer's weight so that `statistic` of its output on `example_inputs` is `target`.
+
+    layers: module name -> its weight parameter (a tensor written in place).  statistic: "variance" (LSUV) or
+    "second moment" (auto's calibration).  Stops at |stat - target| < tol or after max_iter rescalings.
+    Returns module name -> {"scale", "statistic", "value", "rounds", "converged"}; a layer whose forward hook
+    never ran (not called through its module, e.g. MultiheadAttention.out_proj) gets value nan, not converged.
+    """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic={statistic!r}; expected one of {sorted(STATISTICS)}")
     mods = dict(model.named_modules())
-    seen, hooks = [], []
-    for n in names:
-        hooks.append(mods[n].register_forward_hook(lambda m, i, o, n=n: seen.append(n) if n not in seen else None))
+    results: dict = {}
+
+    def hook_for(name, w):
+        def hook(module, args, kwargs, out):
+            if name in results:        # a layer called twice: calibrated on its first call
+                return None
+            scale, it, value = 1.0, 0, float("nan")
+            for it in range(max_iter + 1):
+                value = _measure(out, statistic)
+                if not math.isfinite(value) or value <= 0 or abs(value - target) < tol or it == max_iter:
+                    break
+                d = math.sqrt(value / target)
+                w.div_(d)
+                scale /= d
+                out = module.forward(*args, **kwargs)
+            ok = math.isfinite(value) and abs(value - target) < tol
+            results[name] = {"scale": scale, "statistic": statistic, "value": value, "rounds": it, "converged": ok}
+            return out
+        return hook
+
+    handles = [mods[n].register_forward_hook(hook_for(n, w), with_kwargs=True) for n, w in layers.items()]
     try:
-        call(model, example_inputs)
+        with quiet_forward(model):
+            call(model, example_inputs)
     finally:
-        for h in hooks:
+        for h in handles:
             h.remove()
-    return seen + [n for n in names if n not in seen]
+    for n in layers:
+        results.setdefault(n, {"scale": 1.0, "statistic": statistic, "value": float("nan"), "rounds": 0,
+                               "converged": False})
+    return results
+
+
+def _record(row, res: dict, key: str) -> None:
+    """Fill row.applied and scale the row's law by the measured factor (so Plan.verify checks the real law)."""
+    planned = dict(row.kwargs)
+    arg, power = SCALE_ARGUMENT[row.scheme]
+    kwargs = dict(planned)
+    kwargs[arg] = float(planned.get(arg, 1.0)) * res["scale"] ** power
+    row.applied = {"scale": res["scale"], key: res["value"], "rounds": res["rounds"], "converged": res["converged"],
+                   "planned_kwargs": planned}
+    row.kwargs = kwargs
+    row.law = get_scheme(row.scheme).describe(row.shape, **kwargs)
+
+
+def _layers(model, rows) -> dict:
+    params = dict(model.named_parameters())
+    return {r.param.rpartition(".")[0]: params[r.param] for r in rows}
 
 
 def run(model, plan) -> None:
+    """LSUV rows (action "lsuv"): output variance 1, options from plan.lsuv (tol, max_iter)."""
     opts = plan.lsuv
-    rows = {r.param.rpartition(".")[0]: r for r in plan.rows if r.action == "lsuv"}
-    mods = dict(model.named_modules())
-    params = dict(model.named_parameters())
-    with quiet_forward(model):
-        order = forward_order(model, list(rows), plan.example_inputs)
-        for name in order:
-            row, module, w = rows[name], mods[name], params[rows[name].param]
-            scale, it, var = 1.0, 0, float("nan")
-            for it in range(opts.max_iter + 1):
-                var = _output_variance(model, module, plan.example_inputs)
-                if not math.isfinite(var) or abs(var - 1.0) < opts.tol or it == opts.max_iter or var == 0:
-                    break
-                w.div_(math.sqrt(var))
-                scale /= math.sqrt(var)
-            ok = math.isfinite(var) and abs(var - 1.0) < opts.tol
-            row.applied = {"scale": scale, "output_variance": var, "rounds": it, "converged": ok}
-            row.kwargs = {"gain": scale}
-            row.law = get_scheme("orthogonal").describe(row.shape, gain=scale)
-            if not ok:
-                warnings.warn(f"lsuv: layer {name!r} reached output variance {var:.4g} after {it} rounds "
-                              f"(tol {opts.tol:g}); raise max_iter or check the inputs", stacklevel=3)
+    rows = [r for r in plan.rows if r.action == "lsuv"]
+    res = rescale_layers(model, _layers(model, rows), plan.example_inputs, statistic="variance",
+                         tol=opts.tol, max_iter=opts.max_iter)
+    for r in rows:
+        name = r.param.rpartition(".")[0]
+        _record(r, res[name], "output_variance")
+        if not res[name]["converged"]:
+            warnings.warn(f"lsuv: layer {name!r} reached output variance {res[name]['value']:.4g} after "
+                          f"{res[name]['rounds']} rounds (tol {opts.tol:g}); raise max_iter or check the inputs",
+                          stacklevel=3)
+
+
+def calibrate(model, plan) -> None:
+    """auto's calibrate rows: mean of squares of the layer's output = 1 on plan.calibration's batch."""
+    cal = plan.calibration
+    rows = [r for r in plan.rows if r.action == "calibrate"]
+    res = rescale_layers(model, _layers(model, rows), cal.batch(model), statistic="second moment",
+                         target=cal.target, tol=cal.tol, max_iter=cal.max_iter)
+    for r in rows:
+        name = r.param.rpartition(".")[0]
+        _record(r, res[name], "output_second_moment")
+        if not res[name]["converged"]:
+            warnings.warn(f"auto: calibrating layer {name!r} reached output second moment {res[name]['value']:.4g} "
+                          f"after {res[name]['rounds']} rounds (target {cal.target:g}, tol {cal.tol:g}); its draw "
+                          "keeps the Gauss-Hermite gain times the scale reached", stacklevel=3)

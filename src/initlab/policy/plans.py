@@ -31,7 +31,7 @@ class Row:
     law: dict | None          # Scheme.describe(shape, **kwargs): dist, std, low/high, ...
     rule: str
     reason: str
-    action: str = "init"      # init | keep | lsuv
+    action: str = "init"      # init | keep | lsuv | calibrate
     fingerprint: str | None = None
     applied: dict | None = None
 
@@ -54,6 +54,8 @@ class Row:
             return "exact"
         if d == "orthogonal" and self.action == "lsuv" and self.applied is None:
             return "at apply"
+        if self.action == "calibrate" and self.applied is None:
+            return f"~std {law['std']:.4g}"   # the draw; calibration rescales it at apply time
         return f"std {law['std']:.4g}"
 
     @property
@@ -97,6 +99,7 @@ class Plan:
     options: dict = field(default_factory=dict)
     example_inputs: object = field(default=None, repr=False)
     lsuv: object = field(default=None, repr=False)
+    calibration: object = field(default=None, repr=False)   # base.Calibration for auto's calibrate rows
 
     # ------------------------------------------------------------------ reading
     def __len__(self):
@@ -115,8 +118,11 @@ class Plan:
         return [r for r in self.rows if r.param == param]
 
     def to_dict(self) -> dict:
-        return {"policy": self.policy, "method": self.method, "seed": self.seed, "notes": list(self.notes),
-                "options": dict(self.options), "rows": [r.to_dict() for r in self.rows]}
+        d = {"policy": self.policy, "method": self.method, "seed": self.seed, "notes": list(self.notes),
+             "options": dict(self.options), "rows": [r.to_dict() for r in self.rows]}
+        if self.calibration is not None:
+            d["calibration"] = self.calibration.to_dict()
+        return d
 
     def __str__(self) -> str:
         head = ["name", "shape", "fan_in", "fan_out", "scheme", "std/bound", "rule", "reason"]
@@ -161,15 +167,26 @@ class Plan:
         return params
 
     def apply(self, model) -> "Plan":
-        """Write every planned tensor (the only step that writes).  Returns the plan (LSUV scales filled in).
+        """Write every planned tensor (the only step that writes).  Returns the plan (LSUV and calibration
+        scales filled in: row.applied, and row.kwargs/law scaled by the measured factor).
 
         One torch.Generator seeded with `seed` drives every draw, in row order (None: the global RNG).
         Tensors on other devices are drawn on the CPU generator and copied, so results do not depend on the device.
+        Then LSUV rows, and auto's calibrate rows, are rescaled on their batch in forward order (lsuv.py).
+        Applying a plan again draws from the planned laws again (not from the rescaled ones).
         """
         params = self._resolve(model)
         if any(r.action == "lsuv" for r in self.rows) and self.example_inputs is None:
             raise InitError("Plan.apply: this plan needs example_inputs (lsuv) and has none. "
                             "Fix: initlab.plan(model, 'lsuv', example_inputs=batch).")
+        if any(r.action == "calibrate" for r in self.rows) and self.calibration is None:
+            raise InitError("Plan.apply: this plan has calibrate rows but no calibration batch. "
+                            "Fix: make it with initlab.plan(model, 'auto', example_inputs=batch).")
+        for r in self.rows:  # a plan applied before: draw from the planned law, then measure again
+            if r.action in ("lsuv", "calibrate") and r.applied and "planned_kwargs" in r.applied:
+                r.kwargs = dict(r.applied["planned_kwargs"])
+                r.law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
+                r.applied = None
         gen = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
         with torch.no_grad():
             for r in self.rows:
@@ -187,6 +204,9 @@ class Plan:
         if any(r.action == "lsuv" for r in self.rows):
             from .lsuv import run
             run(model, self)
+        if any(r.action == "calibrate" for r in self.rows):
+            from .lsuv import calibrate
+            calibrate(model, self)
         return self
 
     def verify(self, model) -> list[str]:

@@ -154,7 +154,7 @@ class Fixup:
             raise InitError(f"plan: policy='fixup' found no residual branches (x + f(x)) in the model "
                             f"(method: {topo.method}); expected a model with skip connections. Fix: use 'auto' for "
                             "plain nets, or pass example_inputs=... if the model cannot be traced by torch.fx.")
-        base = Auto(residual="none")
+        base = Auto(residual="none", calibrate=False)
         out = []
         for d in base.decide(ctx):
             t = d.target
@@ -228,7 +228,7 @@ class LSUV:
 
     def decide(self, ctx: Context) -> list[Decision]:
         out = []
-        for d in Auto(residual="none").decide(ctx):
+        for d in Auto(residual="none", calibrate=False).decide(ctx):
             t = d.target
             if d.action != "keep" and t.family in ("linear", "conv", "conv_transpose") and not t.is_bias:
                 out.append(use(t, "orthogonal", {"gain": 1.0}, "lsuv",

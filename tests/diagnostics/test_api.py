@@ -180,3 +180,17 @@ def test_threshold_validation(bad):
 def test_exported_at_top_level():
     assert initlab.diagnose is diagnose
     assert "diagnose" in initlab.__all__ and "Diagnosis" in initlab.__all__
+
+
+def test_copies_are_found_through_float_rounding_but_near_copies_are_not():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
+    with torch.no_grad():
+        w0, b0 = model[0].weight[0].clone(), model[0].bias[0].clone()
+        model[0].weight[1:6] = w0 * (1 + 1e-7 * torch.arange(1, 6)[:, None])    # last-bit differences
+        model[0].bias[1:6] = b0
+        model[0].weight[6] = w0 * 1.01                                           # 1 % off: a different unit
+        model[0].bias[6] = b0
+        model[2].weight[:, 1:7] = model[2].weight[:, :1]
+    d = diagnose(model, torch.randn(64, 8))
+    assert d.layers[0].identical == pytest.approx(6 / 16) and d.layers[0].distinct_units == 11

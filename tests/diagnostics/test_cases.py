@@ -197,3 +197,13 @@ def test_zero_init_head_is_not_a_problem(make, schemes):
     assert d.healthy, [str(v) for v in d.verdicts]
     assert any("zero-initialized head" in n for n in d.notes)
     assert all(l.grad_rms == 0 for l in d.layers if not l.is_output)
+
+
+def test_torch_default_deep_relu_blames_the_vanishing_signal(make):
+    """torch's default on 20 ReLU layers: the signal vanishes, so each unit's bias sign decides whether it is
+    dead (~50 %).  That is reported once, with that cause, and constant units are not called copies."""
+    d = diagnose(*make("deep-mlp:20:256:relu"))
+    assert kinds(d) == ["dead", "vanishing", "vanishing"]
+    dead = d.verdict("dead")
+    assert "input signal has vanished" in dead.fix and dead.last >= 18
+    assert max(l.identical for l in d.layers if not l.is_output) < 0.05

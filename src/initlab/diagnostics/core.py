@@ -181,7 +181,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
             return int((~torch.isfinite(t.detach())).sum()) if t is not None else 0
         with torch.no_grad():
             items = [(c.fwd, ograds.get(id(c.output)), c.unit_dim) for c in calls]
-            F_, B_, I_ = summarize(items, th)
+            F_, B_, I_ = summarize(items, th, rec.scratch)
             P_ = _param_rows([p for _, p in named_params], [pgrads.get(n) for n, _ in named_params])
             in_row = summarize([(in_st, None, in_dim)], th)[0][0]
             out_depth = calls[_output_index(calls, y)].depth

@@ -61,8 +61,9 @@ class Thresholds:
     #: symmetric: at least this fraction of a hidden layer's units copy another unit of the layer.
     symmetric: float = 0.10
     #: two units are copies when their outputs *and* their gradients agree to within
-    #: identical_tol x the layer's largest |value| (outputs) / |gradient| (gradients).
-    identical_tol: float = 1e-3
+    #: identical_tol x the layer's largest |value| (outputs) / |gradient| (gradients): float32 rounding
+    #: (~1e-6) passes, two distinct units almost never do.
+    identical_tol: float = 1e-4
 
     def __post_init__(self):
         for name in ("vanishing", "grad_vanishing", "saturated", "dead", "symmetric", "identical_tol",

@@ -86,20 +86,25 @@ def _where(a, b) -> str:
     return f"layer {a}" if a == b else f"layers {a}-{b}"
 
 
-def _groups(layers, flagged):
-    """Runs of flagged layers, consecutive by depth among the applicable `layers` (in order)."""
+def _groups(layers, flagged, gap: int = 0):
+    """Runs of flagged layers, consecutive by depth among the applicable `layers` (in order).
+
+    gap > 0 merges runs separated by at most `gap` unflagged depths (a fraction hovering around its limit
+    would otherwise give one verdict per layer)."""
     by_depth: dict[int, list] = {}
     for l in layers:
         by_depth.setdefault(l.depth, []).append(l)
-    depths = sorted(by_depth)
-    runs, cur = [], []
-    for d in depths:
+    runs, cur, miss = [], [], 0
+    for d in sorted(by_depth):
         hit = [l for l in by_depth[d] if flagged(l)]
         if hit:
             cur.append((d, hit))
+            miss = 0
         elif cur:
-            runs.append(cur)
-            cur = []
+            miss += 1
+            if miss > gap:
+                runs.append(cur)
+                cur, miss = [], 0
     if cur:
         runs.append(cur)
     return [(run[0][0], run[-1][0], [l for _, hs in run for l in hs]) for run in runs]
@@ -272,7 +277,7 @@ def _symmetric(diag, hidden, th) -> list[Verdict]:
 def _saturated(diag, layers, th) -> list[Verdict]:
     out = []
     cand = [l for l in layers if l.family in ("tanh", "sigmoid") and _fin(l.saturated)]
-    for a, b, ls in _groups(cand, lambda l: l.saturated > th.saturated):
+    for a, b, ls in _groups(cand, lambda l: l.saturated > th.saturated, gap=2):
         frac = sum(l.saturated for l in ls) / len(ls)
         fam = ls[0].family
         rule = f"|y| > {th.tanh_saturation:g}" if fam == "tanh" else \
@@ -288,19 +293,20 @@ def _saturated(diag, layers, th) -> list[Verdict]:
 def _dead(diag, layers, th) -> list[Verdict]:
     out = []
     cand = [l for l in layers if l.family == "relu" and _fin(l.dead) and l.values_per_unit >= th.min_samples_dead]
-    for a, b, ls in _groups(cand, lambda l: l.dead > th.dead):
+    for a, b, ls in _groups(cand, lambda l: l.dead > th.dead, gap=2):
         frac = sum(l.dead for l in ls) / len(ls)
         wl = diag.weight_layers_between(a, b)
         ev = {"dead_fraction": frac, "max_dead_fraction": max(l.dead for l in ls)}
-        biases = [diag.param(f"{l.base_name}.bias") for l in wl]
-        bmeans = [p.mean for p in biases if p is not None and _fin(p.mean)]
-        bmean = sum(bmeans) / len(bmeans) if bmeans else 0.0
-        if bmean < 0:
-            fix = (f"biases are negative (mean {num(bmean)}), so most pre-activations are below 0; set biases to 0 "
-                   f"(or small positive), or {AUTO_HINT}")
-        elif wl and all(_fin(l.ratio) and l.ratio < th.vanishing for l in wl):
+        pre = next((l for l in diag.layers if l.weight_layer and l.depth == a), None)   # feeds the first one
+        bias = diag.param(f"{pre.base_name}.bias") if pre is not None else None
+        if pre is not None and _fin(pre.ratio) and pre.ratio < th.vanishing:
             fix = ("the units are constant across the batch because the input signal has vanished before them "
-                   "(see the vanishing verdict); fix that first")
+                   "(see the vanishing verdict), so each unit's bias alone decides whether it is 0; fix that first")
+        elif (bias is not None and _fin(bias.mean) and bias.mean < 0
+              and -bias.mean > max(bias.std, pre.signal_std if _fin(pre.signal_std) else 0.0)):
+            fix = (f"biases are negative (mean {num(bias.mean)}, more than the spread of the pre-activations, "
+                   f"{num(pre.signal_std)}), so most pre-activations are below 0; set biases to 0 (or small "
+                   f"positive), or {AUTO_HINT}")
         else:
             fix, wev = weight_fix(diag, wl)
             ev.update(wev)

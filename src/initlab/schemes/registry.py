@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy
 import torch
 
 from ..errors import InitError, bad_argument, unknown_choice
@@ -62,7 +63,10 @@ class Scheme:
         return out
 
     def describe(self, shape, **kwargs) -> dict | None:
-        """Law of one entry for a tensor of `shape` (None when the scheme does not declare one)."""
+        """Law of one entry for a tensor of `shape` (None when the scheme does not declare one).
+
+        Arguments the scheme would refuse (for this shape) raise the same InitError here.
+        """
         if self.law is None:
             return None
         bound = self.bind(**kwargs)
@@ -111,6 +115,9 @@ def _vs_law(gain_of, mode, distribution):
     return law
 
 
+_GAUSS = tuple(torch.from_numpy(x) for x in numpy.polynomial.legendre.leggauss(16))   # nodes, weights on [-1, 1]
+
+
 def _unit_trunc_moments(alpha: float, beta: float) -> tuple[float, float]:
     """Mean and std of N(0, 1) truncated to [alpha, beta].
 
@@ -140,13 +147,13 @@ def _unit_trunc_moments(alpha: float, beta: float) -> tuple[float, float]:
     return lo + float(mu), math.sqrt(float(var))
 
 
-_GAUSS = tuple(torch.from_numpy(x) for x in __import__("numpy").polynomial.legendre.leggauss(16))
-
-
 def _trunc_law(shape, mean, std, a, b):
-    m, sd = _unit_trunc_moments((a - mean) / std, (b - mean) / std)
-    return {"dist": "truncnorm", "mean_param": mean, "sigma": std, "a": a, "b": b,
-            "mean": mean + std * m, "std": std * sd}
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    law = {"dist": "truncnorm", "mean_param": mean, "sigma": std, "a": a, "b": b}
+    if alpha == math.inf or beta == -math.inf:   # [a, b] more std away than a float holds: all on the near bound
+        return dict(law, mean=a if alpha == math.inf else b, std=0.0)
+    m, sd = _unit_trunc_moments(alpha, beta)
+    return dict(law, mean=mean + std * m, std=std * sd)
 
 
 _REGISTRY: dict[str, Scheme] = {}

@@ -111,6 +111,7 @@ class Reproduction:
     data: dict = field(default_factory=dict)          # extra structured output (e.g. the backprop numbers)
     stored: int = 0                                    # runs recorded in the store
     wall_s: float = 0.0
+    digits: int = 4                                    # significant digits in the text report
 
     @property
     def ok(self) -> bool:
@@ -204,10 +205,10 @@ def fmt_num(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
-def fmt_figure(f: Figure) -> str:
-    s = fmt_num(f.mean) + (f" {f.unit}" if f.unit else "")
+def fmt_figure(f: Figure, digits: int = 4) -> str:
+    s = fmt_num(f.mean, digits) + (f" {f.unit}" if f.unit else "")
     if f.ci95 is not None:
-        s += f" [{fmt_num(f.ci95[0])}, {fmt_num(f.ci95[1])}]"
+        s += f" [{fmt_num(f.ci95[0], digits)}, {fmt_num(f.ci95[1], digits)}]"
     if f.seeds > 1:
         s += f" n={f.seeds}"
     return s
@@ -223,8 +224,8 @@ def format_text(r: Reproduction) -> str:
         rows = [("what", "metric", "ours: mean [95% CI]", "published")]
         for f in r.figures:
             pub = "-" if f.published is None else (f.published if isinstance(f.published, str)
-                                                   else fmt_num(f.published) + (f" {f.unit}" if f.unit else ""))
-            rows.append((f.label, f.metric, fmt_figure(f), pub))
+                                                   else fmt_num(f.published, r.digits) + (f" {f.unit}" if f.unit else ""))
+            rows.append((f.label, f.metric, fmt_figure(f, r.digits), pub))
         w = [max(len(row[i]) for row in rows) for i in range(4)]
         lines.append("")
         for i, row in enumerate(rows):

@@ -117,4 +117,4 @@ def run(ctx: Context) -> Reproduction:
     return Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, worked backpropagation example", ctx.budget, ctx.seeds,
                         config={"inputs": f"x1={X1}, x2={X2}, y={Y}", "initial weights": W0, "lr": LR,
                                 "net": "h1=w1x1+w2x2, h2=w3x1+w4x2, y'=w5h1+w6h2 (no bias, no activation)"},
-                        figures=figs, claims=claims, notes=notes, data=data)
+                        figures=figs, claims=claims, notes=notes, data=data, digits=8)

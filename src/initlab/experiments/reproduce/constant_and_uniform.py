@@ -88,8 +88,8 @@ def run(ctx: Context) -> Reproduction:
         notes_store = [f"{res.skipped} of {len(res.runs)} runs were already in the store and were not retrained"]
     else:
         notes_store = []
-    notes = notes_store + [f"optimizer: Adam, lr {LR} (the source's text names none); with plain SGD lr 0.01 two epochs are too "
-             "few for any init to approach the published 85 %",
+    notes = notes_store + [f"optimizer: Adam, lr {LR}: our choice, the source's text names none (docs/reproductions.md "
+                           "shows how plain SGD compares)",
              "training loss = mean cross-entropy over the batches of the last epoch (dropout on)",
              f"the source prints two different runs of the general rule: {PUBLISHED['general_rule_uniform'][0]} % / "
              f"{PUBLISHED['general_rule_uniform'][1]} and {PUBLISHED_RULE_AGAIN[0]} % / {PUBLISHED_RULE_AGAIN[1]}: "

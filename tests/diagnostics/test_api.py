@@ -194,3 +194,23 @@ def test_copies_are_found_through_float_rounding_but_near_copies_are_not():
         model[2].weight[:, 1:7] = model[2].weight[:, :1]
     d = diagnose(model, torch.randn(64, 8))
     assert d.layers[0].identical == pytest.approx(6 / 16) and d.layers[0].distinct_units == 11
+
+
+def test_sequence_models_units_are_features():
+    torch.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 1)
+    d = diagnose(enc, torch.randn(16, 10, 32))
+    units = {l.name: l.units for l in d.layers}
+    assert units["layers.0.self_attn"] == 32 and units["layers.0.linear1"] == 64 and units["layers.0.norm2"] == 32
+    assert d.layers[0].values_per_unit == 160 and d.healthy
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm, self.head = nn.Embedding(50, 16), nn.LSTM(16, 24, batch_first=True), nn.Linear(24, 3)
+
+        def forward(self, i):
+            return self.head(self.lstm(self.emb(i))[0][:, -1])
+    d = diagnose(Tokens(), torch.randint(0, 50, (32, 6)))      # integer inputs: ratios relative to the embedding
+    assert [(l.name, l.units) for l in d.layers] == [("emb", 16), ("lstm", 24), ("head", 3)]
+    assert d.layers[0].ratio == 1.0 and "layer emb" in d.settings["ratios_relative_to"]

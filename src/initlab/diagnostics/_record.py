@@ -36,7 +36,7 @@ NORM_TYPES = tuple(t for t in (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.
                                getattr(nn, "RMSNorm", None)) if t is not None)
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LocalResponseNorm)
 _UNITS_LAST = tuple(t for t in (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.Embedding, nn.EmbeddingBag,
-                                getattr(nn, "RMSNorm", None)) if t is not None)
+                                nn.MultiheadAttention, nn.RNNBase, getattr(nn, "RMSNorm", None)) if t is not None)
 
 #: activation family -> how the verdicts treat it
 _FAMILY = {nn.ReLU: "relu", nn.ReLU6: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
@@ -311,7 +311,7 @@ def unit_dim_for(module: nn.Module, out: torch.Tensor, prev: "Call | None") -> i
         return 1
     if prev is not None and len(prev.shape) == out.dim():
         return prev.unit_dim
-    return 1
+    return 1 if out.dim() >= 4 else -1     # images are channels-first; sequences (B, T, features)
 
 
 class Recorder:

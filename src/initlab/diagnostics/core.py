@@ -137,7 +137,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
     x = inputs[0]
     in_dim = -1 if x.dim() == 2 else (1 if x.dim() > 2 else None)
     with torch.no_grad():
-        in_st = forward_stats(x, in_dim, None, th)
+        in_st = forward_stats(x if x.is_floating_point() else x.float(), in_dim, None, th)
     named_params = [(n, p) for n, p in model.named_parameters()]
     grad_params = [(n, p) for n, p in named_params if p.requires_grad]
     backward_desc = "unit gradient on the output (gradient of output.sum())"
@@ -220,6 +220,9 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
 
     in_nf = 0 if all(map(math.isfinite, in_row)) else nonfinite(x)
     sig_in = in_row[F_SIGNAL]
+    reference = "the input"
+    if not x.is_floating_point():   # token ids: the first layer's output (the embedding) is the reference
+        sig_in, reference = layers[0].signal_std, f"layer {layers[0].name}'s output (the inputs are not floats)"
     if in_nf == 0 and not sig_in > 0:
         raise bad_argument(_WHERE, "inputs", f"a batch of {x.shape[0]} identical samples",
                            "samples that differ (the signal is measured across the batch)",
@@ -236,7 +239,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
             if l.grad_rms == l.grad_rms:
                 l.grad_ratio = _div(l.grad_rms, ref) if ref > 0 else (0.0 if l.grad_rms == 0 else math.inf)
     settings = {"batch": int(x.shape[0]), "input_shape": list(x.shape), "mode": mode, "backward": backward_desc,
-                "parameters": len(named_params)}
+                "parameters": len(named_params), "ratios_relative_to": reference}
     inp = {"mean": in_row[F_MEAN], "std": in_row[F_STD], "min": in_row[F_MIN], "max": in_row[F_MAX],
            "signal_std": sig_in, "nonfinite": in_nf, "shape": list(x.shape), "arriving_ratio": end_ratio}
     diag = Diagnosis(layers=layers, params=params, input=inp, thresholds=th, settings=settings,

@@ -65,7 +65,8 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
     if out_dir is None:
         out_dir = os.path.join("initlab-runs", "reproduce", name)
-    if store is not None and isinstance(store, (str, os.PathLike)):
+    owned = store is not None and isinstance(store, (str, os.PathLike))
+    if owned:
         from ..store import RunStore
         store = RunStore(store)
     ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
@@ -73,11 +74,15 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise bad_argument("reproduce", "threads", threads, "None or a positive int", "e.g. threads=1")
     t0 = time.perf_counter()
-    if threads is None:
-        result = m.run(ctx)
-    else:
-        with torch_threads(threads):
+    try:
+        if threads is None:
             result = m.run(ctx)
+        else:
+            with torch_threads(threads):
+                result = m.run(ctx)
+    finally:
+        if owned:
+            store.close()
     result.wall_s = time.perf_counter() - t0
     if not isinstance(result, Reproduction):  # pragma: no cover - programming error in a module
         raise bad_argument("reproduce", "name", name, "a module whose run() returns a Reproduction")

@@ -62,6 +62,8 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     m = _module(name)
     if budget not in BUDGETS:
         raise unknown_choice("reproduce", "budget", budget, BUDGETS, "use budget='quick' for a short run")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise bad_argument("reproduce", "threads", threads, "None or a positive int", "e.g. threads=1")
     seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
     if out_dir is None:
         out_dir = os.path.join("initlab-runs", "reproduce", name)
@@ -71,8 +73,6 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
         store = RunStore(store)
     ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
                   progress=bool(progress))
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise bad_argument("reproduce", "threads", threads, "None or a positive int", "e.g. threads=1")
     t0 = time.perf_counter()
     try:
         if threads is None:

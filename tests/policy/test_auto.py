@@ -350,3 +350,13 @@ def test_plan_table_and_json_show_calibration():
     p.apply(stack(nn.GELU, n=2))
     d = json.loads(json.dumps(p.to_dict()))
     assert d["rows"][0]["applied"]["converged"] and "~std" not in str(p)
+
+
+def test_verify_checks_the_calibrated_law():
+    m = stack(nn.GELU, n=3, width=64)
+    p = initlab.init_(m, "auto", seed=0)
+    assert p.verify(m) == []
+    assert p["0.weight"].applied["scale"] < 0.8     # standard-normal inputs: the first layer's q was g^2 = 2.35
+    with torch.no_grad():
+        m[0].weight.mul_(1 / p["0.weight"].applied["scale"])           # back to the uncalibrated draw
+    assert any(x.startswith("0.weight: std") for x in p.verify(m))

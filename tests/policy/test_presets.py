@@ -193,3 +193,15 @@ def test_lsuv_needs_example_inputs():
         LSUV(tol=0)
     with pytest.raises(InitError, match="max_iter"):
         LSUV(max_iter=0)
+
+
+def test_lsuv_plan_applied_twice_gives_the_same_weights():
+    x = torch.randn(64, 10, generator=torch.Generator().manual_seed(5))
+    a, b = mlp(10, 32, 32, 3, act=nn.Tanh), mlp(10, 32, 32, 3, act=nn.Tanh)
+    p = initlab.plan(a, "lsuv", example_inputs=x, seed=0)
+    p.apply(a)
+    gains = [r.kwargs["gain"] for r in p.rows if r.action == "lsuv"]
+    p.apply(b)                                   # draws from the planned law again, not from the rescaled one
+    assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values()))
+    assert [r.kwargs["gain"] for r in p.rows if r.action == "lsuv"] == gains
+    assert p.verify(a) == [] and p.verify(b) == []

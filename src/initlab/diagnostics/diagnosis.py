@@ -199,6 +199,10 @@ class Diagnosis:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return (f"Diagnosis(healthy={self.healthy}, verdicts={[v.kind for v in self.verdicts]}, "
+                f"layers={len(self.layers)}, params={len(self.params)})")
+
     def plot(self, path, *, max_histograms: int = 12):
         """Save a PNG: depth profile (forward signal std and gradient RMS per layer, log scale) and histograms."""
         from .plot import plot_diagnosis

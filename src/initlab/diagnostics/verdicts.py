@@ -339,7 +339,7 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
               f"{num(finite_peak)}x the input's"
         msg += f", x{num(factor)} per layer" if _fin(factor) else ""
         msg += f"; overflows to inf at layer {over.depth})" if over is not None else ")"
-        fix, ev = weight_fix(diag, diag.weight_layers_between(1, b, hidden_only=False))
+        fix, ev = weight_fix(diag, diag.weight_layers_between(a, b, hidden_only=False))
         ev.update({"max_ratio": peak, "per_layer_factor": factor, "threshold": th.exploding})
         out.append(Verdict("exploding", msg, fix, direction="forward", first=a, last=b,
                            layers=[l.name for l in ls], evidence=ev))
@@ -356,7 +356,7 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
         factor = last.ratio ** (1 / max(last.depth, 1)) if _fin(last.ratio) and last.ratio > 0 else 0.0
         msg = (f"{_where(a, b)}: forward signal vanishes (std across the batch falls to {num(low)}x the input's"
                + (f", x{num(factor)} per layer)" if factor > 0 else ")"))
-        fix, ev = weight_fix(diag, diag.weight_layers_between(1, b))
+        fix, ev = weight_fix(diag, diag.weight_layers_between(a, b))
         ev.update({"min_ratio": low, "per_layer_factor": factor, "threshold": th.vanishing})
         out.append(Verdict("vanishing", msg, fix, direction="forward", first=a, last=b,
                            layers=[l.name for l in ls], evidence=ev))

@@ -151,7 +151,7 @@ def test_cli_defaults_are_the_seed_004_comparison():
 
 
 # ---------------------------------------------------------------------------- interruption
-EPOCHS = 60
+EPOCHS = 40
 
 
 def _cmd(store):

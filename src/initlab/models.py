@@ -196,5 +196,8 @@ def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch
         else:
             raise bad_argument("example_inputs", "model", type(model).__name__,
                                "a model whose input shape is known", "pass inputs explicitly (e.g. --data NAME)")
-    g = torch.Generator().manual_seed(seed)
+    # Inputs get their own random stream: seeding it with `seed` itself would make the batch
+    # the very numbers that init_(model, policy, seed=seed) draws for the first weight, which
+    # correlates inputs with weights and biases data-dependent steps (LSUV, calibration, diagnose).
+    g = torch.Generator().manual_seed((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2 ** 63)
     return torch.randn((batch, *shape), generator=g)

@@ -369,3 +369,12 @@ def test_describe_rejects_what_the_scheme_rejects(name, shape, kwargs, arg):
     state = torch.get_rng_state()
     _raises(initlab.get_scheme(name).describe, shape, **kwargs, arg=arg)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_describe_leaves_dtype_range_checks_to_the_call():
+    """describe() has no dtype: a gain that overflows float32 but not float64 gives a law,
+    and the call on a float32 tensor is what refuses it."""
+    law = initlab.get_scheme("xavier_normal").describe((1, 1), gain=3e38)
+    assert law["std"] == pytest.approx(3e38)
+    assert torch.isfinite(initlab.xavier_normal_(torch.empty(1, 1, dtype=torch.float64), gain=3e38)).all()
+    _raises(initlab.xavier_normal_, torch.empty(1, 1), gain=3e38, arg="gain")

@@ -73,7 +73,8 @@ class Scheme:
         if self.builtin:   # the scheme's own checks, on a storage-less tensor: bad arguments raise here too
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.fn(torch.empty(tuple(shape), device="meta"), **bound)
+                # float64: the widest dtype, so range checks that depend on the dtype are left to the call
+                self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound)
         return self.law(tuple(shape), **bound)
 
     def to_dict(self) -> dict:

@@ -92,12 +92,21 @@ class StackedMLP:
         self.G = groups
         self.P = self.M // groups
         self.weights, self.biases = [], []
+        self._ones_cache = {}
         with torch.no_grad():
             for name, (i, o, has_b) in zip(plan.linears, plan.shapes):
                 mods = [getattr(m, name) for m in models]
                 self.weights.append(torch.stack([m.weight.detach() for m in mods]).to(device, dtype).contiguous())
                 self.biases.append(torch.stack([m.bias.detach() for m in mods]).to(device, dtype).unsqueeze(-1)
                                    .contiguous() if has_b else None)
+
+    def _ones(self, d: torch.Tensor) -> torch.Tensor:
+        """(M, b, 1) ones (cached per batch size): d @ ones sums d over the batch."""
+        key = (d.shape[2], d.dtype, d.device)
+        t = self._ones_cache.get(key)
+        if t is None:
+            t = self._ones_cache[key] = torch.ones((1, d.shape[2], 1), dtype=d.dtype, device=d.device)
+        return t.expand(d.shape[0], -1, -1)
 
     def parameters(self):
         return [t for pair in zip(self.weights, self.biases) for t in pair if t is not None]
@@ -196,12 +205,12 @@ class StackedMLP:
                 Wv, dv, at = W, d, a_in.transpose(1, 2)
             if sgd_lr is not None:
                 Wv.baddbmm_(dv, at, alpha=-sgd_lr)
-                if b is not None:
-                    b.add_(d.sum(2, keepdim=True), alpha=-sgd_lr)
+                if b is not None:                       # bias: b -= lr * d @ ones (one kernel)
+                    b.baddbmm_(d, self._ones(d), alpha=-sgd_lr)
             else:
                 W.grad = torch.bmm(dv, at).view(W.shape)
                 if b is not None:
-                    b.grad = d.sum(2, keepdim=True)
+                    b.grad = torch.bmm(d, self._ones(d))
             d = d_in
 
 

@@ -249,6 +249,19 @@ def _loss_stacked(out, y_m, kind):
     return loss, diff.mul_(2.0 / diff[0].numel())
 
 
+def _ce_grouped(out, yb, loss_sum, neg, G, P):
+    """Cross-entropy of out (M, C, b) against the group targets yb (G, b) without copying them per model:
+    adds each model's mean loss to loss_sum (M,) and returns d(sum of means)/d out."""
+    M, C, b = out.shape
+    o4 = out.view(G, P, C, b)
+    idx = yb.view(G, 1, 1, b).expand(G, P, 1, b)
+    lsm = torch.log_softmax(o4, 2)
+    loss_sum.add_(lsm.gather(2, idx).sum((2, 3)).view(M), alpha=-1.0 / b)
+    d = lsm.exp_()
+    d.scatter_add_(2, idx, neg[..., :b])
+    return d.mul_(1.0 / b).view(M, C, b)
+
+
 def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, kind) -> list:
     plan, _ = parse_mlp(models[0])
     dev, dt = torch.device(cfg.device), cfg.dtype
@@ -282,22 +295,30 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
         return yb.expand(G, P, yb.shape[2], yb.shape[3]).reshape(M, yb.shape[2], yb.shape[3])
 
     alive = torch.ones(M, dtype=torch.bool, device=dev)
+    any_dead = False
     hist = [[] for _ in range(M)]
     status = [FINISHED] * M
     n_steps = math.ceil(n / B)
+    neg = torch.full((G, P, 1, B), -1.0, dtype=dt, device=dev)
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         perm = _perms(gseeds, order_gens, n, dev)
+        y_perm = y_tr[perm]                      # (G, n[, D]): this epoch's targets in batch order
         loss_sum = torch.zeros(M, dtype=dt, device=dev)
-        ok = alive.clone()
         for i in range(n_steps):
             idx = perm[:, i * B:(i + 1) * B]
             xb = x_tr[idx]                       # (G, b, in)
             out, tape = net.forward_train(xb.transpose(1, 2), masks)
-            loss, d = _loss_stacked(out, per_model(y_tr[idx]), kind)
-            ok &= torch.isfinite(loss)
-            loss_sum += loss
-            d = torch.where(ok.view(M, 1, 1), d, 0.0)
+            yb = y_perm[:, i * B:(i + 1) * B]
+            if kind == "cross_entropy":
+                d = _ce_grouped(out, yb, loss_sum, neg, G, P)
+            else:
+                loss, d = _loss_stacked(out, per_model(yb), kind)
+                loss_sum += loss
+            # A model whose loss turns non-finite keeps its NaN/inf inside its own slice (every op is per
+            # model) until the end of the epoch, where it is marked diverged, zeroed and masked out.
+            if any_dead:
+                d = torch.where(alive.view(M, 1, 1), d, 0.0)
             if fused:
                 net.backward(d, tape, sgd_lr=cfg.lr)
             else:
@@ -305,6 +326,7 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
                 opt.step()
             if progress is not None:
                 progress.update(1.0 / n_steps)
+        ok = alive & torch.isfinite(loss_sum)
         train_loss = loss_sum / n_steps
         val_loss, val_m = _eval_stacked(net, x_va, y_va, kind, data.task)
         ok &= torch.isfinite(val_loss) & torch.isfinite(train_loss)
@@ -317,6 +339,7 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
                 status[k] = DIVERGED
         alive = ok
         tl, vl, vm, al = train_loss.tolist(), val_loss.tolist(), val_m.tolist(), alive.tolist()
+        any_dead = not all(al)
         for k in range(M):
             if al[k]:
                 hist[k].append(_epoch_record(epoch, tl[k], vl[k], vm[k], data.task))

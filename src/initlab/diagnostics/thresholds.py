@@ -26,8 +26,33 @@ grows gradients ~1.09x per layer, i.e. ~100x from the last layer to the first,
 while the pathological cases measured are 1e8x (N(0, 1) weights) and 1e-12x
 (torch's default init) on the same nets.
 
+Where they apply:
+
+* exploding (forward) needs the signal that reaches the output layer (the head's
+  own input: in a residual net that is x + branch, not the branch's last layer)
+  or the output itself above the limit, or NaN after some layer was above it; the
+  verdict then names every run of layers above the limit.  A layer before
+  BatchNorm that is off-scale but renormalized is therefore not reported.
+* vanishing (forward) likewise needs the arriving signal below the limit; the
+  verdict names the last run of hidden layers below it (a zero-initialized last
+  layer of a residual branch outputs nothing, and that is not a lost signal).
+  The output layer is never "vanishing" (a zero-initialized head is fine).
+* vanishing (backward) names the run of layers below the limit that starts at
+  the first layer (a zero residual branch starves only its own inner layer).
+  When the head's weights are all 0 no gradient reaches any hidden layer in the
+  first step: that is a note, not a verdict.
+* symmetric: units are copies only when their outputs *and* their gradients
+  agree (then every update keeps them equal, forever).  Identical weight rows
+  alone are not enough: a zero last layer of a residual branch has identical
+  (zero) rows but its units get different gradients through the skip path.  The
+  output layer is never called symmetric: the loss tells its units apart.
+* dead: the cause given is, in this order, a vanished signal feeding the layer
+  (then each unit's bias sign decides), biases more negative than the spread of
+  the pre-activations, or the weights.
+
 Per-unit verdicts (saturated, dead, symmetric) are fractions of a layer's units,
-which are the same at every depth and width.
+which are the same at every depth and width.  Runs of saturated or dead layers
+separated by at most 2 layers below the limit are merged into one verdict.
 """
 from __future__ import annotations
 

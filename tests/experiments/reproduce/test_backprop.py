@@ -32,6 +32,7 @@ def test_hand_chain_rule_equals_autograd():
     for k in backprop.W0:
         assert abs(r.data["updated_weights"][k] - (w[k] - 0.1 * g[k])) <= 1e-12
     assert r.data["loss_after"] < r.data["loss_before"]
+    assert r.plots and r.plots[0].endswith("gradients_and_weights.png")
 
 
 def test_json_has_the_keys():

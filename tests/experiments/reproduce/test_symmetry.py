@@ -11,6 +11,7 @@ def test_constant_keeps_symmetry_random_breaks_it():
     for key in ("fmnist / constant", "housing / constant", "housing / zeros"):
         assert all(d == 1 and m == 0.0 for run in units[key] for d, m in run["layers"])
     assert all(d > 1 for run in units["housing / torch-default"] for d, _ in run["layers"])
+    assert any(p.endswith("unit_differences.png") for p in r.plots)
 
 
 def test_unit_stats_counts_distinct_rows():

@@ -34,8 +34,9 @@ POLICIES = {"fmnist": ("constant", "torch-default"), "fmnist+dropout": ("constan
 REL_TOL = 1e-6
 
 
-def unit_stats(layer) -> tuple[int, float]:
-    """(distinct units, max pairwise difference) over the rows of [W | b] of one Linear layer."""
+def unit_stats(layer, *, matrix: bool = False):
+    """(distinct units, max pairwise difference) over the rows of [W | b] of one Linear layer
+    (plus the units x units matrix of max |w_i - w_j| when matrix=True)."""
     import torch
     with torch.no_grad():
         w = layer.weight.detach()
@@ -47,7 +48,7 @@ def unit_stats(layer) -> tuple[int, float]:
         for i in range(len(rows)):
             if i == 0 or float(diff[i, :i].min()) > tol:
                 distinct += 1
-        return distinct, float(diff.max())
+        return (distinct, float(diff.max()), diff.float().numpy()) if matrix else (distinct, float(diff.max()))
 
 
 def hidden_layers(model):
@@ -82,6 +83,7 @@ def _run(ctx: Context) -> Reproduction:
               "distinct-unit tolerance": f"{REL_TOL:g} x max|w|"}
     h = config_hash({**config, "reproduction": NAME})
     results = {}          # (setup, policy) -> list of per-seed {layer: (distinct, maxdiff)}
+    first_layer_diff = {}  # (setup, policy) -> units x units difference matrix of hidden layer 1, first seed
     records = []
     for setup, spec in SETUPS.items():
         for s in ctx.seeds:
@@ -99,6 +101,8 @@ def _run(ctx: Context) -> Reproduction:
                 losses = train_minibatch(model, x, target, loss_fn, opt, epochs=epochs, batch_size=spec["batch"],
                                          seed=s)
                 stats = [unit_stats(layer) for layer in hidden_layers(model)]
+                if s == ctx.seeds[0] and setup.startswith("fmnist"):
+                    first_layer_diff[(setup, pol)] = unit_stats(hidden_layers(model)[0], matrix=True)[2]
                 widths = [layer.out_features for layer in hidden_layers(model)]
                 max_w = max(float(m.weight.detach().abs().max()) for m in model.modules()
                             if isinstance(m, torch.nn.Linear))
@@ -151,9 +155,30 @@ def _run(ctx: Context) -> Reproduction:
              "between the units of a randomly initialized net",
              "all zeros is the degenerate constant: hidden outputs are 0, ReLU'(0) = 0 in torch, so no weight "
              "gets a gradient"]
+    plots = [_plot(ctx, first_layer_diff)] if ctx.plots else []
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seeds 003 and 004 (the symmetry argument)", ctx.budget,
-                     ctx.seeds, config=config, figures=figs, claims=claims, notes=notes,
+                     ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
                      data={"units": {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
                                      for k, v in results.items()}})
     r.stored = record_runs(ctx, config, records)
     return r
+
+
+def _plot(ctx, mats) -> str:
+    from ._common import pyplot
+    plt = pyplot()
+    keys = [("fmnist", "constant"), ("fmnist+dropout", "constant"), ("fmnist", "torch-default")]
+    vmax = max(float(mats[k].max()) for k in keys) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, k in zip(axes, keys):
+        im = ax.imshow(mats[k], vmin=0, vmax=vmax, cmap="viridis")
+        ax.set_title(f"{k[0]} / {k[1]}: max {float(mats[k].max()):.3g}", fontsize=9)
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("hidden unit")
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="max |w_i - w_j| after training")
+    fig.suptitle(f"Fashion-MNIST, hidden layer 1 (256 units), seed {ctx.seeds[0]}: 0 everywhere = all units identical",
+                 fontsize=10)
+    path = ctx.plot_path("unit_differences.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

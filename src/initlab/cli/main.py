@@ -28,7 +28,13 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="initlab", description="Choose, apply, check and compare weight initializations.",
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="Examples:\n  initlab schemes\n  initlab schemes --json\n\n"
+                    epilog="Examples:\n"
+                           "  initlab schemes --json\n"
+                           "  initlab plan deep-mlp:50:256:tanh --policy auto\n"
+                           "  initlab diagnose deep-mlp:50:256:tanh --policy torch-default\n"
+                           "  initlab compare                      # the seed-004 comparison on Fashion-MNIST\n"
+                           "  initlab reproduce --list\n"
+                           "  initlab double-descent --axis width\n\n"
                            "Set INITLAB_DEBUG=1 to show tracebacks.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

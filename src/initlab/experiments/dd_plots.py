@@ -35,17 +35,19 @@ def _shade(ax, analysis, widths):
                     fontsize=8, color=col)
 
 
-def plot_modelwise(widths, curves: dict, analysis: dict, path, title: str = "", others: dict | None = None) -> str:
+def plot_modelwise(widths, curves: dict, analysis: dict, path, title: str = "", others: dict | None = None,
+                   name: str | None = None) -> str:
     """Test and training error against width (log x), threshold marked, regimes shaded."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     _shade(ax, analysis, widths)
     te, tr = np.asarray(curves["test_err"], float), np.asarray(curves["train_err"], float)
     sd = np.asarray(curves.get("test_err_std") or [0] * len(widths), float)
-    ax.plot(widths, te, "o-", color="C3", label="test error", lw=2)
+    tag = f", {name}" if name else ""
+    ax.plot(widths, te, "o-", color="C3", label=f"test error{tag}", lw=2)
     if np.nanmax(sd) > 0:
         ax.fill_between(widths, te - sd, te + sd, color="C3", alpha=0.15, lw=0)
-    ax.plot(widths, tr, "s--", color="C0", label="train error (noisy labels)", lw=1.5, ms=4)
+    ax.plot(widths, tr, "s--", color="C0", label=f"train error (noisy labels){tag}", lw=1.5, ms=4)
     for name, (c, a) in (others or {}).items():
         ax.plot(widths, c["test_err"], "o-", lw=1.5, ms=3, alpha=0.8, label=f"test error, {name}")
         ax.plot(widths, c["train_err"], ":", lw=1, alpha=0.8, label=f"train error, {name}")
@@ -115,7 +117,7 @@ def plot_epochwise(ep: dict, path, title: str = "", show_widths=None) -> str:
     _pct_axis(a2)
     a2.set_ylim(bottom=0)
     a2.legend(fontsize=7, ncol=2)
-    a2.set_title("epoch-wise curves (white dots left: first epoch with train error < 1 %)", fontsize=9)
+    a2.set_title("epoch-wise curves (white dots in the heat map: first epoch with train error < 1 %)", fontsize=9)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -149,7 +151,8 @@ def write_all(res, folder) -> dict:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     c = res.config
-    title = (f"{c['data']}, n={c.get('n_train') or c.get('samples')}, noise {'given' if c['noise'] is None else format(c['noise'], '.0%')}, "
+    n = c.get("n_train") or (f"{min(c['samples'])}..{max(c['samples'])}" if c.get("samples") else "?")
+    title = (f"{c['data']}, n={n}, noise {'given' if c['noise'] is None else format(c['noise'], '.0%')}, "
              f"{res.epochs} epochs Adam, seeds {len(res.seeds)}, init {res.policy}")
     out = {}
     if res.axis in ("width", "epochs") and res.curves:
@@ -158,7 +161,7 @@ def write_all(res, folder) -> dict:
             p2 = res.comparison["policies"][1]
             others = {p2: (res.comparison["curves"][p2], res.comparison["analysis"][p2])}
         out["modelwise"] = plot_modelwise(res.widths, res.curves, res.analysis, folder / "dd_modelwise.png",
-                                          title, others)
+                                          title, others, res.policy if others else None)
     if res.axis == "epochs" and res.epochwise:
         thr = res.analysis.get("threshold_width")
         show = None

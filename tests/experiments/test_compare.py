@@ -196,3 +196,18 @@ def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig):
     doc = json.loads(done.stdout)
     assert doc["skipped"] == 2 and len(doc["runs"]) == 4
     assert all(r["status"] == "finished" and r["epochs"] == EPOCHS for r in doc["runs"])
+
+
+def test_cli_table_says_which_path_ran(tmp_path, capsys):
+    code = main(["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros", "--seeds", "1",
+                 "--epochs", "1", "--subsample", "100", "--store", str(tmp_path / "r.sqlite"), "--no-report",
+                 "--quiet", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "trainer path: vectorized (stacked-MLP kernel" in out and "1 thread(s) (set)" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when no GPU is visible")
+def test_cuda_without_gpu_is_one_clear_error():
+    with pytest.raises(InitError, match="no CUDA device"):
+        initlab.compare("digits-mlp", "digits", ["zeros"], device="cuda", **dict(SMALL, store=False))

@@ -434,8 +434,8 @@ def _train_vmap(models, seeds, data: TrainData, cfg: TrainConfig, progress, kind
                 if progress is not None:
                     progress.update(1.0 / n_steps)
             base.eval()
-            lsum = torch.zeros(M, dtype=dt, device=dev)
-            msum = torch.zeros(M, dtype=dt, device=dev)
+            lsum = torch.zeros(M, dtype=torch.float64, device=dev)
+            msum = torch.zeros(M, dtype=torch.float64, device=dev)
             with torch.no_grad():
                 rows = max(64, _EVAL_ELEMS // max(1, M * 1024))
                 for s in range(0, x_va.shape[0], rows):

@@ -47,6 +47,7 @@ CATALOG = {
         seeds={"full": 5, "quick": 2}),
 }
 
+
 def mean_ci(values: Sequence[float]) -> tuple[float, list[float] | None]:
     """Mean and Student-t 95 % interval of the mean ([lo, hi]); None for one value or non-finite data."""
     vals = [float(v) for v in values]

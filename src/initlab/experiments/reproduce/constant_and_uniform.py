@@ -46,8 +46,14 @@ def run(ctx: Context) -> Reproduction:
               "model": "seed004 (784-256-128-10, ReLU, dropout 0.2)", "epochs": b["epochs"],
               "optimizer": f"Adam lr {LR}", "batch_size": BATCH, "loss": "cross-entropy",
               "policies": list(b["policies"])}
-    res = compare("seed004", ds, list(b["policies"]), seeds=ctx.seeds, epochs=b["epochs"], optimizer=OPTIMIZER,
-                  lr=LR, batch_size=BATCH, store=ctx.store if ctx.store is not None else False,
+    # the full budget passes the data by name + options, so a store recognizes the runs it already holds
+    if b["val"] is None:
+        data, data_options = "fashion-mnist", {"seed": 0, "subsample": b["subsample"], "test": False}
+    else:
+        data, data_options = ds, None
+    res = compare("seed004", data, list(b["policies"]), data_options=data_options, seeds=ctx.seeds,
+                  epochs=b["epochs"], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
+                  store=ctx.store if ctx.store is not None else False,
                   progress=ctx.progress, chunk=len(b["policies"]) if ctx.store is not None else None)
     by = {}
     for r in res.runs:

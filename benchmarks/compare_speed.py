@@ -13,6 +13,20 @@ validation forwards) as a fraction of that peak, and the same fraction for 784-1
     python benchmarks/compare_speed.py [--threads N] [--baseline-models K] [--epochs E]
 
 --baseline-models K times only K of the 35 tutorial runs and scales (default: all 35).
+
+Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4, AVX-512) dev box, torch 2.13 CPU, while other
+engineers' jobs kept the load average at 3-12 (so wall times wander; CPU time is the steadier measure):
+
+  threads=1, load 3:   initlab 2.66 s (CPU 2.66 s) vs tutorial 40.5 s (CPU 26.2 s): 15.2x wall, 9.8x CPU;
+                       training at 51 % of the matmul peak per CPU second (54 % per wall second);
+                       784-1024-1024-10 / batch 128: 78 % of peak per CPU second (61 % per wall second)
+  threads=1, load 7-9: 7.2-7.8x wall, 7.6-8.1x CPU, 36-38 % of peak per CPU second
+  threads=2, load 4:   17.4x wall, but both sides 5-15x slower than with one thread: with the second core
+                       taken by other processes, OpenMP threads wait on each other at every small kernel
+                       (this is why `compare` times 1 thread against all cores and keeps the faster).
+What limits it: at batch 16 every matmul is small (128x128 by 16 columns); the batched matmuls alone run
+at ~75 % of peak, and the ~25 other small kernels per step (activations, loss, bias, gathers) plus Python
+dispatch cost about a third of the step.  Larger batches or widths approach the matmul peak.
 """
 from __future__ import annotations
 

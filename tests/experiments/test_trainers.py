@@ -238,3 +238,20 @@ def test_bad_config_is_init_error():
         train_runs(models, [0], data, TrainConfig(epochs=1, lr=float("nan"), batch_size=8))
     with pytest.raises(InitError, match="path"):
         train_runs(models, [0], data, TrainConfig(epochs=1, lr=0.1, batch_size=8), path="gpu")
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adam", 1e-3)])
+def test_equivalence_with_an_explicit_dropout_layer_at_p0(optimizer, lr):
+    """The seed-004 layout (Linear, ReLU, Dropout) with the dropout disabled: both paths agree."""
+    data = _data(d_in=20, n_out=10)
+    torch.manual_seed(1)
+    make = lambda: nn.Sequential(nn.Linear(20, 24), nn.ReLU(), nn.Dropout(0.0), nn.Linear(24, 16), nn.ReLU(),  # noqa: E731
+                                 nn.Dropout(0.0), nn.Linear(16, 10))
+    models = [make().double() for _ in range(4)]
+    twins = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=2, lr=lr, batch_size=16, optimizer=optimizer, dtype=torch.float64)
+    vec = train_runs(models, [0, 0, 1, 1], data, cfg)
+    seq = train_runs(twins, [0, 0, 1, 1], data, cfg, path="sequential")
+    assert vec.engine == "stacked-mlp"
+    assert _max_rel_diff(models, twins) < 1e-9
+    assert [r.final["val_acc"] for r in vec.results] == pytest.approx([r.final["val_acc"] for r in seq.results])

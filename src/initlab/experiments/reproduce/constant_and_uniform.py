@@ -36,6 +36,7 @@ OPTIMIZER, LR, BATCH = "adam", 1e-3, 100
 
 
 def run(ctx: Context) -> Reproduction:
+    import torch
     from ...data import load
     from ..compare import compare
     b = BUDGET[ctx.budget]
@@ -54,7 +55,8 @@ def run(ctx: Context) -> Reproduction:
     res = compare("seed004", data, list(b["policies"]), data_options=data_options, seeds=ctx.seeds,
                   epochs=b["epochs"], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
                   store=ctx.store if ctx.store is not None else False,
-                  progress=ctx.progress, chunk=len(b["policies"]) if ctx.store is not None else None)
+                  progress=ctx.progress, threads=torch.get_num_threads(),
+                  chunk=len(b["policies"]) if ctx.store is not None else None)
     by = {}
     for r in res.runs:
         by.setdefault(r.policy, []).append(r)

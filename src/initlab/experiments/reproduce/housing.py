@@ -46,8 +46,9 @@ def run(ctx: Context) -> Reproduction:
     figs, results, paths, skipped, n_runs = [], {}, [], 0, 0
     for model, arch in MODELS.items():
         # by name + options (not the Dataset) so the store recognizes runs it already holds
-        res = compare(model, "california-housing", list(POLICIES), data_options=data_options, seeds=ctx.seeds, epochs=epochs[model], optimizer=OPTIMIZER, lr=LR,
-                      batch_size=BATCH, store=ctx.store if ctx.store is not None else False,
+        res = compare(model, "california-housing", list(POLICIES), data_options=data_options, seeds=ctx.seeds,
+                      epochs=epochs[model], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
+                      store=ctx.store if ctx.store is not None else False,
                       progress=ctx.progress, threads=torch.get_num_threads(),
                       chunk=len(POLICIES) if ctx.store is not None else None)
         assert res.config["eval_split"] == "test", res.config["eval_split"]

@@ -169,8 +169,11 @@ def test_resume_skips_finished_widths(tmp_path):
     with RunStore(store) as st:
         labels = {(r.policy, r.seed) for r in st.runs()}
     assert labels == {(f"torch-default@w={w}", s) for w in (2, 4, 8) for s in (0, 1)}
-    r3 = double_descent("epochs", data=data, widths=[2, 4, 8], epochs=3, seeds=2, store=store, batch_size=64)
+    r3 = double_descent("epochs", data=data, widths=[2, 4, 8], epochs=3, seeds=2, store=store, batch_size=64,
+                        plots=tmp_path / "png")
     assert (r3.trained, r3.skipped) == (0, 6)
+    assert sorted(r3.figures) == ["epochwise", "modelwise"]
+    assert all((tmp_path / "png" / f"dd_{k}.png").stat().st_size > 1000 for k in r3.figures)
     assert len(r3.epochwise["test_err"]) == 3 and r3.epochwise["epochs"] == [1, 2, 3]
     json.dumps(r3.to_dict(), allow_nan=False)
 

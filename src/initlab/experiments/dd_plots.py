@@ -54,8 +54,10 @@ def plot_modelwise(widths, curves: dict, analysis: dict, path, title: str = "", 
     thr = (analysis or {}).get("threshold_width")
     if thr:
         ax.axvline(thr, color="k", ls="--", lw=1)
+        right = math.log(thr) > (math.log(min(widths)) + math.log(max(widths))) / 2
         ax.annotate(f"interpolation threshold\nwidth {thr}: test {analysis['threshold_test_err']:.1%}",
-                    xy=(thr, analysis["threshold_test_err"]), xytext=(10, 10), textcoords="offset points", fontsize=8)
+                    xy=(thr, analysis["threshold_test_err"]), xytext=(-10 if right else 10, 10),
+                    textcoords="offset points", fontsize=8, ha="right" if right else "left")
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(widths))
     ax.set_xticklabels([str(w) for w in widths], fontsize=7)

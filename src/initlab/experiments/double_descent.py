@@ -54,7 +54,8 @@ width 64 (train error 0.0 %), test error there 55.4 %; classical minimum 48.3 % 
 error falls to ~47 % by epoch ~50 and then rises while the noise is memorised; no width shows a
 second epoch-wise descent within 1000 epochs.  Sample-wise (widths 16, 45, 128; n = 500..4000): test
 error falls monotonically with n at these widths (no non-monotonicity >= 3 points).  Fashion-MNIST
-(n = 1000, 300 epochs, widths 4..256): only a weak bump, NO PEAK by the 3-point rule (+1.3 / +3.8).
+(n = 1000, 300 epochs, widths 4..256): only a weak bump, NO PEAK by the 3-point rule (+1.3 / +3.8);
+n = 4000, 300 epochs: NO PEAK, training not converged (width 128 ends at 17.8 % train error).
 Benchmark (benchmarks/double_descent_speed.py, 12 widths 2..128, 500 epochs, 1 thread): sequential
 reference 191 s vs masked buckets 47 s, x4.06 wall / x4.04 CPU, curves within 0.8 points; wide
 single-width buckets (181..512) are compute-bound and gain only ~x1.9.

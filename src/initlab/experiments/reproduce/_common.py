@@ -20,7 +20,7 @@ CATALOG = {
     "constant-and-uniform": dict(
         module="constant_and_uniform", source="seed 004",
         title="Fashion-MNIST MLP: zeros, ones, uniform[0,1], centered uniform, general rule, normal, default, auto",
-        seeds={"full": 3, "quick": 2}),
+        seeds={"full": 5, "quick": 2}),
     "bad-init-logistic": dict(
         module="bad_init_logistic", source="seed 002",
         title="1-D logistic regression with MSE: bad initial weights stall, default and Xavier converge",

@@ -7,8 +7,9 @@ Reference recipe (dd_engine.train_reference): one narrow nn.Sequential(in-h-h-10
 autograd, torch.optim.Adam (default implementation), a plain Python loop over mini-batches,
 evaluation on the full train and test sets at the same epochs.  Fast path (dd_engine.train_stacked):
 all widths as masked width buckets (batched matmuls, hand-written backward, fused flat Adam).
-Both use the same init per (width, seed), the same mini-batch order and the same evaluation
-schedule, so the curves must agree up to float rounding (summation order differs in the padded
+The two paths run interleaved (a bucket, then its widths on the reference path), so background
+load on a shared machine hits both alike.  Both use the same init per (width, seed), the same
+mini-batch order and the same evaluation schedule, so the curves must agree up to float rounding (summation order differs in the padded
 matmuls, which over hundreds of epochs can flip a few test predictions).
 
 Prints the torch thread count (set with --threads), both wall times and CPU times (process time:
@@ -54,33 +55,34 @@ def main(argv=None) -> int:
     print(f"MNIST-1D n_train={ds.n_train} n_test={ds.n_test} noise={a.noise}; widths {widths}; {a.epochs} epochs, "
           f"Adam lr={a.lr}, batch {a.batch_size}, seed {a.seed}, {len(sched)} measured epochs")
 
-    # fast path
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    fast = {}
+    # warm-up (first-call costs of autograd / MKL / the allocator) on both paths, untimed
+    small = tuple(t[:256] for t in data)
+    eng.train_reference(widths[0], a.seed, small, epochs=2, batch_size=a.batch_size, lr=a.lr, schedule=[2], n_out=n_out)
+    eng.train_stacked(eng.StackedMLP.build(widths[:2], [a.seed], n_in, n_out), small, epochs=2,
+                      batch_size=a.batch_size, lr=a.lr, schedule=[2])
+
+    # interleaved: each bucket on the fast path, then the same widths one at a time on the reference
+    # path, so both see the same background load (the machine may be shared)
+    fast, ref, per = {}, {}, {}
+    t_fast = c_fast = t_ref = c_ref = 0.0
     plan = eng.plan_buckets(widths, [a.seed], n_in, n_out, a.batch_size)
     for b in plan[::-1]:
+        c0, t0 = time.process_time(), time.perf_counter()
         st = eng.StackedMLP.build(b.widths, b.seeds, n_in, n_out)
-        tb = time.perf_counter()
         h = eng.train_stacked(st, data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, schedule=sched)
-        print(f"  buckets: {b.widths} padded to {b.P}: {time.perf_counter() - tb:.1f} s", flush=True)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        t_fast, c_fast = t_fast + dt, c_fast + dc
         fast.update({w: rows for (w, _), rows in h.items()})
-    t_fast = time.perf_counter() - t0
-    c_fast = time.process_time() - c0
+        print(f"  bucket {b.widths} padded to {b.P}: {dt:.1f} s wall, {dc:.1f} s CPU", flush=True)
+        for w in b.widths:
+            c0, t0 = time.process_time(), time.perf_counter()
+            ref[w] = eng.train_reference(w, a.seed, data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                         schedule=sched, n_out=n_out)
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            t_ref, c_ref = t_ref + dt, c_ref + dc
+            per[w] = dt
+            print(f"    reference width {w}: {dt:.1f} s wall, {dc:.1f} s CPU", flush=True)
     print(f"masked width buckets: {t_fast:.1f} s wall, {c_fast:.1f} s CPU", flush=True)
-
-    # sequential reference
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    ref, per = {}, {}
-    for w in widths:
-        tw = time.perf_counter()
-        ref[w] = eng.train_reference(w, a.seed, data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                                     schedule=sched, n_out=n_out)
-        per[w] = time.perf_counter() - tw
-        print(f"  reference width {w}: {per[w]:.1f} s", flush=True)
-    t_ref = time.perf_counter() - t0
-    c_ref = time.process_time() - c0
     print(f"sequential reference: {t_ref:.1f} s wall, {c_ref:.1f} s CPU", flush=True)
 
     d_final = max(abs(fast[w][-1]["test_err"] - ref[w][-1]["test_err"]) for w in widths)

@@ -57,8 +57,10 @@ error falls monotonically with n at these widths (no non-monotonicity >= 3 point
 (n = 1000, 300 epochs, widths 4..256): only a weak bump, NO PEAK by the 3-point rule (+1.3 / +3.8);
 n = 4000, 300 epochs: NO PEAK, training not converged (width 128 ends at 17.8 % train error).
 Benchmark (benchmarks/double_descent_speed.py, 12 widths 2..128, 500 epochs, 1 thread): sequential
-reference 191 s vs masked buckets 47 s, x4.06 wall / x4.04 CPU, curves within 0.8 points; wide
-single-width buckets (181..512) are compute-bound and gain only ~x1.9.
+reference 127 s vs masked buckets 32 s (interleaved, quiet machine): x4.01 wall and CPU; earlier runs
+x4.04 / x4.23 CPU (wall x4.06 / x3.0 while other jobs' load changed); final test-error curves within
+0.8 points.  Wide single-width buckets (181..512) are compute-bound and gain only ~x1.9, so the full
+2..512 grid is about x2 faster than the sequential loop, not x4.
 """
 from __future__ import annotations
 

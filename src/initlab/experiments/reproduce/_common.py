@@ -32,7 +32,7 @@ CATALOG = {
     "housing": dict(
         module="housing", source="seed 003",
         title="California housing (AveRooms, AveOccup): 2-4-3-1 and 2-256-256-256-1, default vs Xavier vs auto",
-        seeds={"full": 3, "quick": 1}),
+        seeds={"full": 5, "quick": 1}),
     "backprop": dict(
         module="backprop", source="seed 003",
         title="worked backpropagation example: one gradient-descent step, by hand and by autograd",

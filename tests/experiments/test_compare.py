@@ -211,3 +211,14 @@ def test_cli_table_says_which_path_ran(tmp_path, capsys):
 def test_cuda_without_gpu_is_one_clear_error():
     with pytest.raises(InitError, match="no CUDA device"):
         initlab.compare("digits-mlp", "digits", ["zeros"], device="cuda", **dict(SMALL, store=False))
+
+
+def test_a_dataset_object_resumes_by_content(tmp_path):
+    """Two loads of the same data are the same config (their info differs in load_seconds)."""
+    from initlab.data import load
+    kw = dict(seeds=2, epochs=1, optimizer="sgd", lr=0.05, batch_size=16,
+              store=str(tmp_path / "r.sqlite"), progress=False)
+    first = initlab.compare("digits-mlp", load("digits", subsample=200), ["zeros", "auto"], **kw)
+    again = initlab.compare("digits-mlp", load("digits", subsample=200), ["zeros", "auto"], **kw)
+    other = initlab.compare("digits-mlp", load("digits", subsample=201), ["zeros", "auto"], **kw)
+    assert first.skipped == 0 and again.skipped == 4 and other.skipped == 0

@@ -19,6 +19,8 @@ How a sweep runs
 """
 from __future__ import annotations
 
+import hashlib
+
 import copy
 import math
 import time
@@ -76,11 +78,23 @@ def _model_factory(model):
                        "an nn.Module or a factory returning one", "see `initlab.models`")
 
 
+def _fingerprint(data) -> str:
+    """blake2b of every split's tensors (dtype, shape and bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in (data.x_train, data.y_train, data.x_val, data.y_val):
+        if t is not None:
+            t = t.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _dataset(data, data_options):
     from ..data import Dataset, load
     if isinstance(data, Dataset):
-        ident = {"name": data.name, "n_train": data.n_train, "n_val": data.n_val,
-                 "info": {k: v for k, v in (data.info or {}).items() if isinstance(v, (str, int, float, bool))}}
+        # Identify a Dataset by its content, not its info (which holds volatile fields such as
+        # load_seconds): the same data must give the same config hash so a rerun resumes.
+        ident = {"name": data.name, "n_train": data.n_train, "n_val": data.n_val, "fingerprint": _fingerprint(data)}
         return data, data.name, ident
     if not isinstance(data, str):
         raise bad_argument(WHERE, "data", data, "a data set name or an initlab.data.Dataset",

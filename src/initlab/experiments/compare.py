@@ -19,9 +19,8 @@ How a sweep runs
 """
 from __future__ import annotations
 
-import hashlib
-
 import copy
+import hashlib
 import math
 import time
 from pathlib import Path

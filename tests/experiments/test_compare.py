@@ -30,8 +30,8 @@ def _one_thread():
 
 
 def test_end_to_end_digits(tmp_path):
-    res = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=tmp_path / "runs.sqlite",
-                          report_dir=tmp_path / "report", **SMALL)
+    res = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=tmp_path / "runs.sqlite", **SMALL)
+    initlab.reports.write_report(res, tmp_path / "report")
     assert res.path == "vectorized" and "stacked-MLP" in res.path_reason
     assert res.skipped == 0 and len(res.runs) == 4
     assert {(r.policy, r.seed) for r in res.runs} == {(p, s) for p in ("zeros", "torch-default") for s in (0, 1)}

@@ -93,7 +93,7 @@ def run(args) -> int:
     try:
         result = compare(args.model, args.data, args.policies, seeds=args.seeds, epochs=args.epochs,
                          optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
-                         store=store, device=args.device, progress=not args.quiet, report_dir=report_dir,
+                         store=store, device=args.device, progress=not args.quiet,
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
                          momentum=args.momentum, weight_decay=args.weight_decay, threads=threads)
     except CompareInterrupted as e:
@@ -101,6 +101,9 @@ def run(args) -> int:
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "
               f"rerun the same command to train the {e.pending} remaining run(s)", file=sys.stderr)
         return 130
+    if report_dir is not None and result.runs:
+        from ..reports import write_report
+        result.report = write_report(result, report_dir)
     if args.json:
         out = {"summary": result.summary, "config": result.config, "config_hash": result.config["config_hash"],
                "path": result.path, "path_reason": result.path_reason, "skipped": result.skipped,

@@ -193,7 +193,7 @@ def _open_store(store):
 # ---------------------------------------------------------------------------- compare
 def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sgd", lr: float,
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
-            report_dir=None, data_options: dict | None = None, target: float | None = None,
+            data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
             dtype: str = "float32", threads=None) -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
@@ -207,7 +207,6 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     store         None = RunStore() (./initlab-runs/runs.sqlite), a path, a RunStore, or False (no store)
     device        'auto' (CUDA when available) | 'cpu' | 'cuda'
     progress      progress bar / chunk lines on stderr
-    report_dir    write report.html + PNGs there (initlab.reports.write_report)
     target        metric value for "epochs to target" in the summary
     chunk         models per vectorized batch (None = all pending runs at once)
     path          'auto' | 'vectorized' | 'sequential'
@@ -319,7 +318,4 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                        seconds=round(time.perf_counter() - t_start, 3))
     result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,
                            skipped=skipped)
-    if report_dir is not None:
-        from ..reports import write_report
-        result.report = write_report(result, report_dir)
-    return result
+    return result  # reports (a later layer) are written by the caller: initlab.reports.write_report

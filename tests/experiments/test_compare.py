@@ -21,13 +21,6 @@ from initlab.experiments.store import RunStore
 SMALL = dict(seeds=2, epochs=3, lr=0.05, batch_size=16, data_options={"subsample": 400}, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_end_to_end_digits(tmp_path):
     res = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], store=tmp_path / "runs.sqlite", **SMALL)

@@ -14,13 +14,6 @@ from initlab.experiments.double_descent import (analyze_epochwise, analyze_model
                                                 double_descent, find_threshold, parse_label, run_label)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)   # the machine is shared: oversubscribed OpenMP threads crawl
-    yield
-    torch.set_num_threads(old)
-
 
 def _toy(n=240, t=300, d=12, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -14,14 +14,6 @@ from initlab.experiments.trainers import (TrainConfig, TrainData, train_runs, tr
 from initlab.models import build_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest and immune to other processes competing for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _data(task="classification", n=300, n_val=60, d_in=16, n_out=5, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -133,6 +125,7 @@ def test_vmap_engine_equivalence_for_non_sequential_model():
     vec = train_runs(models, [0, 0, 1, 1], data, cfg)
     seq = train_runs(twins, [0, 0, 1, 1], data, cfg, path="sequential")
     assert vec.path == "vectorized" and vec.engine == "vmap"
+    assert seq.path == "sequential"
     assert "vmap" in vec.reason
     assert _max_rel_diff(models, twins) < 1e-9
 

@@ -1,15 +1,6 @@
-import pytest
 import torch
 import torch.nn as nn
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is faster and immune to a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def mlp(*sizes, act=nn.ReLU):

@@ -15,7 +15,6 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import initlab
 from initlab import InitError
 
 from ._cases import builtins, takes_generator

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from ..errors import InitError, bad_argument, unknown_choice
 from . import scaling

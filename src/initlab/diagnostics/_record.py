@@ -216,7 +216,6 @@ def _grad_moments(g: torch.Tensor, unit_dim: int | None, scratch: Scratch):
     """(mean per unit, mean square per unit, values at the fixed positions) of a gradient: two reductions."""
     g3 = _float(as3d(g.detach(), unit_dim))
     p, c, q = g3.shape
-    n = p * q
     x = g3[:, :, 0] if q == 1 else g3
     sq = torch.mul(x, x, out=scratch.like(x))
     return _per_unit(_mean, x), _per_unit(_mean, sq), _subset(g3, N_SIGNATURE)

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InitError, bad_argument, unknown_choice
+from ..errors import bad_argument, unknown_choice
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
 from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs

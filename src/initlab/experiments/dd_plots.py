@@ -80,7 +80,6 @@ def plot_modelwise(widths, curves: dict, analysis: dict, path, title: str = "", 
 def plot_epochwise(ep: dict, path, title: str = "", show_widths=None) -> str:
     """Heat map of test error (width x epoch, log epochs) and test/train curves for a few widths."""
     plt = _plt()
-    from matplotlib.colors import LogNorm  # noqa: F401
     widths, epochs = ep["widths"], ep["epochs"]
     te = np.asarray(ep["test_err"], float)
     tr = np.asarray(ep["train_err"], float)

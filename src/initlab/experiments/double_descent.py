@@ -69,12 +69,11 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import InitError, bad_argument, check_finite, unknown_choice
+from ..errors import bad_argument, check_finite, unknown_choice
 from . import dd_engine as eng
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
 

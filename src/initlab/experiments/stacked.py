@@ -186,7 +186,7 @@ class StackedMLP:
     def backward(self, dout: torch.Tensor, tape, *, sgd_lr: float | None = None) -> None:
         """Backpropagate dout (M, out, B).  With sgd_lr: apply W -= lr*dW in place (fused plain SGD);
         else store the gradients in .grad of the stacked tensors."""
-        G, P, M = self.G, self.P, self.M
+        G, P = self.G, self.P
         d = dout
         for l in range(len(self.weights) - 1, -1, -1):
             a_in, ops_tape = tape[l]

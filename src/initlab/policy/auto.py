@@ -32,7 +32,7 @@ from .base import (Calibration, Context, Decision, bias_decision, expand, is_wei
                    weight_decisions)
 from .gains import NODES, numerical_gain
 from .graph import Follow
-from .targets import MHA, rnn_activation, rnn_gate_names
+from .targets import MHA, rnn_activation
 from .trace import check_inputs
 
 RESIDUAL = ("scale", "zero", "none")

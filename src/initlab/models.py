@@ -21,7 +21,7 @@ import re
 import torch
 from torch import nn
 
-from .errors import InitError, bad_argument, unknown_choice
+from .errors import InitError, bad_argument, did_you_mean, unknown_choice
 
 _ACTS = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "selu": nn.SELU, "gelu": nn.GELU,
@@ -164,7 +164,9 @@ def build_model(spec) -> nn.Module:
     if re.match(r"^[\w./\\-]+(\.py)?:\w+$", spec) and (spec.split(":")[0].endswith(".py") or "." in spec.split(":")[0]):
         return _load_factory(spec)
     choices = ["mlp:...", "deep-mlp:...", "resmlp:...", "cnn", *PRESETS, "file.py:factory", "module:factory"]
-    raise unknown_choice("build_model", "spec", spec, choices, "e.g. initlab plan mlp:784-256-10:relu")
+    hint = did_you_mean(kind, ["mlp", "deep-mlp", "resmlp", "cnn", *PRESETS])
+    raise bad_argument("build_model", "spec", spec, "one of " + ", ".join(repr(c) for c in choices),
+                       (hint.strip() + " " if hint else "") + "e.g. initlab plan mlp:784-256-10:relu")
 
 
 def _load_factory(spec: str) -> nn.Module:

@@ -161,6 +161,15 @@ class Context:
         os.makedirs(self.out_dir, exist_ok=True)
         return os.path.join(self.out_dir, filename)
 
+    def save_figure(self, fig, filename: str) -> str:
+        """Lay out, write as PNG into this reproduction's folder, close; returns the path."""
+        import matplotlib.pyplot as plt
+        fig.tight_layout()
+        path = self.plot_path(filename)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
 
 def resolve_seeds(seeds, default: int) -> list[int]:
     """None -> range(default); an int N -> range(N); an iterable -> those seeds."""

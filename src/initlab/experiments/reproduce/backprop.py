@@ -142,8 +142,5 @@ def _plot(ctx: Context, hand: dict, auto: dict) -> str:
     ax.set_xticklabels(keys)
     ax.set_title(f"weights; loss {hand['loss_before']:.4f} -> {hand['loss_after']:.4f}", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = ctx.plot_path("gradients_and_weights.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = ctx.save_figure(fig, "gradients_and_weights.png")
     return path

@@ -139,10 +139,7 @@ def _run(ctx: Context) -> Reproduction:
         ax.set_title(f"logistic regression, MSE, SGD lr {LR:g}, batch {BATCH}: mean and range over "
                      f"{len(ctx.seeds)} seeds", fontsize=9)
         ax.legend()
-        fig.tight_layout()
-        path = ctx.plot_path("loss.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        path = ctx.save_figure(fig, "loss.png")
         plots.append(path)
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 002, 'The Effect of Initial Values of Model Weights'",
                      ctx.budget, ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,

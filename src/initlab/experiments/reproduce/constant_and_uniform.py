@@ -136,8 +136,5 @@ def _plot(ctx, policies, acc, loss) -> str:
         ax.legend(fontsize=8)
     fig.suptitle(f"Fashion-MNIST, 784-256-128-10 + dropout 0.2, Adam {LR}, 2 epochs, {len(ctx.seeds)} seeds",
                  fontsize=10)
-    fig.tight_layout()
-    path = ctx.plot_path("accuracy_and_loss.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = ctx.save_figure(fig, "accuracy_and_loss.png")
     return path

@@ -168,10 +168,7 @@ def _run(ctx: Context) -> Reproduction:
         ax.scatter(xs[:, 0], xs[:, 1], c=ys, cmap="coolwarm", s=8, marker="x", label="test (200 of 1000)")
         ax.set_title(f"He init, seed {ctx.seeds[0]}: decision region after {epochs} epochs", fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        path = ctx.plot_path("he_binary.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        path = ctx.save_figure(fig, "he_binary.png")
         plots.append(path)
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 000, 'Train the model' and 'Evaluation'", ctx.budget,
                      ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,

@@ -143,8 +143,5 @@ def _plot(ctx, results, epochs) -> str:
         ax.set_ylabel("test MSE")
         ax.set_ylim(0.8, 1.6)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = ctx.plot_path("test_mse.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = ctx.save_figure(fig, "test_mse.png")
     return path

@@ -121,10 +121,7 @@ def run(ctx: Context) -> Reproduction:
         ax.set_ylabel("mistakes in the epoch")
         ax.set_title(f"perceptron rule, {N_POINTS} points, one line per seed")
         ax.legend()
-        fig.tight_layout()
-        path = ctx.plot_path("mistakes_per_epoch.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        path = ctx.save_figure(fig, "mistakes_per_epoch.png")
         plots.append(path)
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'The Perceptron' pseudocode", ctx.budget, ctx.seeds,
                      config=config, figures=figs, claims=claims, notes=notes, plots=plots,

@@ -101,12 +101,12 @@ class StackedMLP:
                                    .contiguous() if has_b else None)
 
     def _ones(self, d: torch.Tensor) -> torch.Tensor:
-        """(M, b, 1) ones (cached per batch size): d @ ones sums d over the batch."""
+        """(b,) ones (cached per batch size): d.view(-1, b) @ ones sums d over the batch."""
         key = (d.shape[2], d.dtype, d.device)
         t = self._ones_cache.get(key)
         if t is None:
-            t = self._ones_cache[key] = torch.ones((1, d.shape[2], 1), dtype=d.dtype, device=d.device)
-        return t.expand(d.shape[0], -1, -1)
+            t = self._ones_cache[key] = torch.ones(d.shape[2], dtype=d.dtype, device=d.device)
+        return t
 
     def parameters(self):
         return [t for pair in zip(self.weights, self.biases) for t in pair if t is not None]
@@ -185,32 +185,36 @@ class StackedMLP:
     # ------------------------------------------------------------------ backward
     def backward(self, dout: torch.Tensor, tape, *, sgd_lr: float | None = None) -> None:
         """Backpropagate dout (M, out, B).  With sgd_lr: apply W -= lr*dW in place (fused plain SGD);
-        else store the gradients in .grad of the stacked tensors."""
-        G, P = self.G, self.P
-        d = dout
+        else store the gradients in .grad of the stacked tensors.
+
+        dout is consumed: the activation and dropout backward run in place on it (and on every later
+        input gradient), so no temporaries are allocated per layer."""
+        G, P, M = self.G, self.P, self.M
+        d = dout if dout.is_contiguous() else dout.contiguous()
         for l in range(len(self.weights) - 1, -1, -1):
             a_in, ops_tape = tape[l]
             for rec in reversed(ops_tape):
                 if rec[0] == "dropout":
-                    m = rec[1]
-                    d = (d.view(G, P, *d.shape[1:]) * m).view(d.shape)
+                    d.view(G, P, *d.shape[1:]).mul_(rec[1])
                 else:
-                    d = _act_backward(d, rec[1], rec[2], rec[3])
+                    _act_backward_(d, rec[1], rec[2], rec[3])
             W, b = self.weights[l], self.biases[l]
             d_in = torch.bmm(W.transpose(1, 2), d) if l > 0 else None
             if l == 0:
                 o, i = W.shape[1], W.shape[2]
-                Wv, dv, at = W.view(G, P * o, i), d.reshape(G, P * o, -1), a_in.transpose(1, 2)
+                Wv, dv, at = W.view(G, P * o, i), d.view(G, P * o, -1), a_in.transpose(1, 2)
             else:
                 Wv, dv, at = W, d, a_in.transpose(1, 2)
+            # bias gradient = d summed over the batch: one matrix-vector product over all models at once
+            d2 = d.view(-1, d.shape[2])
             if sgd_lr is not None:
                 Wv.baddbmm_(dv, at, alpha=-sgd_lr)
                 if b is not None:                       # bias: b -= lr * d @ ones (one kernel)
-                    b.baddbmm_(d, self._ones(d), alpha=-sgd_lr)
+                    b.view(-1).addmv_(d2, self._ones(d), alpha=-sgd_lr)
             else:
                 W.grad = torch.bmm(dv, at).view(W.shape)
                 if b is not None:
-                    b.grad = torch.bmm(d, self._ones(d))
+                    b.grad = torch.mv(d2, self._ones(d)).view(b.shape)
             d = d_in
 
 
@@ -226,13 +230,14 @@ def _act_(z: torch.Tensor, kind: str, slope: float) -> torch.Tensor:
     return z
 
 
-def _act_backward(d: torch.Tensor, kind: str, slope: float, out: torch.Tensor) -> torch.Tensor:
+def _act_backward_(d: torch.Tensor, kind: str, slope: float, out: torch.Tensor) -> torch.Tensor:
+    """d <- d * act'(.) in place, from the saved activation output `out`."""
     if kind == "relu":
-        return _aten.threshold_backward(d, out, 0)
+        return _aten.threshold_backward.grad_input(d, out, 0, grad_input=d)
     if kind == "tanh":
-        return _aten.tanh_backward(d, out)
+        return _aten.tanh_backward.grad_input(d, out, grad_input=d)
     if kind == "sigmoid":
-        return _aten.sigmoid_backward(d, out)
+        return _aten.sigmoid_backward.grad_input(d, out, grad_input=d)
     if kind == "leaky_relu":
-        return _aten.leaky_relu_backward(d, out, slope, True)
+        return _aten.leaky_relu_backward.grad_input(d, out, slope, True, grad_input=d)
     return d

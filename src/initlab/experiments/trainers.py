@@ -42,6 +42,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 LOSSES = ("cross_entropy", "mse", "bce")
 PATHS = ("auto", "vectorized", "sequential")
 _EVAL_ELEMS = 1 << 24          # activations per eval chunk (bounds memory of the vectorized eval)
+_STACKED_EVAL_ELEMS = 1 << 22  # the same for the stacked-MLP kernel: 16 MiB float32 chunks stay cache-friendly
+_EPOCH_GATHER_ELEMS = 1 << 24  # stacked-MLP: gather an epoch's inputs in batch order at once up to this size
 
 
 @dataclass
@@ -300,14 +302,21 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
     status = [FINISHED] * M
     n_steps = math.ceil(n / B)
     neg = torch.full((G, P, 1, B), -1.0, dtype=dt, device=dev)
+    x_epoch_ok = G * x_tr.numel() <= _EPOCH_GATHER_ELEMS
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         perm = _perms(gseeds, order_gens, n, dev)
         y_perm = y_tr[perm]                      # (G, n[, D]): this epoch's targets in batch order
+        # inputs in batch order too: one gather per epoch (each step's batch is then a view) when that
+        # copy is small, else one index_select per step
+        x_perm = torch.index_select(x_tr, 0, perm.view(-1)).view(G, n, -1) if x_epoch_ok else None
         loss_sum = torch.zeros(M, dtype=dt, device=dev)
         for i in range(n_steps):
-            idx = perm[:, i * B:(i + 1) * B]
-            xb = x_tr[idx]                       # (G, b, in)
+            if x_perm is not None:
+                xb = x_perm[:, i * B:(i + 1) * B]    # (G, b, in)
+            else:
+                idx = perm[:, i * B:(i + 1) * B]
+                xb = torch.index_select(x_tr, 0, idx.reshape(-1)).view(G, idx.shape[1], -1)
             out, tape = net.forward_train(xb.transpose(1, 2), masks)
             yb = y_perm[:, i * B:(i + 1) * B]
             if kind == "cross_entropy":
@@ -360,7 +369,7 @@ def _zero_state(opt, idx):
 def _eval_stacked(net: StackedMLP, x, y, kind, task):
     M = net.M
     width = max(max(o for _, o, _ in net.plan.shapes), 1)
-    rows = max(64, _EVAL_ELEMS // (M * width))
+    rows = max(64, _STACKED_EVAL_ELEMS // (M * width))
     lsum = torch.zeros(M, dtype=torch.float64, device=x.device)
     msum = torch.zeros(M, dtype=torch.float64, device=x.device)
     N = x.shape[0]

@@ -10,9 +10,11 @@ same thread count), the useful FLOPs of training (exact per layer: forward 2*in*
 backward 4*in*out except the first layer's input gradient, which is not needed: 2*in*out; plus the
 validation forwards) as a fraction of that peak, and the same fraction for 784-1024-1024-10 at batch 128.
 
-    python benchmarks/compare_speed.py [--threads N] [--baseline-models K] [--epochs E]
+    python benchmarks/compare_speed.py [--threads N] [--baseline-models K] [--epochs E] [--repeat R]
 
 --baseline-models K times only K of the 35 tutorial runs and scales (default: all 35).
+--repeat R times each initlab workload R times and keeps the fastest (default 3): on these shared cores
+a single 2-4 s run wanders by +-20 %, and the peak it is divided by is also the fastest of several.
 
 Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4, AVX-512) dev box, torch 2.13 CPU, while other
 engineers' jobs kept the load average at 3-12 (so wall times wander; CPU time is the steadier measure):
@@ -24,6 +26,11 @@ engineers' jobs kept the load average at 3-12 (so wall times wander; CPU time is
   threads=2, load 4:   17.4x wall, but both sides 5-15x slower than with one thread: with the second core
                        taken by other processes, OpenMP threads wait on each other at every small kernel
                        (this is why `compare` times 1 thread against all cores and keeps the faster).
+After the per-step overhead cuts (in-place activation/dropout backward, bias gradient as one addmv over
+all models instead of a batched matmul with a ones vector, one input gather per epoch, 16 MiB eval
+chunks), old and new kernels interleaved in one process, load ~1, fastest (median) of 3-4 runs:
+  threads=1: digits 47 % -> 59 % of peak (45 % -> 52 %); 784-1024-1024-10 80 % -> 81 % (77 % -> 76 %)
+  threads=2: digits 39 % -> 43 % (39 % -> 39 %);           784-1024-1024-10 73 % -> 78 % (73 % -> 70 %)
 What limits it: at batch 16 every matmul is small (128x128 by 16 columns); the batched matmuls alone run
 at ~75 % of peak, and the ~25 other small kernels per step (activations, loss, bias, gathers) plus Python
 dispatch cost about a third of the step.  Larger batches or widths approach the matmul peak.
@@ -114,6 +121,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-models", type=int, default=35, help="tutorial runs to time (scaled to 35)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--skip-large", action="store_true", help="skip the 784-1024-1024-10 measurement")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="time each initlab workload this many times and keep the fastest, as the matmul peak "
+                         "keeps its fastest of 5 (default 3; 1 = a single run)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -134,11 +144,17 @@ def main(argv=None) -> int:
     print(f"workload: 35 models = {len(POLICIES)} policies x {len(seeds)} seeds, MLP 64-128-128-10, digits "
           f"train {ds.n_train} / val {ds.n_val}, {epochs} epochs, batch {bs}, SGD lr {lr}")
 
-    with Clock() as ck:
-        res = initlab.compare(spec, ds, POLICIES, seeds=seeds, epochs=epochs, lr=lr, batch_size=bs, store=False,
-                              progress=False, device="cpu", threads=args.threads)
-    t_vec, c_vec = ck.wall, ck.cpu
-    print(f"initlab.compare: {t_vec:.2f} s wall, {c_vec:.2f} s CPU  (path: {res.path}; {res.path_reason})")
+    reps = max(1, args.repeat)
+    walls, cpus = [], []
+    for _ in range(reps):
+        with Clock() as ck:
+            res = initlab.compare(spec, ds, POLICIES, seeds=seeds, epochs=epochs, lr=lr, batch_size=bs, store=False,
+                                  progress=False, device="cpu", threads=args.threads)
+        walls.append(ck.wall)
+        cpus.append(ck.cpu)
+    t_vec, c_vec = min(walls), min(cpus)
+    runs = "" if reps == 1 else f" (fastest of {reps}: " + ", ".join(f"{w:.2f}" for w in walls) + " s wall)"
+    print(f"initlab.compare: {t_vec:.2f} s wall, {c_vec:.2f} s CPU{runs}  (path: {res.path}; {res.path_reason})")
 
     k = max(1, min(35, args.baseline_models))
     pol = (POLICIES * 5)[:k]
@@ -170,15 +186,19 @@ def main(argv=None) -> int:
         big = load("fashion-mnist", subsample=2560, test=False)
         pols = ["torch-default", "general_rule_uniform"]
         wl = [784, 1024, 1024, 10]
-        with Clock() as ck:
-            r = initlab.compare("mlp:784-1024-1024-10:relu", big, pols, seeds=2, epochs=1, lr=0.05,
-                                batch_size=128, store=False, progress=False, device="cpu", threads=args.threads)
+        bw, bc = float("inf"), float("inf")
+        for _ in range(reps):
+            with Clock() as ck:
+                r = initlab.compare("mlp:784-1024-1024-10:relu", big, pols, seeds=2, epochs=1, lr=0.05,
+                                    batch_size=128, store=False, progress=False, device="cpu", threads=args.threads)
+            bw, bc = min(bw, ck.wall), min(bc, ck.cpu)
         flb = train_flops(wl, big.n_train, big.n_val, 1, 4)
         p2, p2c = matmul_peak(args.threads)
         peak2, peak2_cpu = max(peak, p2), max(peak_cpu, p2c)
+        best = "" if reps == 1 else f" (fastest of {reps})"
         print(f"784-1024-1024-10, batch 128, 4 models, {big.n_train} train / {big.n_val} val samples, 1 epoch: "
-              f"{ck.wall:.2f} s wall, {flb / ck.wall / 1e9:.1f} GFLOP/s = {100 * flb / ck.wall / 1e9 / peak2:.0f}% "
-              f"of peak per wall second, {100 * flb / (ck.cpu / th) / 1e9 / peak2_cpu:.0f}% per CPU second "
+              f"{bw:.2f} s wall{best}, {flb / bw / 1e9:.1f} GFLOP/s = {100 * flb / bw / 1e9 / peak2:.0f}% "
+              f"of peak per wall second, {100 * flb / (bc / th) / 1e9 / peak2_cpu:.0f}% per CPU second "
               f"(target >= 80%; path {r.path})")
     print(f"load average at the end = {os.getloadavg()[0]:.1f} (other processes share these cores)")
     return 0

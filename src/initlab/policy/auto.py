@@ -61,7 +61,7 @@ def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
     if follow.kind == "activation":
         a = follow.act
         if a.name == "relu":
-            return ("kaiming_normal", {"mode": "fan_in", "nonlinearity": "relu"}, math.sqrt(2),
+            return ("kaiming_normal", {"mode": "fan_in", "nonlinearity": "relu"}, calculate_gain("relu"),
                     f"{why} -> kaiming_normal (fan_in, gain sqrt(2); He et al. 2015)")
         if a.name == "leaky_relu":
             s = float(a.param("negative_slope", 0.01))
@@ -69,7 +69,8 @@ def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
             return ("kaiming_normal", {"a": s, "mode": "fan_in", "nonlinearity": "leaky_relu"}, g,
                     f"{why} -> kaiming_normal with a={s:g} (gain {g:.4f}; He et al. 2015)")
         if a.name == "tanh":
-            return ("xavier_normal", {"gain": 5.0 / 3}, 5.0 / 3, f"{why} -> xavier_normal, gain 5/3 "
+            return ("xavier_normal", {"gain": calculate_gain("tanh")}, calculate_gain("tanh"),
+                    f"{why} -> xavier_normal, gain 5/3 "
                     "(Glorot & Bengio 2010 with torch's tanh gain)")
         if a.name == "sigmoid":
             return ("xavier_normal", {"gain": 1.0}, 1.0, f"{why} -> xavier_normal, gain 1 (Glorot & Bengio 2010)")
@@ -239,7 +240,7 @@ class Auto:
         if act == "relu":
             return use(t, "kaiming_normal", {"mode": "fan_in", "nonlinearity": "relu"}, "auto",
                        "input weight of a relu RNN -> kaiming_normal (He et al. 2015)")
-        g = 5.0 / 3 if act == "tanh" else 1.0
+        g = calculate_gain(act)  # tanh 5/3, sigmoid 1
         return use(t, "xavier_normal", {"gain": g}, "auto", f"input weight, gate {gate} ({act}) -> xavier_normal, "
                    f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
 

@@ -174,6 +174,22 @@ def structural(t: Target) -> Decision | None:
     return None
 
 
+def per_target(ctx: Context, weight, targets=None) -> list[Decision]:
+    """The loop most policies share: structural decisions first, `weight(t)` (a Decision or a list of
+    them) for weight tensors, the bias= option for everything else."""
+    out = []
+    for t in expand(ctx.targets) if targets is None else targets:
+        d = structural(t)
+        if d is not None:
+            out.append(d)
+        elif is_weight(t):
+            w = weight(t)
+            out.extend(w if isinstance(w, list) else [w])
+        else:
+            out.append(bias_decision(t, ctx.bias))
+    return out
+
+
 def is_weight(t: Target) -> bool:
     """A weight matrix/kernel of a known weight layer (not a bias, not bias_k/bias_v)."""
     return not t.is_bias and t.param.dim() >= 2 and t.family in ("linear", "conv", "conv_transpose", "embedding",
@@ -215,17 +231,8 @@ class SchemePolicy:
         return self.scheme + (f"({args})" if args else "")
 
     def decide(self, ctx: Context) -> list[Decision]:
-        out = []
-        for t in expand(ctx.targets):
-            d = structural(t)
-            if d is not None:
-                out.append(d)
-            elif is_weight(t):
-                out.extend(weight_decisions(t, self.scheme, self.kwargs, f"policy {self.name!r}",
-                                            f"every weight gets {self.name}"))
-            else:
-                out.append(bias_decision(t, ctx.bias))
-        return out
+        return per_target(ctx, lambda t: weight_decisions(t, self.scheme, self.kwargs, f"policy {self.name!r}",
+                                                          f"every weight gets {self.name}"))
 
 
 # ------------------------------------------------------------------ a rule list

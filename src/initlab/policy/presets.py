@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..errors import InitError, bad_argument, check_finite
 from ..schemes import fans_from_shape
 from .auto import Auto, choose
-from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use,
+from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, per_target, structural, use,
                    weight_decisions)
 from .targets import MHA
 
@@ -119,21 +119,13 @@ class GPT2:
                 ctx.notes.append(f"gpt2: no parameter matches the residual patterns {list(self.residual)}; "
                                  "no projection is scaled (pass initlab.policy.GPT2(residual=(...)))")
         small = self.std / math.sqrt(two_n)
-        out = []
-        for t in targets:
-            d = structural(t)
-            if d is not None:
-                out.append(d)
-            elif is_weight(t) and resid(t):
-                out.append(use(t, "normal", {"mean": 0.0, "std": small}, "gpt2 residual",
-                               f"residual projection: N(0, ({self.std:g}/sqrt({two_n}))^2), {how} "
-                               "(Radford et al. 2019)"))
-            elif is_weight(t):
-                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": self.std}, "gpt2",
-                                            f"N(0, {self.std:g}^2) (GPT-2)"))
-            else:
-                out.append(bias_decision(t, ctx.bias))
-        return out
+
+        def weight(t):
+            if resid(t):
+                return use(t, "normal", {"mean": 0.0, "std": small}, "gpt2 residual",
+                           f"residual projection: N(0, ({self.std:g}/sqrt({two_n}))^2), {how} (Radford et al. 2019)")
+            return weight_decisions(t, "normal", {"mean": 0.0, "std": self.std}, "gpt2", f"N(0, {self.std:g}^2) (GPT-2)")
+        return per_target(ctx, weight, targets)
 
 
 # ------------------------------------------------------------------ fixup
@@ -192,20 +184,12 @@ class ZerO:
     needs_data = False
 
     def decide(self, ctx: Context) -> list[Decision]:
-        out = []
-        for t in expand(ctx.targets):
-            d = structural(t)
-            if d is not None:
-                out.append(d)
-            elif is_weight(t) and t.family == "embedding":
-                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "zero",
-                                            "ZerO defines no embedding init: N(0, 1) (torch's default)"))
-            elif is_weight(t):
-                out.append(use(t, "zero_init", {}, "zero", "ZerO: identity / partial identity / Hadamard "
-                               "(Zhao et al. 2021)"))
-            else:
-                out.append(bias_decision(t, ctx.bias))
-        return out
+        def weight(t):
+            if t.family == "embedding":
+                return weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "zero",
+                                        "ZerO defines no embedding init: N(0, 1) (torch's default)")
+            return use(t, "zero_init", {}, "zero", "ZerO: identity / partial identity / Hadamard (Zhao et al. 2021)")
+        return per_target(ctx, weight)
 
 
 # ------------------------------------------------------------------ LSUV

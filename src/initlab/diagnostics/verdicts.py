@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..schemes import calculate_gain, get_scheme
+
 KINDS = ("healthy", "symmetric", "saturated", "dead", "exploding", "vanishing", "non-finite")
 _ORDER = {"symmetric": 0, "saturated": 1, "dead": 2, "exploding": 3, "vanishing": 4, "non-finite": 5}
 AUTO_HINT = "initlab.init_(model, 'auto')"
@@ -113,20 +115,25 @@ def _groups(layers, flagged, gap: int = 0):
 # ---------------------------------------------------------------- fixes
 
 def recommend(fam: str | None, fan_in: int, fan_out: int, slope: float = 0.01) -> tuple[str, str, float]:
-    """(scheme description, call, std it gives) for weights followed by an activation family."""
+    """(scheme description, call, std it gives) for weights followed by an activation family.
+
+    The std comes from the scheme registry's law for a (fan_out, fan_in) weight, so the advice
+    can never drift from what the scheme actually draws."""
     if fam in ("relu", "relu_like"):
-        return ("kaiming_normal (nonlinearity='relu')", "initlab.kaiming_normal_(w, nonlinearity='relu')",
-                math.sqrt(2.0 / fan_in))
-    if fam == "leaky_relu":
-        return (f"kaiming_normal (nonlinearity='leaky_relu', a={slope:g})",
-                f"initlab.kaiming_normal_(w, a={slope:g}, nonlinearity='leaky_relu')",
-                math.sqrt(2.0 / (1 + slope ** 2)) / math.sqrt(fan_in))
-    if fam == "tanh":
-        return ("xavier_normal with gain 5/3", "initlab.xavier_normal_(w, gain=5/3)",
-                5.0 / 3 * math.sqrt(2.0 / (fan_in + fan_out)))
-    if fam == "sigmoid":
-        return ("xavier_normal", "initlab.xavier_normal_(w)", math.sqrt(2.0 / (fan_in + fan_out)))
-    return ("lecun_normal", "initlab.lecun_normal_(w)", 1.0 / math.sqrt(fan_in))
+        name, kwargs, desc, call = ("kaiming_normal", {"nonlinearity": "relu"}, "kaiming_normal (nonlinearity='relu')",
+                                    "initlab.kaiming_normal_(w, nonlinearity='relu')")
+    elif fam == "leaky_relu":
+        name, kwargs = "kaiming_normal", {"a": slope, "nonlinearity": "leaky_relu"}
+        desc = f"kaiming_normal (nonlinearity='leaky_relu', a={slope:g})"
+        call = f"initlab.kaiming_normal_(w, a={slope:g}, nonlinearity='leaky_relu')"
+    elif fam == "tanh":
+        name, kwargs, desc, call = ("xavier_normal", {"gain": calculate_gain("tanh")}, "xavier_normal with gain 5/3",
+                                    "initlab.xavier_normal_(w, gain=5/3)")
+    elif fam == "sigmoid":
+        name, kwargs, desc, call = "xavier_normal", {}, "xavier_normal", "initlab.xavier_normal_(w)"
+    else:
+        name, kwargs, desc, call = "lecun_normal", {}, "lecun_normal", "initlab.lecun_normal_(w)"
+    return desc, call, get_scheme(name).describe((fan_out, fan_in), **kwargs)["std"]
 
 
 def _weight_summary(diag, weight_layers):

@@ -215,3 +215,30 @@ def test_a_dataset_object_resumes_by_content(tmp_path):
     again = initlab.compare("digits-mlp", load("digits", subsample=200), ["zeros", "auto"], **kw)
     other = initlab.compare("digits-mlp", load("digits", subsample=201), ["zeros", "auto"], **kw)
     assert first.skipped == 0 and again.skipped == 4 and other.skipped == 0
+
+
+def test_a_dataset_changed_in_place_is_a_new_config(tmp_path):
+    """The content hash is cached per tensor, but an in-place edit invalidates it: no false resume."""
+    from initlab.data import load
+    kw = dict(seeds=1, epochs=1, lr=0.05, batch_size=16, store=str(tmp_path / "r.sqlite"), progress=False)
+    ds = load("digits", subsample=200)
+    first = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
+    same = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
+    ds.x_val[0, 0] += 1.0                                     # one value of the validation split changes
+    edited = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
+    assert same.skipped == 1 and same.config["config_hash"] == first.config["config_hash"]
+    assert edited.skipped == 0 and edited.config["config_hash"] != first.config["config_hash"]
+
+
+def test_each_run_builds_its_model_once():
+    """Checking the policies up front builds the first seed's models, which are then trained (not rebuilt)."""
+    from initlab.models import build_model
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return build_model("digits-mlp")
+    res = initlab.compare(factory, "digits", ["zeros", "torch-default", "auto"], store=False,
+                          **dict(SMALL, seeds=3, epochs=1))
+    assert len(res.runs) == 9
+    assert len(calls) == 1 + 9                                # one probe + one model per (policy, seed)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from ..errors import bad_argument, unknown_choice
 from .progress import Progress
@@ -77,14 +78,31 @@ def _model_factory(model):
                        "an nn.Module or a factory returning one", "see `initlab.models`")
 
 
+# tensor -> (its _version when hashed, digest): a Dataset passed again (a notebook, a benchmark, a sweep
+# over lr) is not re-hashed (tens of MB: ~0.1 s) unless a tensor was modified in place since (any in-place
+# op bumps _version).  Weak keys: the cache never keeps a tensor alive.
+_TENSOR_DIGESTS = WeakTensorKeyDictionary()
+
+
+def _tensor_digest(t: torch.Tensor) -> bytes:
+    hit = _TENSOR_DIGESTS.get(t)
+    if hit is not None and hit[0] == t._version:
+        return hit[1]
+    c = t.detach().cpu().contiguous()
+    if c.dtype == torch.bfloat16:
+        c = c.float()
+    h = hashlib.blake2b(f"{t.dtype}{tuple(t.shape)}".encode(), digest_size=16)
+    h.update(c.reshape(-1).view(torch.uint8).numpy() if c.numel() else b"")   # buffer protocol: no copy
+    _TENSOR_DIGESTS[t] = (t._version, h.digest())
+    return h.digest()
+
+
 def _fingerprint(data) -> str:
     """blake2b of every split's tensors (dtype, shape and bytes)."""
     h = hashlib.blake2b(digest_size=16)
     for t in (data.x_train, data.y_train, data.x_val, data.y_val):
         if t is not None:
-            t = t.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+            h.update(_tensor_digest(t))
     return h.hexdigest()
 
 
@@ -241,9 +259,13 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     h = config_hash(config)
     example = tdata.x_train[:min(256, tdata.n_train)]
 
-    # unknown policies fail here, before anything is trained
+    # unknown policies fail here, before anything is trained; the models this builds are the first seed's
+    # runs, kept for training (building and initializing them twice cost ~10 % of a small sweep)
+    first = {}
     for p in policies:
-        _apply_policy(factory(), p, seeds[0], example)
+        m = factory()
+        _apply_policy(m, p, seeds[0], example)
+        first[(p, seeds[0])] = m
 
     threads_before = torch.get_num_threads()
     if isinstance(threads, int):
@@ -263,6 +285,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         old = {}
         if st is not None and skipped:
             old = {(r.policy, r.seed): r for r in st.runs(config_hash=h) if (r.policy, r.seed) in set(jobs)}
+        for j in done:
+            first.pop(j, None)                   # already trained: free the model now
         chunks = _chunks(pending, chunk)
         bar = Progress(epochs * max(1, len(chunks)), enabled=bool(progress),
                        label=f"{len(pending)} runs")
@@ -273,8 +297,10 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             for ci, cj in enumerate(chunks, start=1):
                 models = []
                 for p, s in cj:
-                    m = factory()
-                    _apply_policy(m, p, s, example)
+                    m = first.pop((p, s), None)
+                    if m is None:
+                        m = factory()
+                        _apply_policy(m, p, s, example)
                     models.append(m)
                 bar.note = f"chunk {ci}/{len(chunks)}"
                 out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=bar, loss_kind=loss)

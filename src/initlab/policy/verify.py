@@ -25,7 +25,7 @@ KS_MAX = 16384    # larger tensors are tested on an evenly strided subset of thi
 def fingerprint(t: torch.Tensor) -> str:
     t = t.detach()
     data = t.contiguous().cpu().reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
-    return hashlib.blake2b(data.numpy().tobytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(data.numpy(), digest_size=16).hexdigest()      # buffer protocol: no copy
 
 
 def _cdf(law: dict):

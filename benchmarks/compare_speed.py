@@ -66,15 +66,37 @@ def matmul_peak(threads: int, n: int = 2048, reps: int = 5) -> tuple[float, floa
     return best, best_cpu
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (compare's worker processes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class Clock:
-    """Wall and CPU (process) time of a block; with one thread CPU time excludes waiting for a busy core."""
+    """Wall and CPU time of a block; with one thread CPU time excludes waiting for a busy core."""
 
     def __enter__(self):
-        self.t, self.c = time.perf_counter(), time.process_time()
+        self.t, self.c = time.perf_counter(), _cpu()
         return self
 
     def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.t, time.process_time() - self.c
+        self.wall, self.cpu = time.perf_counter() - self.t, _cpu() - self.c
+
+
+def time_compare(reps, *args, **kw):
+    """Fastest wall and CPU time of `reps` initlab.compare calls, all wall times, and the last result."""
+    walls, cpus = [], []
+    for _ in range(reps):
+        with Clock() as ck:
+            res = initlab.compare(*args, store=False, progress=False, device="cpu", **kw)
+        walls.append(ck.wall)
+        cpus.append(ck.cpu)
+    return min(walls), min(cpus), walls, res
+
+
+def how(res) -> str:
+    c = res.config
+    return f"{c['workers']} process(es) x {c['threads']} thread(s)"
 
 
 def train_flops(widths, n_train, n_val, epochs, models) -> float:
@@ -145,16 +167,14 @@ def main(argv=None) -> int:
           f"train {ds.n_train} / val {ds.n_val}, {epochs} epochs, batch {bs}, SGD lr {lr}")
 
     reps = max(1, args.repeat)
-    walls, cpus = [], []
-    for _ in range(reps):
-        with Clock() as ck:
-            res = initlab.compare(spec, ds, POLICIES, seeds=seeds, epochs=epochs, lr=lr, batch_size=bs, store=False,
-                                  progress=False, device="cpu", threads=args.threads)
-        walls.append(ck.wall)
-        cpus.append(ck.cpu)
-    t_vec, c_vec = min(walls), min(cpus)
+    kw = dict(seeds=seeds, epochs=epochs, lr=lr, batch_size=bs)
+    # initlab as a user gets it (workers and threads auto), and in one process with --threads threads
+    t_vec, c_vec, walls, res = time_compare(reps, spec, ds, POLICIES, **kw)
+    t_one, c_one, walls1, res1 = time_compare(reps, spec, ds, POLICIES, workers=1, threads=args.threads, **kw)
     runs = "" if reps == 1 else f" (fastest of {reps}: " + ", ".join(f"{w:.2f}" for w in walls) + " s wall)"
-    print(f"initlab.compare: {t_vec:.2f} s wall, {c_vec:.2f} s CPU{runs}  (path: {res.path}; {res.path_reason})")
+    print(f"initlab.compare: {t_vec:.2f} s wall, {c_vec:.2f} s CPU{runs}  [{how(res)}]  (path: {res.path}; "
+          f"{res.path_reason})")
+    print(f"  one process:   {t_one:.2f} s wall, {c_one:.2f} s CPU  [{how(res1)}]")
 
     k = max(1, min(35, args.baseline_models))
     pol = (POLICIES * 5)[:k]
@@ -179,19 +199,18 @@ def main(argv=None) -> int:
           f"   (target >= 15x)")
     print(f"useful FLOPs {fl / 1e9:.1f} GFLOP: initlab {fl / t_vec / 1e9:.1f} GFLOP/s = "
           f"{100 * fl / t_vec / 1e9 / peak:.0f}% of peak per wall second, "
-          f"{100 * fl / (c_vec / th) / 1e9 / peak_cpu:.0f}% per CPU second (target >= 50%); tutorial "
+          f"{100 * fl / (c_vec / th) / 1e9 / peak_cpu:.0f}% per CPU second (target >= 50%) [{how(res)}]; "
+          f"one process {100 * fl / t_one / 1e9 / peak:.0f}% [{how(res1)}]; tutorial "
           f"{100 * fl / t_base_35 / 1e9 / peak:.1f}% / {100 * fl / (c_base_35 / th) / 1e9 / peak_cpu:.1f}%")
 
     if not args.skip_large:
         big = load("fashion-mnist", subsample=2560, test=False)
         pols = ["torch-default", "general_rule_uniform"]
         wl = [784, 1024, 1024, 10]
-        bw, bc = float("inf"), float("inf")
-        for _ in range(reps):
-            with Clock() as ck:
-                r = initlab.compare("mlp:784-1024-1024-10:relu", big, pols, seeds=2, epochs=1, lr=0.05,
-                                    batch_size=128, store=False, progress=False, device="cpu", threads=args.threads)
-            bw, bc = min(bw, ck.wall), min(bc, ck.cpu)
+        kb = dict(seeds=2, epochs=1, lr=0.05, batch_size=128)
+        bw, bc, _, r = time_compare(reps, "mlp:784-1024-1024-10:relu", big, pols, **kb)
+        bw1, _, _, r1 = time_compare(reps, "mlp:784-1024-1024-10:relu", big, pols, workers=1, threads=args.threads,
+                                     **kb)
         flb = train_flops(wl, big.n_train, big.n_val, 1, 4)
         p2, p2c = matmul_peak(args.threads)
         peak2, peak2_cpu = max(peak, p2), max(peak_cpu, p2c)
@@ -199,7 +218,8 @@ def main(argv=None) -> int:
         print(f"784-1024-1024-10, batch 128, 4 models, {big.n_train} train / {big.n_val} val samples, 1 epoch: "
               f"{bw:.2f} s wall{best}, {flb / bw / 1e9:.1f} GFLOP/s = {100 * flb / bw / 1e9 / peak2:.0f}% "
               f"of peak per wall second, {100 * flb / (bc / th) / 1e9 / peak2_cpu:.0f}% per CPU second "
-              f"(target >= 80%; path {r.path})")
+              f"(target >= 80%; path {r.path}) [{how(r)}]; one process {100 * flb / bw1 / 1e9 / peak2:.0f}% "
+              f"[{how(r1)}]")
     print(f"load average at the end = {os.getloadavg()[0]:.1f} (other processes share these cores)")
     return 0
 

@@ -107,6 +107,8 @@ def test_bad_input_is_one_init_error(kwargs, needle):
     (["--policies", "zeros,nope"], "nope"),
     (["--model", "mlp:64-x"], "mlp:64-x"),
     (["--data", "nope-data"], "nope-data"),
+    (["--workers", "two"], "--workers='two'"),
+    (["--workers", "2", "--threads", "2"], "workers=1"),
 ])
 def test_cli_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):
     base = ["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros", "--seeds", "1",
@@ -147,15 +149,29 @@ def test_cli_defaults_are_the_seed_004_comparison():
 EPOCHS = 40
 
 
-def _cmd(store):
+def _cmd(store, parallel=("--threads", "1")):
     return [sys.executable, "-m", "initlab.cli.main", "compare", "--model", "mlp:64-32-10:relu", "--data", "digits",
             "--subsample", "300", "--policies", "zeros,torch-default", "--seeds", "2", "--epochs", str(EPOCHS),
-            "--batch-size", "8", "--chunk", "2", "--threads", "1", "--store", str(store), "--no-report"]
+            "--batch-size", "8", "--chunk", "2", *parallel, "--store", str(store), "--no-report"]
 
 
-def _kill_after_first_chunk(store, sig):
+def _processes_mentioning(text):
+    """PIDs whose command line contains `text` (forked workers keep their parent's command line)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _kill_after_first_chunk(store, sig, parallel=("--threads", "1")):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(_cmd(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(_cmd(store, parallel), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     lines = []
     t0 = time.time()
     while time.time() - t0 < 60:
@@ -164,21 +180,31 @@ def _kill_after_first_chunk(store, sig):
             break
         lines.append(line)
         if line.startswith("chunk 1/2"):
+            if "--workers" in parallel:         # hit the sweep while chunk 2's worker process is alive
+                t1 = time.time()
+                while len(_processes_mentioning(str(store))) < 2 and time.time() - t1 < 10:
+                    time.sleep(0.002)
+                assert len(_processes_mentioning(str(store))) >= 2, "no worker process seen"
             proc.send_signal(sig)
             break
     out, err = proc.communicate(timeout=60)
     return proc.returncode, "".join(lines) + err
 
 
+@pytest.mark.parametrize("parallel", [("--threads", "1"), ("--workers", "2")], ids=["one-process", "2-workers"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig):
+def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig, parallel):
     store = tmp_path / "runs.sqlite"
-    code, err = _kill_after_first_chunk(store, sig)
+    code, err = _kill_after_first_chunk(store, sig, parallel)
     assert "chunk 1/2" in err, err
     if sig == signal.SIGINT:
         assert code == 130 and "finished results are kept" in err, (code, err)
     else:
         assert code == -signal.SIGKILL
+    deadline = time.time() + 10                  # a worker dies with its parent (PR_SET_PDEATHSIG / kill)
+    while _processes_mentioning(str(store)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(store)) == []
     with RunStore(store) as st:
         runs = st.runs()
         assert st.check() == []
@@ -242,3 +268,26 @@ def test_each_run_builds_its_model_once():
                           **dict(SMALL, seeds=3, epochs=1))
     assert len(res.runs) == 9
     assert len(calls) == 1 + 9                                # one probe + one model per (policy, seed)
+
+
+def test_workers_auto_explicit_and_bad(monkeypatch):
+    """auto: worker processes for small stacked-MLP steps when there are 2+ cores; an explicit thread count
+    keeps one process; the results do not depend on the choice."""
+    import os
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    kw = dict(SMALL, store=False, dtype="float64", epochs=2)
+    auto = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], **kw)
+    one = initlab.compare("digits-mlp", "digits", ["zeros", "torch-default"], threads=1, **kw)
+    assert auto.config["workers"] == 2 and "2 worker processes" in auto.path_reason
+    assert one.config["workers"] == 1 and one.config["threads"] == 1
+    for a, b in zip(auto.runs, one.runs):
+        assert (a.policy, a.seed) == (b.policy, b.seed)
+        assert a.history[-1]["val_loss"] == pytest.approx(b.history[-1]["val_loss"], rel=1e-9)
+    big = initlab.compare("mlp:64-2048-10", "digits", ["zeros"], **dict(kw, seeds=2, epochs=1, batch_size=256))
+    assert big.config["workers"] == 1                      # 64*2048*256 multiply-adds per step: threads split it
+    seq = initlab.compare("digits-mlp", "digits", ["zeros"], workers=2, path="sequential", **kw)
+    assert seq.config["workers"] == 1 and "workers=2 ignored" in seq.path_reason
+    with pytest.raises(InitError, match="workers=0"):
+        initlab.compare("digits-mlp", "digits", ["zeros"], workers=0, **kw)
+    with pytest.raises(InitError, match="threads=2.*workers=1"):
+        initlab.compare("digits-mlp", "digits", ["zeros"], workers=2, threads=2, **kw)

@@ -55,8 +55,10 @@ def register(sub) -> None:
                    "it finishes (default: all at once)")
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
     p.add_argument("--target", type=float, default=None, help="report epochs to reach this metric value")
-    p.add_argument("--threads", default="auto", help="torch CPU threads while training, or auto: time 1 thread "
-                   "against all cores on a layer of the model and keep the faster (default auto)")
+    p.add_argument("--threads", default="auto", help="torch CPU threads while training, or auto (default): 1 per "
+                   "worker process, else time 1 thread against all cores on a layer of the model")
+    p.add_argument("--workers", default="auto", help="processes training slices of the models (stacked-MLP path "
+                   "on the CPU), one thread each, or auto (default): one per core when that path runs")
     p.add_argument("--report", default=None, help="report folder (default: report/ next to the store)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")
@@ -71,15 +73,17 @@ def run(args) -> int:
     from ..experiments.compare import CompareInterrupted, compare
     from ..experiments.store import DEFAULT_DIR, DEFAULT_NAME, json_safe
 
-    threads = None
-    if args.threads != "auto":
+    def count(flag, text):
+        if text == "auto":
+            return None
         try:
-            threads = int(args.threads)
+            n = int(text)
         except ValueError:
-            threads = 0
-        if threads < 1:
-            raise bad_argument("initlab compare", "--threads", args.threads, "a positive integer or auto",
-                               "e.g. --threads 2")
+            n = 0
+        if n < 1:
+            raise bad_argument("initlab compare", flag, text, "a positive integer or auto", f"e.g. {flag} 2")
+        return n
+    threads, workers = count("--threads", args.threads), count("--workers", args.workers)
     data_options = {}
     if args.subsample is not None:
         data_options["subsample"] = args.subsample
@@ -95,7 +99,8 @@ def run(args) -> int:
                          optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
                          store=store, device=args.device, progress=not args.quiet,
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
-                         momentum=args.momentum, weight_decay=args.weight_decay, threads=threads)
+                         momentum=args.momentum, weight_decay=args.weight_decay, threads=threads,
+                         workers=workers)
     except CompareInterrupted as e:
         where = f" in {e.store_path}" if e.store_path else ""
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "

@@ -121,6 +121,39 @@ def _dataset(data, data_options):
     return ds, ds.name, opts
 
 
+# Above this many multiply-adds per model per step in its largest layer (in x out x batch), one process with
+# intra-op threads is as fast as worker processes (its matmuls are big enough to split well: 784-1024-1024-10
+# at batch 128, 134M, ran at 80 % of peak with 2 threads and 78 % with 2 workers), so auto keeps one process.
+# Below it (digits 64-128-128-10 at batch 16: 262K) workers win: 54 % against 50 % (benchmarks/compare_speed.py).
+_SHARD_MAX_STEP_MACS = 1 << 24
+
+
+def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[int, str]:
+    """(worker processes, note for the path reason; "" = the thread note decides) for compare's arguments."""
+    from .stacked import parse_mlp
+    from .trainers import sharding_applies, vectorized_support
+    stacked = path != "sequential" and vectorized_support(probe)[0] == "stacked-mlp" and sharding_applies(dev)
+    if isinstance(workers, int):
+        if workers == 1:
+            return 1, ""
+        if not stacked:
+            return 1, (f"workers={workers} ignored: process shards need the stacked-MLP path on the CPU and fork; "
+                       "one process")
+        n = min(workers, n_models)
+        return n, f"{n} worker process(es) x 1 thread (set)"
+    if isinstance(threads, int) or not stacked or n_models < 2:
+        return 1, ""
+    plan, _ = parse_mlp(probe)
+    if max(i * o for i, o, _ in plan.shapes) * batch_size > _SHARD_MAX_STEP_MACS:
+        return 1, ""
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = min(cores, n_models)
+    if n < 2:
+        return 1, ""
+    return n, f"{n} worker processes x 1 thread (auto: one per core; they scale better than threads)"
+
+
 def _policies(policies) -> list[str]:
     if isinstance(policies, str):
         policies = [p.strip() for p in policies.split(",") if p.strip()]
@@ -213,7 +246,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
             data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
-            dtype: str = "float32", threads=None) -> CompareResult:
+            dtype: str = "float32", threads=None, workers=None) -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
 
     model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
@@ -229,8 +262,13 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     chunk         models per vectorized batch (None = all pending runs at once)
     path          'auto' | 'vectorized' | 'sequential'
     dtype         'float32' | 'float64'
-    threads       torch CPU threads while training: an int, or None/'auto' = time 1 thread against all
-                  cores on a layer of this model and keep the faster (restored afterwards)
+    threads       torch CPU threads while training: an int, or None/'auto' (restored afterwards)
+    workers       processes training disjoint slices of the models (stacked-MLP path on the CPU), one
+                  thread each: an int, or None/'auto'.  auto: one per core when the stacked-MLP path runs,
+                  no thread count was given, a chunk has 2+ models and the matmuls are small (largest
+                  layer in*out*batch <= 2^24: there processes scale ~1.8x on 2 cores where threads give
+                  ~1.5x; see experiments/shards.py); otherwise one process whose thread count is timed
+                  (1 thread against all cores on a layer of the model)
     """
     t_start = time.perf_counter()
     if optimizer not in OPTIMIZERS:
@@ -241,6 +279,13 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         raise unknown_choice(WHERE, "dtype", dtype, list(DTYPES))
     if threads not in (None, "auto") and not (isinstance(threads, int) and threads >= 1):
         raise bad_argument(WHERE, "threads", threads, "a positive int, 'auto' or None", "e.g. threads=2")
+    if workers not in (None, "auto") and not (isinstance(workers, int) and not isinstance(workers, bool)
+                                              and workers >= 1):
+        raise bad_argument(WHERE, "workers", workers, "a positive int, 'auto' or None", "e.g. workers=2")
+    if isinstance(workers, int) and workers > 1 and isinstance(threads, int) and threads > 1:
+        raise bad_argument(WHERE, "threads", threads, "1 (or 'auto') when workers > 1",
+                           f"each of the {workers} worker processes runs one thread: pass threads=1, or workers=1 "
+                           f"to train in one process with {threads} threads")
     if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
         raise bad_argument(WHERE, "target", target, "a finite number or None", "e.g. target=0.8")
     policies = _policies(policies)
@@ -268,13 +313,18 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         first[(p, seeds[0])] = m
 
     threads_before = torch.get_num_threads()
+    n_models = len(seeds) * len(policies) if chunk is None else min(chunk, len(seeds) * len(policies))
+    n_workers, threads_note = _workers(workers, threads, probe, path, dev, n_models, batch_size)
     if isinstance(threads, int):
-        n_threads, threads_note = threads, f"{threads} thread(s) (set)"
+        n_threads, threads_note = threads, threads_note or f"{threads} thread(s) (set)"
+    elif n_workers > 1:
+        n_threads = 1
     else:
         from .stacked import parse_mlp
         plan, _ = parse_mlp(probe)
         shapes = [(i, o) for i, o, _ in plan.shapes] if plan else [(128, 128)]
-        n_threads, threads_note = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])
+        n_threads, tnote = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])
+        threads_note = "; ".join(x for x in (threads_note, tnote) if x)
     st, owned = _open_store(store)
     torch.set_num_threads(n_threads)
     try:
@@ -303,7 +353,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                         _apply_policy(m, p, s, example)
                     models.append(m)
                 bar.note = f"chunk {ci}/{len(chunks)}"
-                out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=bar, loss_kind=loss)
+                out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=bar, loss_kind=loss,
+                                 workers=n_workers)
                 paths.append(out.path)
                 reasons.append(out.reason)
                 for (p, s), r in zip(cj, out.results):
@@ -341,6 +392,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     summary = summarize(runs, metric, higher_is_better=hib, target=target) if runs else []
     full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
                        chunk=chunk, store=str(st.path) if st is not None else None, threads=n_threads,
+                       workers=n_workers,
                        seconds=round(time.perf_counter() - t_start, 3))
     result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,
                            skipped=skipped)

@@ -99,6 +99,14 @@ class StackedMLP:
                 self.weights.append(torch.stack([m.weight.detach() for m in mods]).to(device, dtype).contiguous())
                 self.biases.append(torch.stack([m.bias.detach() for m in mods]).to(device, dtype).unsqueeze(-1)
                                    .contiguous() if has_b else None)
+        # Views taken once: every update is in place, so they stay valid, and each step saves ~15 view calls
+        # (a few microseconds each: ~5 % of a batch-16 step).  wT[l]: W^T for the input gradient; first:
+        # layer 0 seen per seed group (G, P*out, in) and its bias (G, P*out, 1); bflat[l]: the bias as a vector.
+        o0, i0 = self.weights[0].shape[1:]
+        self._first_w = self.weights[0].view(groups, self.P * o0, i0)
+        self._first_b = self.biases[0].view(groups, self.P * o0, 1) if self.biases[0] is not None else None
+        self._wT = [W.transpose(1, 2) for W in self.weights]
+        self._bflat = [b.view(-1) if b is not None else None for b in self.biases]
 
     def _ones(self, d: torch.Tensor) -> torch.Tensor:
         """(b,) ones (cached per batch size): d.view(-1, b) @ ones sums d over the batch."""
@@ -129,15 +137,9 @@ class StackedMLP:
     # ------------------------------------------------------------------ forward
     def _first(self, x_t: torch.Tensor) -> torch.Tensor:
         """First Linear on the group-shared input x_t (G, in, B) -> (M, out, B)."""
-        W, b = self.weights[0], self.biases[0]
-        G, P = self.G, self.P
-        o, i = W.shape[1], W.shape[2]
-        Wg = W.view(G, P * o, i)
-        if b is None:
-            z = torch.bmm(Wg, x_t)
-        else:
-            z = torch.baddbmm(b.view(G, P * o, 1), Wg, x_t)
-        return z.view(self.M, o, -1)
+        b = self._first_b
+        z = torch.bmm(self._first_w, x_t) if b is None else torch.baddbmm(b, self._first_w, x_t)
+        return z.view(self.M, self.weights[0].shape[1], -1)
 
     def forward_train(self, x_t: torch.Tensor, masks):
         """Training forward.  x_t: (G, in, B).  masks(l, shape) -> scaled dropout mask or None.
@@ -183,13 +185,15 @@ class StackedMLP:
         return z
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dout: torch.Tensor, tape, *, sgd_lr: float | None = None) -> None:
-        """Backpropagate dout (M, out, B).  With sgd_lr: apply W -= lr*dW in place (fused plain SGD);
-        else store the gradients in .grad of the stacked tensors.
+    def backward(self, dout: torch.Tensor, tape, *, sgd_lr: float | None = None, scale: float = 1.0) -> None:
+        """Backpropagate scale * dout (M, out, B).  With sgd_lr: apply W -= lr*dW in place (fused plain
+        SGD); else store the gradients in .grad of the stacked tensors.
 
-        dout is consumed: the activation and dropout backward run in place on it (and on every later
-        input gradient), so no temporaries are allocated per layer."""
-        G, P, M = self.G, self.P, self.M
+        `scale` (e.g. 1/batch for a mean loss) is folded into the update's alpha, which is exact because
+        every gradient is linear in dout; it saves a pass over dout per step.  dout is consumed: the
+        activation and dropout backward run in place on it (and on every later input gradient), so no
+        temporaries are allocated per layer."""
+        G, P = self.G, self.P
         d = dout if dout.is_contiguous() else dout.contiguous()
         for l in range(len(self.weights) - 1, -1, -1):
             a_in, ops_tape = tape[l]
@@ -199,22 +203,23 @@ class StackedMLP:
                 else:
                     _act_backward_(d, rec[1], rec[2], rec[3])
             W, b = self.weights[l], self.biases[l]
-            d_in = torch.bmm(W.transpose(1, 2), d) if l > 0 else None
+            d_in = torch.bmm(self._wT[l], d) if l > 0 else None
             if l == 0:
-                o, i = W.shape[1], W.shape[2]
-                Wv, dv, at = W.view(G, P * o, i), d.view(G, P * o, -1), a_in.transpose(1, 2)
+                Wv, dv = self._first_w, d.view(G, self._first_w.shape[1], -1)
             else:
-                Wv, dv, at = W, d, a_in.transpose(1, 2)
+                Wv, dv = W, d
+            at = a_in.transpose(1, 2)
             # bias gradient = d summed over the batch: one matrix-vector product over all models at once
             d2 = d.view(-1, d.shape[2])
             if sgd_lr is not None:
-                Wv.baddbmm_(dv, at, alpha=-sgd_lr)
+                Wv.baddbmm_(dv, at, alpha=-sgd_lr * scale)
                 if b is not None:                       # bias: b -= lr * d @ ones (one kernel)
-                    b.view(-1).addmv_(d2, self._ones(d), alpha=-sgd_lr)
+                    self._bflat[l].addmv_(d2, self._ones(d), alpha=-sgd_lr * scale)
             else:
-                W.grad = torch.bmm(dv, at).view(W.shape)
+                # beta=0: scale * dv @ at in one kernel (the first argument only supplies the shape)
+                W.grad = torch.baddbmm(Wv, dv, at, beta=0.0, alpha=scale).view(W.shape)
                 if b is not None:
-                    b.grad = torch.mv(d2, self._ones(d)).view(b.shape)
+                    b.grad = torch.addmv(self._bflat[l], d2, self._ones(d), beta=0.0, alpha=scale).view(b.shape)
             d = d_in
 
 

@@ -251,17 +251,25 @@ def _loss_stacked(out, y_m, kind):
     return loss, diff.mul_(2.0 / diff[0].numel())
 
 
-def _ce_grouped(out, yb, loss_sum, neg, G, P):
-    """Cross-entropy of out (M, C, b) against the group targets yb (G, b) without copying them per model:
-    adds each model's mean loss to loss_sum (M,) and returns d(sum of means)/d out."""
+def _ce_grouped(out, yb, logp_acc, neg, G, P):
+    """Cross-entropy of out (M, C, b) against the group targets yb (G, b) without copying them per model.
+
+    Adds each sample's log-probability of its target, weighted B/b, to logp_acc (G, P, 1, B), so that at
+    the end of the epoch -logp_acc.sum / B is the sum of the steps' mean losses (summing once per epoch
+    instead of once per step).  Returns (g, 1/b) with d(sum of means)/d out = g / b; the caller folds
+    1/b into the update instead of paying a pass over g."""
     M, C, b = out.shape
+    B = logp_acc.shape[-1]
     o4 = out.view(G, P, C, b)
     idx = yb.view(G, 1, 1, b).expand(G, P, 1, b)
     lsm = torch.log_softmax(o4, 2)
-    loss_sum.add_(lsm.gather(2, idx).sum((2, 3)).view(M), alpha=-1.0 / b)
+    if b == B:
+        logp_acc.add_(lsm.gather(2, idx))
+    else:
+        logp_acc[..., :b].add_(lsm.gather(2, idx), alpha=B / b)
     d = lsm.exp_()
     d.scatter_add_(2, idx, neg[..., :b])
-    return d.mul_(1.0 / b).view(M, C, b)
+    return d.view(M, C, b), 1.0 / b
 
 
 def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, kind) -> list:
@@ -274,7 +282,13 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
     net = StackedMLP(models, plan, groups=G, device=dev, dtype=dt)
     fused = cfg.optimizer == "sgd" and cfg.momentum == 0 and cfg.weight_decay == 0
     opt = None if fused else make_optimizer(net.parameters(), cfg)
-    order_gens = [torch.Generator().manual_seed(int(s)) for s in gseeds]
+    # Batch order: one generator per distinct seed.  When the groups are not equal-sized (G = M, e.g. a
+    # process shard cutting through a seed group, or a resumed sweep) several groups share a seed: their
+    # inputs are gathered once per seed per epoch and picked per group at each step (`src`), instead of
+    # once per group per epoch (G full copies of the training set).
+    useeds = list(dict.fromkeys(gseeds))
+    src = None if len(useeds) == G else torch.tensor([useeds.index(s) for s in gseeds], device=dev)
+    order_gens = [torch.Generator().manual_seed(int(s)) for s in useeds]
     drop_gens = [torch.Generator(device=dev).manual_seed(dropout_seed(s)) for s in gseeds]
 
     x_tr = data.x_train.reshape(data.n_train, -1).to(dev, dt)
@@ -302,39 +316,51 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
     status = [FINISHED] * M
     n_steps = math.ceil(n / B)
     neg = torch.full((G, P, 1, B), -1.0, dtype=dt, device=dev)
-    x_epoch_ok = G * x_tr.numel() <= _EPOCH_GATHER_ELEMS
+    logp_acc = torch.zeros((G, P, 1, B), dtype=dt, device=dev)
+    x_epoch_ok = len(useeds) * x_tr.numel() <= _EPOCH_GATHER_ELEMS
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        perm = _perms(gseeds, order_gens, n, dev)
-        y_perm = y_tr[perm]                      # (G, n[, D]): this epoch's targets in batch order
+        perm = _perms(useeds, order_gens, n, dev)   # (S, n): one order per distinct seed
+        y_perm = y_tr[perm]                      # (S, n[, D]): this epoch's targets in batch order
+        if src is not None:
+            y_perm = y_perm.index_select(0, src)     # (G, n[, D])
+            perm_g = perm.index_select(0, src)
+        else:
+            perm_g = perm
         # inputs in batch order too: one gather per epoch (each step's batch is then a view) when that
         # copy is small, else one index_select per step
-        x_perm = torch.index_select(x_tr, 0, perm.view(-1)).view(G, n, -1) if x_epoch_ok else None
+        x_perm = torch.index_select(x_tr, 0, perm.view(-1)).view(len(useeds), n, -1) if x_epoch_ok else None
+        x_steps = x_perm.split(B, 1) if x_perm is not None else None        # views (G, b, in), one call
+        y_steps = y_perm.split(B, 1)
         loss_sum = torch.zeros(M, dtype=dt, device=dev)
+        logp_acc.zero_()
         for i in range(n_steps):
-            if x_perm is not None:
-                xb = x_perm[:, i * B:(i + 1) * B]    # (G, b, in)
+            if x_steps is not None:
+                xb = x_steps[i] if src is None else x_steps[i].index_select(0, src)   # (G, b, in)
             else:
-                idx = perm[:, i * B:(i + 1) * B]
+                idx = perm_g[:, i * B:(i + 1) * B]
                 xb = torch.index_select(x_tr, 0, idx.reshape(-1)).view(G, idx.shape[1], -1)
             out, tape = net.forward_train(xb.transpose(1, 2), masks)
-            yb = y_perm[:, i * B:(i + 1) * B]
+            yb = y_steps[i]
             if kind == "cross_entropy":
-                d = _ce_grouped(out, yb, loss_sum, neg, G, P)
+                d, scale = _ce_grouped(out, yb, logp_acc, neg, G, P)
             else:
                 loss, d = _loss_stacked(out, per_model(yb), kind)
                 loss_sum += loss
+                scale = 1.0
             # A model whose loss turns non-finite keeps its NaN/inf inside its own slice (every op is per
             # model) until the end of the epoch, where it is marked diverged, zeroed and masked out.
             if any_dead:
                 d = torch.where(alive.view(M, 1, 1), d, 0.0)
             if fused:
-                net.backward(d, tape, sgd_lr=cfg.lr)
+                net.backward(d, tape, sgd_lr=cfg.lr, scale=scale)
             else:
-                net.backward(d, tape)
+                net.backward(d, tape, scale=scale)
                 opt.step()
             if progress is not None:
                 progress.update(1.0 / n_steps)
+        if kind == "cross_entropy":
+            loss_sum = logp_acc.sum((2, 3)).view(M).mul_(-1.0 / B)
         ok = alive & torch.isfinite(loss_sum)
         train_loss = loss_sum / n_steps
         val_loss, val_m = _eval_stacked(net, x_va, y_va, kind, data.task)
@@ -550,8 +576,11 @@ def _eval_one(model, x, y, kind, task, batch):
 
 
 def train_vectorized(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None,
-                     engine=None) -> tuple[list, str]:
-    """Train all models at once; returns (results, engine).  Raises when the models cannot be vectorized."""
+                     engine=None, workers: int = 1) -> tuple[list, str]:
+    """Train all models at once; returns (results, engine).  Raises when the models cannot be vectorized.
+
+    workers > 1 (stacked-MLP engine on the CPU, where fork exists): that many processes of one thread
+    each train disjoint slices of the models (see shards.py); else one process."""
     kind = loss_kind or cfg.loss
     eng, why = vectorized_support(models[0])
     if eng is None:
@@ -559,13 +588,24 @@ def train_vectorized(models, seeds, data: TrainData, cfg: TrainConfig, progress=
                            "a model without BatchNorm", why + "; use path='sequential' (or 'auto')")
     eng = engine or eng
     if eng == "stacked-mlp":
+        if workers > 1 and len(models) > 1 and sharding_applies(cfg.device):
+            from .shards import train_stacked_sharded
+            return train_stacked_sharded(models, list(seeds), data, cfg, progress, kind, workers), eng
         return _train_stacked(models, list(seeds), data, cfg, progress, kind), eng
     return _train_vmap(models, list(seeds), data, cfg, progress, kind), eng
 
 
+def sharding_applies(device) -> bool:
+    """Whether worker processes can train slices of a stacked-MLP sweep here: CPU, and fork available."""
+    from .shards import fork_available
+    return torch.device(device).type == "cpu" and fork_available()
+
+
 def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = "auto", progress=None,
-               loss_kind=None) -> TrainOutcome:
-    """Train `models` (already initialized) in place; seeds[k] drives model k's batch order and dropout."""
+               loss_kind=None, workers: int = 1) -> TrainOutcome:
+    """Train `models` (already initialized) in place; seeds[k] drives model k's batch order and dropout.
+
+    workers: processes for the stacked-MLP engine on the CPU (see train_vectorized)."""
     cfg.check()
     if path not in PATHS:
         raise unknown_choice("train_runs", "path", path, PATHS)
@@ -585,7 +625,7 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
     backup = [copy.deepcopy(m.state_dict()) for m in models]
     done_before = progress.done if progress is not None else 0
     try:
-        results, eng = train_vectorized(models, seeds, data, cfg, progress, loss_kind=loss_kind)
+        results, eng = train_vectorized(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers)
         return TrainOutcome(results, "vectorized", why, eng)
     except (KeyboardInterrupt, MemoryError):
         raise

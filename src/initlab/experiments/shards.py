@@ -1,0 +1,144 @@
+"""Process shards for the stacked-MLP engine: W worker processes train disjoint slices of the models at once.
+
+Why processes.  A batch-16 step is about 25 small kernels.  With 2 OpenMP threads every kernel is split and
+joined, and the elementwise ones below torch's grain size run on one thread, so 2 threads train only ~1.5x
+faster than 1; two Python threads sharing the GIL do no better.  Two processes with one thread each share
+nothing per step: measured 1.8x on 2 cores (benchmarks/compare_speed.py).  They are also robust on a busy
+machine: no thread waits at a barrier for a sibling that the scheduler has put aside.
+
+How.  fork: the data and the models are inherited copy-on-write, nothing is pickled on the way in.  Each
+child trains its slice with one thread, writes the final weights into an anonymous shared mapping the parent
+made before forking (no /dev/shm file), and sends its RunResults (histories, small) through a pipe.  The
+parent trains the first slice itself and drives the progress bar.  A child dies with its parent
+(PR_SET_PDEATHSIG), and the parent kills its children when it stops early (Ctrl-C, an error).
+
+Every model's arithmetic is its own (see stacked.py), so slicing changes which models share a batched
+matmul, not what any model computes: results agree with one process to float rounding.
+"""
+from __future__ import annotations
+
+import mmap
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import traceback
+
+import torch
+
+
+def fork_available() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+def slices(n: int, workers: int) -> list[tuple[int, int]]:
+    """Contiguous [lo, hi) slices of n models, sizes as equal as possible (the first ones one larger)."""
+    workers = max(1, min(workers, n))
+    q, r = divmod(n, workers)
+    out, lo = [], 0
+    for i in range(workers):
+        hi = lo + q + (1 if i < r else 0)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _params(models) -> list[torch.Tensor]:
+    return [p for m in models for p in m.parameters()]
+
+
+def _layout(params) -> tuple[list[int], int]:
+    """Byte offsets of each parameter in the shared buffer (64-byte aligned) and the total size."""
+    offs, size = [], 0
+    for p in params:
+        offs.append(size)
+        size += -(-p.numel() * p.element_size() // 64) * 64
+    return offs, max(size, 64)
+
+
+def _views(buf: mmap.mmap, params, offs) -> list[torch.Tensor]:
+    return [torch.frombuffer(buf, dtype=p.dtype, count=p.numel(), offset=o).view(p.shape) if p.numel() else
+            torch.empty(p.shape, dtype=p.dtype) for p, o in zip(params, offs)]
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a SIGKILLed sweep leaves no orphans)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:                                          # the parent died before prctl
+        os._exit(1)
+
+
+def _child(conn, buf, offs, models, seeds, data, cfg, kind, parent) -> None:
+    from .trainers import _train_stacked
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the parent's to handle: it stops us
+    try:
+        torch.set_num_threads(1)
+        results = _train_stacked(models, seeds, data, cfg, None, kind)
+        with torch.no_grad():
+            for v, p in zip(_views(buf, _params(models), offs), _params(models)):
+                v.copy_(p)
+        msg = ("ok", results)
+    except BaseException as e:  # noqa: BLE001 - every failure is reported to the parent, which raises it
+        msg = ("error", f"{type(e).__name__}: {e}", traceback.format_exc())
+    try:
+        conn.send_bytes(pickle.dumps(msg))
+    finally:
+        conn.close()
+
+
+def train_stacked_sharded(models, seeds, data, cfg, progress, kind, workers: int) -> list:
+    """Like trainers._train_stacked (results in model order, final weights in `models`), on `workers`
+    processes of one thread each.  The caller checks fork_available() and that the models are stacked MLPs."""
+    from .trainers import _train_stacked
+    parts = slices(len(models), workers)
+    if len(parts) == 1:
+        return _train_stacked(models, seeds, data, cfg, progress, kind)
+    ctx = mp.get_context("fork")
+    children = []
+    threads_before = torch.get_num_threads()
+    try:
+        for lo, hi in parts[1:]:
+            params = _params(models[lo:hi])
+            offs, size = _layout(params)
+            buf = mmap.mmap(-1, size)                 # anonymous and MAP_SHARED: the child's writes reach us
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, daemon=True, name=f"initlab-shard-{lo}-{hi}",
+                               args=(send, buf, offs, models[lo:hi], seeds[lo:hi], data, cfg, kind, os.getpid()))
+            proc.start()
+            send.close()
+            children.append((proc, recv, buf, offs, lo, hi))
+        torch.set_num_threads(1)
+        lo0, hi0 = parts[0]
+        results = list(_train_stacked(models[lo0:hi0], seeds[lo0:hi0], data, cfg, progress, kind))
+        for proc, recv, buf, offs, lo, hi in children:
+            try:
+                msg = pickle.loads(recv.recv_bytes())
+            except EOFError:
+                proc.join(5)
+                raise RuntimeError(f"training worker for models {lo}..{hi - 1} died (exit code {proc.exitcode})") \
+                    from None
+            if msg[0] != "ok":
+                raise RuntimeError(f"training worker for models {lo}..{hi - 1} failed: {msg[1]}\n{msg[2]}")
+            params = _params(models[lo:hi])
+            with torch.no_grad():
+                for p, v in zip(params, _views(buf, params, offs)):
+                    p.copy_(v)
+            results.extend(msg[1])
+            proc.join()
+        return results
+    finally:
+        torch.set_num_threads(threads_before)
+        for proc, recv, buf, *_ in children:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            recv.close()
+            try:
+                buf.close()
+            except BufferError:           # a tensor view of it still alive (an exception's traceback)
+                pass

@@ -1,0 +1,113 @@
+"""Process shards of the stacked-MLP engine: same results as one process, failures and weights come back."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from initlab.experiments import shards
+from initlab.experiments.trainers import TrainConfig, TrainData, train_runs
+from initlab.models import build_model
+
+pytestmark = pytest.mark.skipif(not shards.fork_available(), reason="process shards need fork")
+
+
+def _data(task="classification", n=240, n_val=50, d_in=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n + n_val, d_in, generator=g)
+    if task == "classification":
+        y = (x @ torch.randn(d_in, 4, generator=g)).argmax(1)
+        return TrainData(task, x[:n], y[:n], x[n:], y[n:], 4)
+    y = x[:, :1] - 2 * x[:, 1:2]
+    return TrainData(task, x[:n], y[:n], x[n:], y[n:])
+
+
+def _models(spec, k, dtype=torch.float64):
+    torch.manual_seed(0)
+    return [build_model(spec).to(dtype) for _ in range(k)]
+
+
+@pytest.mark.parametrize("n,workers", [(7, 2), (7, 3), (5, 2), (2, 2), (3, 8)])
+def test_slices_cover_every_model_once_and_balance(n, workers):
+    parts = shards.slices(n, workers)
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    sizes = [hi - lo for lo, hi in parts]
+    assert len(parts) == min(n, workers) and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+
+
+@pytest.mark.parametrize("optimizer,extra,spec", [
+    ("sgd", {}, "mlp:12-20-20-4:relu"),
+    ("adam", {}, "mlp:12-16-4:tanh"),
+    ("sgd", {"momentum": 0.9}, "mlp:12-16-16-4:relu:dropout=0.2"),
+])
+def test_workers_reach_the_same_weights_and_histories_as_one_process(optimizer, extra, spec):
+    data = _data()
+    models = _models(spec, 7)
+    seeds = [0, 0, 0, 1, 1, 1, 2]                 # slices cut through a seed group: 4 | 3
+    twins = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=0.05 if optimizer == "sgd" else 1e-2, batch_size=16, optimizer=optimizer,
+                      dtype=torch.float64, **extra)
+    one = train_runs(models, seeds, data, cfg)
+    two = train_runs(twins, seeds, data, cfg, workers=2)
+    assert one.engine == two.engine == "stacked-mlp"
+    for a, b in zip(models, twins):                # the parent's modules hold every slice's final weights
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(pa, pb, rtol=1e-9, atol=1e-12)
+    for ra, rb in zip(one.results, two.results):
+        assert ra.status == rb.status and len(ra.history) == len(rb.history) == 3
+        for ha, hb in zip(ra.history, rb.history):
+            assert ha.keys() == hb.keys()
+            for k in ha:
+                assert ha[k] == pytest.approx(hb[k], rel=1e-9, abs=1e-12), k
+
+
+def test_weights_really_move_in_every_slice():
+    """Guards the shared-buffer copy: a child's trained weights must differ from the initial ones."""
+    data = _data()
+    models = _models("mlp:12-16-4:relu", 5, torch.float32)
+    before = copy.deepcopy(models)
+    train_runs(models, [0] * 5, data, TrainConfig(epochs=2, lr=0.1, batch_size=16), workers=3)
+    for a, b in zip(models, before):
+        assert not torch.equal(a[0].weight, b[0].weight)
+
+
+def test_divergence_inside_a_child_slice_is_recorded():
+    data = _data(task="regression")
+    models = _models("mlp:12-32-32-1:tanh", 4, torch.float32)
+    with torch.no_grad():
+        for p in models[3].parameters():              # the last model: trained by the child
+            p.fill_(1.0)
+    out = train_runs(models, [0, 0, 1, 1], data, TrainConfig(epochs=4, lr=0.1, batch_size=32, loss="mse"),
+                     workers=2)
+    assert [r.status for r in out.results] == ["finished", "finished", "finished", "diverged"]
+    assert all(torch.isfinite(p).all() for p in models[3].parameters())
+
+
+def test_a_failing_child_raises_in_the_parent(monkeypatch):
+    """A worker's exception is re-raised by the parent (and `auto` then falls back to sequential)."""
+    from initlab.experiments import trainers
+    real = trainers._train_stacked
+
+    def flaky(models, seeds, *a, **k):
+        if seeds[0] == 9:                              # only the child's slice starts with seed 9
+            raise ValueError("boom in the worker")
+        return real(models, seeds, *a, **k)
+    monkeypatch.setattr(trainers, "_train_stacked", flaky)
+    data = _data()
+    cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
+    with pytest.raises(RuntimeError, match="boom in the worker"):
+        shards.train_stacked_sharded(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg,
+                                     None, "cross_entropy", 2)
+    out = train_runs(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg, workers=2)
+    assert out.path == "sequential" and "boom in the worker" in out.reason
+    assert all(r.status == "finished" for r in out.results)
+
+
+def test_no_worker_outlives_the_call():
+    import multiprocessing as mp
+    data = _data()
+    train_runs(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 1, 2, 3], data,
+               TrainConfig(epochs=1, lr=0.05, batch_size=16), workers=4)
+    assert not [p for p in mp.active_children() if p.name.startswith("initlab-shard")]

@@ -149,6 +149,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cores and args.threads < len(cores):
+        # initlab's auto mode (worker processes, thread count) sizes itself to the cores it may use:
+        # give this process (and so its workers) exactly --threads cores, so that every figure here,
+        # the peak included, is measured on the same cores
+        os.sched_setaffinity(0, cores[:args.threads])
+        print(f"CPU affinity set to cores {cores[:args.threads]} (--threads {args.threads})")
     print(f"torch {torch.__version__}, threads = {torch.get_num_threads()} (set with --threads), "
           f"cores = {os.cpu_count()}, load average = {os.getloadavg()[0]:.1f}")
     ds = load("digits")

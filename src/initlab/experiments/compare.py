@@ -91,19 +91,19 @@ def _tensor_digest(t: torch.Tensor) -> bytes:
     c = t.detach().cpu().contiguous()
     if c.dtype == torch.bfloat16:
         c = c.float()
-    h = hashlib.blake2b(f"{t.dtype}{tuple(t.shape)}".encode(), digest_size=16)
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     h.update(c.reshape(-1).view(torch.uint8).numpy() if c.numel() else b"")   # buffer protocol: no copy
     _TENSOR_DIGESTS[t] = (t._version, h.digest())
     return h.digest()
 
 
 def _fingerprint(data) -> str:
-    """blake2b of every split's tensors (dtype, shape and bytes)."""
-    h = hashlib.blake2b(digest_size=16)
+    """SHA-256 of every split's tensors (dtype, shape and bytes), first 128 bits."""
+    h = hashlib.sha256()
     for t in (data.x_train, data.y_train, data.x_val, data.y_val):
         if t is not None:
             h.update(_tensor_digest(t))
-    return h.hexdigest()
+    return h.hexdigest()[:32]
 
 
 def _dataset(data, data_options):

@@ -44,6 +44,7 @@ PATHS = ("auto", "vectorized", "sequential")
 _EVAL_ELEMS = 1 << 24          # activations per eval chunk (bounds memory of the vectorized eval)
 _STACKED_EVAL_ELEMS = 1 << 22  # the same for the stacked-MLP kernel: 16 MiB float32 chunks stay cache-friendly
 _EPOCH_GATHER_ELEMS = 1 << 24  # stacked-MLP: gather an epoch's inputs in batch order at once up to this size
+_PROBE_FLOPS = 1e8             # pick_threads: FLOPs per timed matmul (about a millisecond)
 
 
 @dataclass
@@ -196,8 +197,12 @@ def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candid
         return cands[0], f"{cands[0]} thread(s): one core"
     before = torch.get_num_threads()
     i, o = max(shapes, key=lambda s: s[0] * s[1])
-    Wt = torch.randn(min(M, 8), o, i, dtype=dtype)
-    A = torch.randn(min(M, 8), i, batch, dtype=dtype)
+    # the probe is capped at ~1e8 FLOPs per matmul (about a millisecond): timing full-size layers of a
+    # big model (8 x 1024x1024 @ 1024x128) cost 0.3 s, a sixth of a one-epoch sweep
+    m = max(1, min(M, 8, int(_PROBE_FLOPS // (2 * o * i * batch))))
+    cols = max(8, min(batch, int(_PROBE_FLOPS // (2 * o * i * m))))
+    Wt = torch.randn(m, o, i, dtype=dtype)
+    A = torch.randn(m, i, cols, dtype=dtype)
     times = {}
     try:
         for rep in range(2):

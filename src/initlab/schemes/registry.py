@@ -7,6 +7,7 @@ fan/gain code the schemes use, never restated.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -43,7 +44,7 @@ class Scheme:
 
     def bind(self, **kwargs) -> dict:
         """kwargs completed with the function's defaults; unknown names are an InitError."""
-        sig = inspect.signature(self.fn)
+        sig = _signature(self.fn)
         accepted = list(_scheme_params(self.fn))
         open_ended = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
         for k in kwargs:
@@ -71,10 +72,20 @@ class Scheme:
             return None
         bound = self.bind(**kwargs)
         if self.builtin:   # the scheme's own checks, on a storage-less tensor: bad arguments raise here too
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # float64: the widest dtype, so range checks that depend on the dtype are left to the call
-                self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound)
+            # A combination that passed once passes again: remember it (a plan describes every parameter,
+            # and the meta-tensor call goes through torch's Python decompositions: ~0.1 ms).  Only plain
+            # values make a key (a tensor argument would compare elementwise).
+            key = (id(self.fn), tuple(shape), tuple(sorted(bound.items()))) \
+                if all(_plain(v) for v in bound.values()) else None
+            if key is None or key not in _VALIDATED:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    # float64: the widest dtype, so range checks that depend on the dtype are left to the call
+                    self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound)
+                if key is not None:
+                    if len(_VALIDATED) > 4096:
+                        _VALIDATED.clear()
+                    _VALIDATED.add(key)
         return self.law(tuple(shape), **bound)
 
     def to_dict(self) -> dict:
@@ -83,10 +94,23 @@ class Scheme:
                 "params": list(self.params), "builtin": self.builtin}
 
 
+_VALIDATED: set = set()   # (scheme function id, shape, bound kwargs) that passed the scheme's own checks
+
+
+def _plain(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str)) or \
+        (isinstance(v, tuple) and all(_plain(x) for x in v))
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(fn) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
 def _scheme_params(fn) -> tuple[str, ...]:
     """fn's scheme arguments: every parameter but the first (the tensor, whatever its name),
     `generator` and *args / **kwargs."""
-    params = list(inspect.signature(fn).parameters.values())[1:]
+    params = list(_signature(fn).parameters.values())[1:]
     return tuple(p.name for p in params
                  if p.name != "generator" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 

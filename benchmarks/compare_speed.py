@@ -16,24 +16,31 @@ validation forwards) as a fraction of that peak, and the same fraction for 784-1
 --repeat R times each initlab workload R times and keeps the fastest (default 3): on these shared cores
 a single 2-4 s run wanders by +-20 %, and the peak it is divided by is also the fastest of several.
 
-Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4, AVX-512) dev box, torch 2.13 CPU, while other
-engineers' jobs kept the load average at 3-12 (so wall times wander; CPU time is the steadier measure):
+initlab runs as a user gets it (workers and threads auto: on these shapes 2 worker processes x 1 thread)
+and, beside it, in one process with --threads threads.  With --threads N below the core count the script
+pins itself (and so initlab's workers) to N cores, so every figure, the peak included, uses the same cores.
 
-  threads=1, load 3:   initlab 2.66 s (CPU 2.66 s) vs tutorial 40.5 s (CPU 26.2 s): 15.2x wall, 9.8x CPU;
-                       training at 51 % of the matmul peak per CPU second (54 % per wall second);
-                       784-1024-1024-10 / batch 128: 78 % of peak per CPU second (61 % per wall second)
-  threads=1, load 7-9: 7.2-7.8x wall, 7.6-8.1x CPU, 36-38 % of peak per CPU second
-  threads=2, load 4:   17.4x wall, but both sides 5-15x slower than with one thread: with the second core
-                       taken by other processes, OpenMP threads wait on each other at every small kernel
-                       (this is why `compare` times 1 thread against all cores and keeps the faster).
-After the per-step overhead cuts (in-place activation/dropout backward, bias gradient as one addmv over
-all models instead of a batched matmul with a ones vector, one input gather per epoch, 16 MiB eval
-chunks), old and new kernels interleaved in one process, load ~1, fastest (median) of 3-4 runs:
-  threads=1: digits 47 % -> 59 % of peak (45 % -> 52 %); 784-1024-1024-10 80 % -> 81 % (77 % -> 76 %)
-  threads=2: digits 39 % -> 43 % (39 % -> 39 %);           784-1024-1024-10 73 % -> 78 % (73 % -> 70 %)
-What limits it: at batch 16 every matmul is small (128x128 by 16 columns); the batched matmuls alone run
-at ~75 % of peak, and the ~25 other small kernels per step (activations, loss, bias, gathers) plus Python
-dispatch cost about a third of the step.  Larger batches or widths approach the matmul peak.
+Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4, AVX-512) dev box (a shared VM), torch 2.13 CPU,
+load average 1-2, the peak the best of 2-3 measurements (it wandered between 166 and 198 GFLOP/s):
+
+  2 cores, 3 runs:  digits 1.15-1.25 s (2 workers) vs tutorial 28.1-29.1 s: 22-25x; 51-56 % of peak
+                    (one process with 2 threads: 39-56 %); 784-1024-1024-10: 81-85 %
+  1 core:           digits 2.05 s vs 21.4 s: 10.4x; 60 % of peak; 784-1024-1024-10: 90 %
+Before this round (same box, load ~1): 2 threads 43-48 % and 76-78 %; 1 thread 59 % and 81 %.
+
+What moved the figures:
+  * worker processes (experiments/shards.py): the two cores train disjoint halves of the stack with one
+    thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small
+    kernel is split and joined), two single-thread processes ~1.8x;
+  * fixed costs of a sweep: the first seed's models are no longer built twice, dataset hashes are cached,
+    plan rows skip repeated argument checks (init_ of a small MLP 1.6 -> 0.4 ms), pick_threads' probe
+    is capped (it timed full-size 1024x1024 layers: 0.3 s);
+  * the eval reuses its chunk buffers (fresh 16 MB buffers per chunk: ~12 % of a large epoch in page
+    faults); per step: cached weight views, the 1/batch of the loss folded into the update.
+What limits it: at batch 16 every matmul is small (128x128 by 16 columns); in isolation the step's
+batched matmuls run at ~65 % (2 threads) to 75 % (1 thread) of peak, and the ~20 other small kernels
+per step plus Python dispatch cost ~200 us a step.  At 784-1024-1024-10 one core reaches 90 %; two
+cores lose ~10 % to contention (each of two concurrent single-thread workers runs ~9 % slower than alone).
 """
 from __future__ import annotations
 

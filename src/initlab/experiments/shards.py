@@ -22,13 +22,16 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
 import traceback
 
 import torch
 
 
 def fork_available() -> bool:
-    return "fork" in mp.get_all_start_methods()
+    """Linux only: macOS offers fork, but forking a process that loaded Accelerate/Objective-C frameworks
+    can crash the child (Python defaults to spawn there for that reason); Windows has no fork."""
+    return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
 
 def slices(n: int, workers: int) -> list[tuple[int, int]]:

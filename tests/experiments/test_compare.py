@@ -244,7 +244,7 @@ def test_a_dataset_object_resumes_by_content(tmp_path):
 
 
 def test_a_dataset_changed_in_place_is_a_new_config(tmp_path):
-    """The content hash is cached per tensor, but an in-place edit invalidates it: no false resume."""
+    """Edits through torch or through a numpy array sharing the memory both change the config: no false resume."""
     from initlab.data import load
     kw = dict(seeds=1, epochs=1, lr=0.05, batch_size=16, store=str(tmp_path / "r.sqlite"), progress=False)
     ds = load("digits", subsample=200)
@@ -252,8 +252,29 @@ def test_a_dataset_changed_in_place_is_a_new_config(tmp_path):
     same = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
     ds.x_val[0, 0] += 1.0                                     # one value of the validation split changes
     edited = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
+    ds.x_train.numpy()[0, 0] += 1.0                           # behind torch's back (no version bump)
+    edited_np = initlab.compare("digits-mlp", ds, ["zeros"], **kw)
     assert same.skipped == 1 and same.config["config_hash"] == first.config["config_hash"]
     assert edited.skipped == 0 and edited.config["config_hash"] != first.config["config_hash"]
+    assert edited_np.skipped == 0 and edited_np.config["config_hash"] not in (first.config["config_hash"],
+                                                                             edited.config["config_hash"])
+
+
+def test_a_dataset_made_in_inference_mode_is_accepted():
+    from initlab.data import load
+    with torch.inference_mode():
+        ds = load("digits", subsample=120)
+        ds.x_train, ds.x_val = ds.x_train * 1.0, ds.x_val * 1.0     # inference tensors
+    res = initlab.compare("digits-mlp", ds, ["zeros"], seeds=1, epochs=1, lr=0.05, batch_size=16, store=False,
+                          progress=False)
+    assert res.runs[0].status == "finished"
+
+
+def test_a_factory_returning_one_shared_module_is_refused():
+    from initlab.models import build_model
+    shared = build_model("digits-mlp")
+    with pytest.raises(InitError, match="new module at each call"):
+        initlab.compare(lambda: shared, "digits", ["zeros", "torch-default"], store=False, **SMALL)
 
 
 def test_each_run_builds_its_model_once():

@@ -111,3 +111,56 @@ def test_no_worker_outlives_the_call():
     train_runs(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 1, 2, 3], data,
                TrainConfig(epochs=1, lr=0.05, batch_size=16), workers=4)
     assert not [p for p in mp.active_children() if p.name.startswith("initlab-shard")]
+
+
+@pytest.mark.parametrize("text,cap", [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1),
+                                      ("garbage", None)])
+def test_usable_cores_honours_a_cgroup_quota(tmp_path, text, cap):
+    import os
+    f = tmp_path / "cpu.max"
+    f.write_text(text + "\n")
+    n = len(os.sched_getaffinity(0))
+    assert shards.usable_cores(str(f)) == (n if cap is None else min(n, cap))
+    assert shards.usable_cores(str(tmp_path / "missing")) == n
+
+
+def _in_a_pool_worker(_):
+    return shards.fork_available()
+
+
+def test_no_workers_from_a_daemonic_process():
+    """A multiprocessing.Pool worker may not have children: sharding is off there (not a silent fallback)."""
+    import multiprocessing as mp
+    with mp.get_context("fork").Pool(1) as pool:
+        assert pool.map(_in_a_pool_worker, [0]) == [False]
+    assert shards.fork_available()
+
+
+def test_a_failed_fork_trains_in_this_process(monkeypatch):
+    import multiprocessing as mp
+
+    def no_fork(self):
+        raise OSError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(mp.get_context("fork").Process, "start", no_fork)
+    models = _models("mlp:12-8-4:relu", 4, torch.float32)
+    twins = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
+    with pytest.warns(RuntimeWarning, match="could not start training workers"):
+        out = train_runs(models, [0, 0, 1, 1], _data(), cfg, workers=2)
+    ref = train_runs(twins, [0, 0, 1, 1], _data(), cfg)
+    assert out.path == "vectorized" and [r.final for r in out.results] == [r.final for r in ref.results]
+
+
+def test_unpicklable_results_are_reported_not_lost(monkeypatch):
+    from initlab.experiments import trainers
+    real = trainers._train_stacked
+
+    def odd(models, seeds, *a, **k):
+        res = real(models, seeds, *a, **k)
+        if seeds[0] == 7:
+            res[0].final["bad"] = lambda: None          # a lambda cannot be pickled
+        return res
+    monkeypatch.setattr(trainers, "_train_stacked", odd)
+    with pytest.raises(RuntimeError, match="could not send the results back"):
+        shards.train_stacked_sharded(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 7, 7], _data(),
+                                     TrainConfig(epochs=1, lr=0.05, batch_size=16), None, "cross_entropy", 2)

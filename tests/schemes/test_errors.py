@@ -378,3 +378,27 @@ def test_describe_leaves_dtype_range_checks_to_the_call():
     assert law["std"] == pytest.approx(3e38)
     assert torch.isfinite(initlab.xavier_normal_(torch.empty(1, 1, dtype=torch.float64), gain=3e38)).all()
     _raises(initlab.xavier_normal_, torch.empty(1, 1), gain=3e38, arg="gain")
+
+
+def test_a_remembered_argument_check_does_not_pass_a_value_of_another_type():
+    """describe() remembers argument checks that passed; True == 1 == 1.0 must still be checked apart."""
+    c, d = initlab.get_scheme("constant"), initlab.get_scheme("dirac")
+    c.describe((4, 4), val=1)
+    _raises(c.describe, (4, 4), val=True, arg="val", value=True)
+    d.describe((4, 4, 3), groups=2)
+    with pytest.raises(InitError):
+        d.describe((4, 4, 3), groups=2.0)
+
+
+def test_register_an_unhashable_callable(clean_registry):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Half:                      # dataclass instances are unhashable (eq without frozen)
+        v: float = 0.5
+
+        def __call__(self, t, generator=None):
+            return t.fill_(self.v)
+    spec = initlab.register_scheme("half_dc", Half())
+    assert spec.bind() == {}
+    assert torch.equal(spec(torch.empty(2)), torch.full((2,), 0.5))

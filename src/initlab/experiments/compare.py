@@ -23,11 +23,11 @@ import copy
 import hashlib
 import math
 import time
+import weakref
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.weak import WeakTensorKeyDictionary
 
 from ..errors import bad_argument, unknown_choice
 from .progress import Progress
@@ -66,34 +66,32 @@ def _model_factory(model):
         return (lambda: copy.deepcopy(proto)), f"{type(model).__module__}.{type(model).__qualname__}(instance)"
     if callable(model):
         name = f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', repr(model))}"
+        seen = weakref.WeakSet()                 # every run needs its own module (runs are kept until trained)
 
         def factory():
             m = model()
             if not isinstance(m, nn.Module):
                 raise bad_argument(WHERE, "model", name, "a factory returning a torch.nn.Module",
                                    "make the factory return the model")
+            if m in seen:
+                raise bad_argument(WHERE, "model", name, "a factory returning a new module at each call",
+                                   "build the model inside the factory (e.g. lambda: MyNet()), or pass the "
+                                   "module itself (compare deep-copies it per run)")
+            seen.add(m)
             return m
         return factory, name
     raise bad_argument(WHERE, "model", model, "a zoo spec string (e.g. 'seed004', 'mlp:64-128-10'), "
                        "an nn.Module or a factory returning one", "see `initlab.models`")
 
 
-# tensor -> (its _version when hashed, digest): a Dataset passed again (a notebook, a benchmark, a sweep
-# over lr) is not re-hashed (tens of MB: ~0.1 s) unless a tensor was modified in place since (any in-place
-# op bumps _version).  Weak keys: the cache never keeps a tensor alive.
-_TENSOR_DIGESTS = WeakTensorKeyDictionary()
-
-
 def _tensor_digest(t: torch.Tensor) -> bytes:
-    hit = _TENSOR_DIGESTS.get(t)
-    if hit is not None and hit[0] == t._version:
-        return hit[1]
+    """SHA-256 of a tensor's dtype, shape and bytes.  Not cached: a tensor's bytes can change without torch
+    seeing it (a numpy array or a memory map behind it), and a stale digest would resume the wrong runs."""
     c = t.detach().cpu().contiguous()
     if c.dtype == torch.bfloat16:
         c = c.float()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     h.update(c.reshape(-1).view(torch.uint8).numpy() if c.numel() else b"")   # buffer protocol: no copy
-    _TENSOR_DIGESTS[t] = (t._version, h.digest())
     return h.digest()
 
 
@@ -146,9 +144,8 @@ def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[
     plan, _ = parse_mlp(probe)
     if max(i * o for i, o, _ in plan.shapes) * batch_size > _SHARD_MAX_STEP_MACS:
         return 1, ""
-    import os
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = min(cores, n_models)
+    from .shards import usable_cores
+    n = min(usable_cores(), n_models)
     if n < 2:
         return 1, ""
     return n, f"{n} worker processes x 1 thread (auto: one per core; they scale better than threads)"

@@ -24,14 +24,30 @@ import pickle
 import signal
 import sys
 import traceback
+import warnings
 
 import torch
 
 
 def fork_available() -> bool:
     """Linux only: macOS offers fork, but forking a process that loaded Accelerate/Objective-C frameworks
-    can crash the child (Python defaults to spawn there for that reason); Windows has no fork."""
-    return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+    can crash the child (Python defaults to spawn there for that reason); Windows has no fork.  Not from a
+    daemonic process either (a multiprocessing.Pool worker may not have children)."""
+    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and not mp.current_process().daemon)
+
+
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """CPUs this process may use: its affinity set, capped by a cgroup v2 CPU quota (containers)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(-(-int(quota) // int(period)))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 def slices(n: int, workers: int) -> list[tuple[int, int]]:
@@ -89,7 +105,11 @@ def _child(conn, buf, offs, models, seeds, data, cfg, kind, parent) -> None:
     except BaseException as e:  # noqa: BLE001 - every failure is reported to the parent, which raises it
         msg = ("error", f"{type(e).__name__}: {e}", traceback.format_exc())
     try:
-        conn.send_bytes(pickle.dumps(msg))
+        try:
+            payload = pickle.dumps(msg)
+        except Exception as e:  # noqa: BLE001 - say why instead of dying silently
+            payload = pickle.dumps(("error", f"could not send the results back: {type(e).__name__}: {e}", ""))
+        conn.send_bytes(payload)
     finally:
         conn.close()
 
@@ -105,16 +125,24 @@ def train_stacked_sharded(models, seeds, data, cfg, progress, kind, workers: int
     children = []
     threads_before = torch.get_num_threads()
     try:
-        for lo, hi in parts[1:]:
-            params = _params(models[lo:hi])
-            offs, size = _layout(params)
-            buf = mmap.mmap(-1, size)                 # anonymous and MAP_SHARED: the child's writes reach us
-            recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, daemon=True, name=f"initlab-shard-{lo}-{hi}",
-                               args=(send, buf, offs, models[lo:hi], seeds[lo:hi], data, cfg, kind, os.getpid()))
-            proc.start()
-            send.close()
-            children.append((proc, recv, buf, offs, lo, hi))
+        try:
+            for lo, hi in parts[1:]:
+                params = _params(models[lo:hi])
+                offs, size = _layout(params)
+                buf = mmap.mmap(-1, size)             # anonymous and MAP_SHARED: the child's writes reach us
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child, daemon=True, name=f"initlab-shard-{lo}-{hi}",
+                                   args=(send, buf, offs, models[lo:hi], seeds[lo:hi], data, cfg, kind,
+                                         os.getpid()))
+                children.append((proc, recv, buf, offs, lo, hi))   # before start: a Ctrl-C now still kills it
+                proc.start()
+                send.close()
+        except OSError as e:                          # no memory or process slots for a fork: one process
+            _stop(children)
+            children = []
+            warnings.warn(f"initlab: could not start training workers ({e}); training in this process",
+                          RuntimeWarning, stacklevel=2)
+            return _train_stacked(models, seeds, data, cfg, progress, kind)
         torch.set_num_threads(1)
         lo0, hi0 = parts[0]
         results = list(_train_stacked(models[lo0:hi0], seeds[lo0:hi0], data, cfg, progress, kind))
@@ -136,12 +164,15 @@ def train_stacked_sharded(models, seeds, data, cfg, progress, kind, workers: int
         return results
     finally:
         torch.set_num_threads(threads_before)
-        for proc, recv, buf, *_ in children:
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-            recv.close()
-            try:
-                buf.close()
-            except BufferError:           # a tensor view of it still alive (an exception's traceback)
-                pass
+        _stop(children)
+
+
+def _stop(children) -> None:
+    """Kill the children still running and close the pipes.  The shared maps are not closed by hand: a
+    tensor view of one may still be alive (an exception's traceback), and reading it after close()
+    would crash; reference counting unmaps each when its last view is gone."""
+    for proc, recv, *_ in children:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        recv.close()

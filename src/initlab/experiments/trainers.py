@@ -190,8 +190,8 @@ def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candid
     On a busy machine (other processes on the cores) more threads can be many times slower, so measure."""
     if torch.device(device).type != "cpu":
         return torch.get_num_threads(), "GPU: threads not tuned"
-    import os
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from .shards import usable_cores
+    cores = usable_cores()
     cands = sorted(set(candidates or [1, max(1, cores)]))
     if len(cands) == 1:
         return cands[0], f"{cands[0]} thread(s): one core"
@@ -200,7 +200,7 @@ def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candid
     # the probe is capped at ~1e8 FLOPs per matmul (about a millisecond): timing full-size layers of a
     # big model (8 x 1024x1024 @ 1024x128) cost 0.3 s, a sixth of a one-epoch sweep
     m = max(1, min(M, 8, int(_PROBE_FLOPS // (2 * o * i * batch))))
-    cols = max(8, min(batch, int(_PROBE_FLOPS // (2 * o * i * m))))
+    cols = max(1, min(batch, int(_PROBE_FLOPS // (2 * o * i * m))))
     Wt = torch.randn(m, o, i, dtype=dtype)
     A = torch.randn(m, i, cols, dtype=dtype)
     times = {}

@@ -75,7 +75,7 @@ class Scheme:
             # A combination that passed once passes again: remember it (a plan describes every parameter,
             # and the meta-tensor call goes through torch's Python decompositions: ~0.1 ms).  Only plain
             # values make a key (a tensor argument would compare elementwise).
-            key = (id(self.fn), tuple(shape), tuple(sorted(bound.items()))) \
+            key = (id(self.fn), tuple(shape), tuple((k, _typed(v)) for k, v in sorted(bound.items()))) \
                 if all(_plain(v) for v in bound.values()) else None
             if key is None or key not in _VALIDATED:
                 with warnings.catch_warnings():
@@ -102,9 +102,21 @@ def _plain(v) -> bool:
         (isinstance(v, tuple) and all(_plain(x) for x in v))
 
 
+def _typed(v):
+    """v with its type beside it (True == 1 == 1.0 in Python, but a scheme may accept one and refuse another)."""
+    return (type(v).__name__, tuple(_typed(x) for x in v) if isinstance(v, tuple) else v)
+
+
 @functools.lru_cache(maxsize=512)
-def _signature(fn) -> inspect.Signature:
+def _cached_signature(fn) -> inspect.Signature:
     return inspect.signature(fn)
+
+
+def _signature(fn) -> inspect.Signature:
+    try:
+        return _cached_signature(fn)
+    except TypeError:                 # an unhashable callable (e.g. a dataclass instance with __call__)
+        return inspect.signature(fn)
 
 
 def _scheme_params(fn) -> tuple[str, ...]:

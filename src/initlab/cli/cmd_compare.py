@@ -58,7 +58,8 @@ def register(sub) -> None:
     p.add_argument("--threads", default="auto", help="torch CPU threads while training, or auto (default): 1 per "
                    "worker process, else time 1 thread against all cores on a layer of the model")
     p.add_argument("--workers", default="auto", help="processes training slices of the models (stacked-MLP path "
-                   "on the CPU), one thread each, or auto (default): one per core when that path runs")
+                   "on the CPU), one thread each, or auto (default): one per core when that path runs with small "
+                   "matmuls (largest layer in*out*batch <= 2^24); results do not depend on it")
     p.add_argument("--report", default=None, help="report folder (default: report/ next to the store)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 import os
 import signal
@@ -312,3 +313,42 @@ def test_workers_auto_explicit_and_bad(monkeypatch):
         initlab.compare("digits-mlp", "digits", ["zeros"], workers=0, **kw)
     with pytest.raises(InitError, match="threads=2.*workers=1"):
         initlab.compare("digits-mlp", "digits", ["zeros"], workers=2, threads=2, **kw)
+
+
+def test_the_config_follows_the_architecture_of_modules_and_factories(tmp_path):
+    """A class name alone would resume another model's runs: the config hashes the model's structure."""
+    from torch import nn
+    kw = dict(SMALL, seeds=1, epochs=1, store=str(tmp_path / "r.sqlite"))
+
+    def wide():
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    def narrow():
+        return nn.Sequential(nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
+    a = initlab.compare(wide(), "digits", ["zeros"], **kw)
+    b = initlab.compare(narrow(), "digits", ["zeros"], **kw)
+    assert a.config["model"] == b.config["model"] and b.skipped == 0
+    assert a.config["config_hash"] != b.config["config_hash"]
+    m = wide()
+    first = initlab.compare(m, "digits", ["zeros"], **kw)
+    again = initlab.compare(m, "digits", ["zeros"], **kw)         # same instance, same weights: resumes
+    assert again.skipped == 1
+    with torch.no_grad():
+        m[0].weight.add_(1.0)                                     # an instance's weights are its starting point
+    changed = initlab.compare(m, "digits", ["zeros"], **kw)
+    assert changed.skipped == 0 and changed.config["config_hash"] != first.config["config_hash"]
+    f1 = initlab.compare(wide, "digits", ["zeros"], **kw)
+    f2 = initlab.compare(wide, "digits", ["zeros"], **kw)         # a factory: structure only (fresh weights)
+    assert f2.skipped == 1 and f1.config["config_hash"] == f2.config["config_hash"]
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(loss="mse"), "loss='mse'"),
+    (dict(loss="bce"), "loss='bce'"),
+    (dict(momentum=-1.0), "momentum=-1.0"),
+    (dict(momentum=0.9, optimizer="adam"), "momentum=0.9"),
+    (dict(weight_decay=math.nan), "weight_decay=nan"),
+])
+def test_loss_and_optimizer_arguments_are_checked_before_training(kwargs, needle):
+    with pytest.raises(InitError, match=re.escape(needle)):
+        initlab.compare("digits-mlp", "digits", ["zeros"], store=False, **dict(SMALL, **kwargs))

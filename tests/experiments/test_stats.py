@@ -204,3 +204,20 @@ def test_runs_of_two_configs_are_refused():
     b = [RunRecord("he", 0, "other", final={"val_acc": 0.5})]
     with pytest.raises(InitError, match="one config at a time"):
         summarize(a + b, "val_acc", higher_is_better=True)
+
+
+def test_bounds_clip_the_interval_and_keep_the_t_halfwidth():
+    rows = summarize(acc_runs("a", [0.99, 0.2]), "val_acc", higher_is_better=True, bounds=(0.0, 1.0))
+    a = rows[0]
+    lo, hi = t_interval([0.99, 0.2])
+    assert hi > 1.0 and lo < 0.0                              # the raw t interval crosses both bounds
+    assert a["ci95"] == [0.0, 1.0] and a["ci_halfwidth"] == pytest.approx((hi - lo) / 2)
+    inside = summarize(acc_runs("b", [0.5, 0.52, 0.51]), "val_acc", higher_is_better=True, bounds=(0.0, 1.0))[0]
+    assert inside["ci95"] == pytest.approx(list(t_interval([0.5, 0.52, 0.51])))
+
+
+def test_no_best_when_every_run_diverged():
+    runs = mse_runs("a", [1.0, 2.0], diverged={0, 1}) + mse_runs("b", [1.0, 2.0], diverged={0, 1})
+    rows = summarize(runs, "val_mse", higher_is_better=False)
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert not any(r["best"] for r in rows) and all(r["p_vs_best"] is None for r in rows)

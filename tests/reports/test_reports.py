@@ -164,3 +164,15 @@ def test_empty_result_still_writes_a_report(tmp_path):
     assert_png(paths["curves"], min_bytes=1000)
     assert_png(paths["final"], min_bytes=1000)
     assert "(no runs)" in Path(paths["html"]).read_text()
+
+
+def test_table_single_seed_interval_split_and_plural(result):
+    from initlab.reports.table import ci_cell
+    orth = next(r for r in result.summary if r["policy"] == "orthogonal")
+    assert ci_cell(orth) == "-"
+    one = CompareResult(config=dict(result.config, epochs=1, eval_split="test"), runs=result.runs,
+                        summary=result.summary, path="vectorized")
+    text = terminal_table(one)
+    assert " · 1 epoch · " in text.splitlines()[0]
+    assert "measured on the test split" in text
+    assert "measured on" not in terminal_table(result)

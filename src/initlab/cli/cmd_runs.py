@@ -88,7 +88,7 @@ def run(args) -> int:
         head = ["config", "policy", "seed", "status", "epochs", *metrics, "seconds"]
         table = [[r.config_hash, r.policy, str(r.seed), r.status, str(len(r.history)),
                   *(fmt(r.final.get(m)) if isinstance(r.final.get(m), (int, float)) else "-" for m in metrics),
-                  f"{r.seconds:.1f}"] for r in runs]
+                  f"{r.seconds:.3g}"] for r in runs]
         widths = [max(len(hd), *(len(c[i]) for c in table)) for i, hd in enumerate(head)]
         left = {0, 1, 3}
 

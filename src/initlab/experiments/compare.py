@@ -104,6 +104,19 @@ def _fingerprint(data) -> str:
     return h.hexdigest()[:32]
 
 
+def _model_ident(probe: nn.Module, values: bool) -> str:
+    """Hash of the model's structure (its repr, parameter and buffer names, shapes and dtypes), and with
+    `values` of their contents too: the config of a module instance or a factory must change when its
+    architecture does (a class name alone would resume another model's runs), and an instance's weights
+    are where kept (pretrained) parameters come from."""
+    h = hashlib.sha256(repr(probe).encode())
+    for name, t in list(probe.named_parameters()) + list(probe.named_buffers()):
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        if values:
+            h.update(_tensor_digest(t))
+    return h.hexdigest()[:16]
+
+
 def _dataset(data, data_options):
     from ..data import Dataset, load
     if isinstance(data, Dataset):
@@ -214,6 +227,13 @@ def _prepare(ds, probe: nn.Module, loss):
                            f"end the model with {ds.n_classes} units, e.g. mlp:{ds.n_features}-128-{ds.n_classes}")
     if ds.task == "regression" and loss != "mse":
         raise bad_argument(WHERE, "loss", loss, "'mse' for a regression data set", "leave loss=None")
+    if ds.task == "classification":
+        binary = n_out == 1 and (ds.n_classes or 2) == 2
+        allowed = ["bce"] if binary else ["cross_entropy"]
+        if loss not in allowed:
+            raise bad_argument(WHERE, "loss", loss, " or ".join(repr(a) for a in allowed) + f" for {ds.name} "
+                               f"(classification, {ds.n_classes} classes, a model with {n_out} output(s))",
+                               "leave loss=None: cross_entropy on class logits, bce on one logit for two classes")
     data = TrainData(ds.task, x_tr, y_tr, x_va, y_va, ds.n_classes, split)
     return data, loss
 
@@ -294,7 +314,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     tdata, loss = _prepare(ds, probe, loss)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, loss=loss,
                       momentum=momentum, weight_decay=weight_decay, device=str(dev), dtype=DTYPES[dtype]).check()
-    config = {"model": model_name, "data": data_name, "data_options": data_ident, "task": ds.task,
+    config = {"model": model_name, "model_ident": _model_ident(probe, values=isinstance(model, nn.Module)),
+              "data": data_name, "data_options": data_ident, "task": ds.task,
               "eval_split": tdata.val_split, "epochs": epochs, "optimizer": optimizer, "lr": lr,
               "batch_size": batch_size, "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
               "dtype": dtype, "engine_version": ENGINE_VERSION}
@@ -386,7 +407,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         reason += f"; {threads_note}"
     from .stats import summarize
     metric, hib = ("val_acc", True) if ds.task == "classification" else ("val_mse", False)
-    summary = summarize(runs, metric, higher_is_better=hib, target=target) if runs else []
+    bounds = (0.0, 1.0) if metric == "val_acc" else (0.0, math.inf)        # accuracy; MSE >= 0
+    summary = summarize(runs, metric, higher_is_better=hib, target=target, bounds=bounds) if runs else []
     full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
                        chunk=chunk, store=str(st.path) if st is not None else None, threads=n_threads,
                        workers=n_workers,

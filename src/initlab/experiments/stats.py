@@ -166,8 +166,11 @@ def infer_metric(runs: Iterable[RunRecord]) -> tuple[str, bool]:
 # ---------------------------------------------------------------- summary
 def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
               target: float | None = None, alpha: float = 0.05,
-              diverged_value: float | None = None) -> list[dict]:
-    """One row per policy (sorted by rank); see the module docstring for every definition."""
+              diverged_value: float | None = None, bounds: tuple[float, float] | None = None) -> list[dict]:
+    """One row per policy (sorted by rank); see the module docstring for every definition.
+
+    bounds: the metric's range, e.g. (0, 1) for an accuracy; the interval ``ci95`` is clipped to it
+    (a t interval of a bounded metric can cross its bound), ``ci_halfwidth`` keeps the t half-width."""
     runs = list(runs)
     if not runs:
         raise bad_argument("summarize", "runs", [], "at least one RunRecord", "train some runs first")
@@ -213,6 +216,9 @@ def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
         else:
             mean, std = float(x.mean()), float(x.std(ddof=1))
         lo, hi = t_interval(x) if finite else (mean, mean)
+        halfwidth = (hi - lo) / 2 if finite else None
+        if bounds is not None and finite:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
         e2t, reached = None, 0
         if target is not None:
             ep = [epochs_to(r, metric, float(target), higher_is_better) if r.status != DIVERGED else math.inf
@@ -222,7 +228,7 @@ def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
             e2t = med if math.isfinite(med) else None
         rows.append({
             "policy": policy, "metric": metric, "higher_is_better": bool(higher_is_better),
-            "mean": mean, "std": std, "ci95": [lo, hi],
+            "mean": mean, "std": std, "ci95": [lo, hi], "ci_halfwidth": halfwidth,
             "ci_note": SINGLE_SEED_NOTE if n == 1 else "",
             "seeds": n, "diverged": diverged, "values": [float(v) for v in values],
             "rank": 0, "best": False, "alpha": float(alpha), "p_raw": None, "p_vs_best": None, "significantly_worse": False,
@@ -233,10 +239,14 @@ def summarize(runs: Iterable[RunRecord], metric: str, *, higher_is_better: bool,
     sign = -1.0 if higher_is_better else 1.0
     rows.sort(key=lambda r: (r["_inf_frac"], sign * r["mean"] if math.isfinite(r["mean"]) else 0.0,
                              r["diverged"], r["policy"]))
+    # no best when even the first policy has no finite value (every run of every policy diverged)
+    any_finite = rows[0]["_inf_frac"] < 1.0
     for i, r in enumerate(rows, start=1):
         r["rank"] = i
-        r["best"] = i == 1
+        r["best"] = i == 1 and any_finite
         del r["_inf_frac"]
+    if not any_finite:
+        return rows
 
     best = rows[0]
     tested = []

@@ -71,6 +71,15 @@ class TrainConfig:
             raise bad_argument(where, "batch_size", self.batch_size, "a positive integer", "e.g. --batch-size 100")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise bad_argument(where, "lr", self.lr, "a positive finite learning rate", "e.g. --lr 0.05")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise bad_argument(where, "momentum", self.momentum, "a number in [0, 1)", "e.g. --momentum 0.9")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise bad_argument(where, "weight_decay", self.weight_decay, "a finite number >= 0",
+                               "e.g. --weight-decay 1e-4")
+        if self.momentum and self.optimizer != "sgd":
+            raise bad_argument(where, "momentum", self.momentum, f"0 with optimizer {self.optimizer!r} (Adam has "
+                               "its own moment estimates)", "drop --momentum, or use --optimizer sgd")
         return self
 
 

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from ..experiments.records import DIVERGED, CompareResult
-from .table import SIG_MARK, fmt, fmt_p, mean_ci, metric_of, path_line, setup_of, summary_rows, title_of
+from .table import (SIG_MARK, ci_cell, fmt, fmt_p, mean_ci, metric_of, path_line, setup_of, split_note, summary_rows,
+                    title_of)
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
@@ -59,9 +60,8 @@ def _summary_table(rows: list[dict]) -> str:
             "significantly worse"] + (["epochs to target (median)"] if has_target else [])
     out = ["<table class=summary><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
-        lo, hi = r.get("ci95") or [None, None]
         cls = "best" if r.get("best") else ("worse" if r.get("significantly_worse") else "")
-        cells = [(r["rank"], "num"), (r["policy"], ""), (mean_ci(r), "num"), (f"[{fmt(lo)}, {fmt(hi)}]", "num"),
+        cells = [(r["rank"], "num"), (r["policy"], ""), (mean_ci(r), "num"), (ci_cell(r), "num"),
                  (fmt(r.get("std")) if r.get("seeds", 0) > 1 else "-", "num"), (r["seeds"], "num"), (r["diverged"], "num"),
                  ("best" if r.get("best") else fmt_p(r.get("p_vs_best")), "num"),
                  (f"{SIG_MARK} yes" if r.get("significantly_worse") else "no", "sig")]
@@ -86,7 +86,7 @@ def _runs_table(result: CompareResult) -> str:
         cells = [(r.policy, ""), (r.seed, "num"), (r.status, ""), (len(r.history), "num")]
         cells += [(fmt(r.final.get(k)) if isinstance(r.final.get(k), (int, float)) else (r.final.get(k) or "-"), "num")
                   for k in keys]
-        cells.append((f"{r.seconds:.1f}", "num"))
+        cells.append((f"{r.seconds:.3g}", "num"))
         cls = "diverged" if r.status == DIVERGED else ""
         out.append(f'<tr class="{cls}">' + "".join(f'<td class="{c}">{_e(v)}</td>' for v, c in cells) + "</tr>")
     out.append("</table>")
@@ -99,7 +99,8 @@ def render_html(result: CompareResult, curves_png, final_png) -> str:
     title = title_of(result.config)
     if rows or result.runs:
         metric, hib = metric_of(rows, result)
-        metric_line = f"metric: {metric} at the final epoch ({'higher' if hib else 'lower'} is better)"
+        metric_line = (f"metric: {metric} at the final epoch ({'higher' if hib else 'lower'} is better)"
+                       + split_note(result.config))
     else:
         metric_line = ""
     alpha = rows[0].get("alpha", 0.05) if rows else 0.05

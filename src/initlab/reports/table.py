@@ -56,7 +56,7 @@ def setup_of(config: dict) -> str:
     """'3 epochs · sgd lr=0.1 · batch 128' from the config."""
     parts = []
     if "epochs" in config:
-        parts.append(f"{config['epochs']} epochs")
+        parts.append(f"{config['epochs']} epoch" + ("" if config["epochs"] == 1 else "s"))
     opt = str(config.get("optimizer", ""))
     if "lr" in config:
         opt = f"{opt} lr={config['lr']}".strip()
@@ -75,7 +75,26 @@ def mean_ci(r: dict) -> str:
         return fmt(m)
     if r.get("ci_note") == SINGLE_SEED_NOTE or r.get("seeds") == 1:
         return f"{fmt(m)} (1 seed)"
-    return f"{fmt(m)} ± {fmt((hi - lo) / 2)}"
+    hw = r.get("ci_halfwidth")
+    return f"{fmt(m)} ± {fmt((hi - lo) / 2 if hw is None else hw)}"
+
+
+def ci_cell(r: dict) -> str:
+    """'[lo, hi]' (clipped to the metric's range), or '-' with one seed (no interval)."""
+    lo, hi = r.get("ci95") or [None, None]
+    if r.get("ci_note") == SINGLE_SEED_NOTE or r.get("seeds") == 1:
+        return "-"
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def split_note(config: dict) -> str:
+    """Where the 'val_' metrics were measured when it was not a validation split."""
+    split = config.get("eval_split", "val")
+    if split == "test":
+        return "; measured on the test split (this data set has no validation split; add one with val_fraction)"
+    if split == "train":
+        return "; measured on the training data (no validation or test split)"
+    return ""
 
 
 def path_line(result: CompareResult) -> str:
@@ -99,8 +118,7 @@ def terminal_table(result: CompareResult) -> str:
         head.append("epochs→target")
     table = []
     for r in rows:
-        lo, hi = r.get("ci95") or [None, None]
-        cells = [str(r["rank"]), str(r["policy"]), mean_ci(r), f"[{fmt(lo)}, {fmt(hi)}]", str(r["seeds"]),
+        cells = [str(r["rank"]), str(r["policy"]), mean_ci(r), ci_cell(r), str(r["seeds"]),
                  f"{r['diverged']}/{r['seeds']}" if r["diverged"] else "0",
                  "best" if r.get("best") else fmt_p(r.get("p_vs_best")),
                  SIG_MARK if r.get("significantly_worse") else ""]
@@ -113,7 +131,8 @@ def terminal_table(result: CompareResult) -> str:
     def line(cells):
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    lines.append(f"metric: {metric} at the final epoch ({'higher' if hib else 'lower'} is better)")
+    lines.append(f"metric: {metric} at the final epoch ({'higher' if hib else 'lower'} is better)"
+                 + split_note(result.config))
     lines.append(line(head))
     lines.append(line(["-" * w for w in widths]))
     lines += [line(c) for c in table]

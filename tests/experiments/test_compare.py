@@ -352,3 +352,18 @@ def test_the_config_follows_the_architecture_of_modules_and_factories(tmp_path):
 def test_loss_and_optimizer_arguments_are_checked_before_training(kwargs, needle):
     with pytest.raises(InitError, match=re.escape(needle)):
         initlab.compare("digits-mlp", "digits", ["zeros"], store=False, **dict(SMALL, **kwargs))
+
+
+def test_unusable_store_or_report_paths_fail_before_training(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    base = ["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros", "--seeds", "1",
+            "--epochs", "1", "--subsample", "100", "--quiet"]
+    assert main(base + ["--store", str(blocker / "runs.sqlite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--store=" in err and "Fix:" in err
+    assert main(base + ["--no-store", "--report", str(blocker / "report")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--report=" in err
+    with pytest.raises(InitError, match="path="):
+        RunStore(blocker / "runs.sqlite")

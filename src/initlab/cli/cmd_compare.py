@@ -95,6 +95,21 @@ def run(args) -> int:
     if not args.no_report:
         base = Path(args.store).parent if args.store else Path(DEFAULT_DIR)
         report_dir = args.report or str(base / "report")
+    if args.store and not args.no_store:       # fail now, not after the training (the report sits beside it)
+        try:
+            Path(args.store).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise bad_argument("initlab compare", "--store", args.store, "a path whose folder can be created",
+                               f"{e.strerror or e}: {e.filename}; pass another --store PATH") from None
+    if report_dir is not None:
+        try:
+            Path(report_dir).mkdir(parents=True, exist_ok=True)
+            probe = Path(report_dir) / ".initlab-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise bad_argument("initlab compare", "--report", report_dir, "a folder that can be created and written",
+                               f"{e.strerror or e}; pass another --report FOLDER, or --no-report") from None
     try:
         result = compare(args.model, args.data, args.policies, seeds=args.seeds, epochs=args.epochs,
                          optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, loss=args.loss,

@@ -138,10 +138,19 @@ class RunStore:
             if not create:
                 raise bad_argument("RunStore", "path", str(self.path), "an existing run store",
                                    "run `initlab compare ...` first, or pass --store PATH to the store it wrote")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise bad_argument("RunStore", "path", str(self.path), "a path whose folder can be created",
+                                   f"{e.strerror or e}: {e.filename or self.path.parent}; pass another --store PATH"
+                                   ) from None
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
-                                     isolation_level=None, check_same_thread=False)
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
+                                         isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as e:
+            raise bad_argument("RunStore", "path", str(self.path), "a writable file path",
+                               f"SQLite cannot open it ({e}); pass another --store PATH") from None
         try:
             self._setup()
         except sqlite3.DatabaseError as e:

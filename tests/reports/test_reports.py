@@ -176,3 +176,11 @@ def test_table_single_seed_interval_split_and_plural(result):
     assert " · 1 epoch · " in text.splitlines()[0]
     assert "measured on the test split" in text
     assert "measured on" not in terminal_table(result)
+
+
+def test_mean_and_halfwidth_share_their_decimals():
+    from initlab.reports.table import mean_ci
+    r = {"mean": 0.8406, "ci95": [0.84, 0.8412], "ci_halfwidth": 0.000621, "seeds": 3}
+    assert mean_ci(r) == "0.8406 ± 0.0006"
+    assert mean_ci(dict(r, ci_halfwidth=0.00001)) == "0.8406 ± <0.0001"
+    assert mean_ci(dict(r, ci_halfwidth=0.0123)) == "0.8406 ± 0.0123"

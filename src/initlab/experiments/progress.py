@@ -42,10 +42,12 @@ class Progress:
         self._last = now
         el = now - self.t0
         frac = self.done / self.total
-        eta = el / frac * (1 - frac) if self.done else float("nan")
+        # no estimate before 2 % or 10 s: start-up costs would inflate it (it said "22:31" for a 3 s run)
+        early = frac < 0.02 and el < 10.0
+        eta = el / frac * (1 - frac) if self.done and not early else float("nan")
         width = 24
         fill = int(round(width * frac))
-        eta_s = _fmt(eta) if self.done else "?"
+        eta_s = _fmt(eta) if eta == eta else "?"
         line = (f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {100 * frac:3.0f}% "
                 f"elapsed {_fmt(el)} ETA {eta_s} {self.note}")
         self.stream.write(line[:150].ljust(100))
@@ -59,7 +61,9 @@ class Progress:
             self.stream.write("\r" + " " * 150 + "\r")
         self.stream.write(msg + "\n")
         self.stream.flush()
-        self._draw(force=True)
+        self._drawn = False
+        if self.done < self.total:          # a finished bar is not drawn again under its last log line
+            self._draw(force=True)
 
     def close(self) -> None:
         if self._drawn:

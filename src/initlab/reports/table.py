@@ -75,8 +75,10 @@ def mean_ci(r: dict) -> str:
         return fmt(m)
     if r.get("ci_note") == SINGLE_SEED_NOTE or r.get("seeds") == 1:
         return f"{fmt(m)} (1 seed)"
-    hw = r.get("ci_halfwidth")
-    return f"{fmt(m)} ± {fmt((hi - lo) / 2 if hw is None else hw)}"
+    hw = (hi - lo) / 2 if r.get("ci_halfwidth") is None else r["ci_halfwidth"]
+    if (m == 0 or 1e-3 <= abs(m) < 1e5) and 0 < hw < 1e-3:     # the mean's 4 decimals, not 3 digits of hw
+        return f"{fmt(m)} ± " + (f"{hw:.4f}" if hw >= 5e-5 else "<0.0001")
+    return f"{fmt(m)} ± {fmt(hw)}"
 
 
 def ci_cell(r: dict) -> str:

@@ -164,3 +164,39 @@ def test_unpicklable_results_are_reported_not_lost(monkeypatch):
     with pytest.raises(RuntimeError, match="could not send the results back"):
         shards.train_stacked_sharded(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 7, 7], _data(),
                                      TrainConfig(epochs=1, lr=0.05, batch_size=16), None, "cross_entropy", 2)
+
+
+def test_heartbeats_are_skipped_and_results_unchanged(monkeypatch):
+    monkeypatch.setattr(shards, "BEAT_S", 0.0)                   # a heartbeat at every step
+    data = _data()
+    models = _models("mlp:12-16-4:relu", 4)
+    twins = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=16, dtype=torch.float64)
+    a = train_runs(models, [0, 0, 1, 1], data, cfg, workers=2)
+    b = train_runs(twins, [0, 0, 1, 1], data, cfg)
+    assert a.path == "vectorized"
+    for ra, rb in zip(a.results, b.results):
+        assert len(ra.history) == len(rb.history) == 3
+        for ha, hb in zip(ra.history, rb.history):
+            assert all(ha[k] == pytest.approx(hb[k], rel=1e-9) for k in ha)
+
+
+def test_a_hung_child_is_stopped_and_the_sweep_goes_on(monkeypatch):
+    """A worker that stops sending heartbeats is killed; `auto` then retrains everything sequentially."""
+    import multiprocessing as mp
+    import time as _time
+    from initlab.experiments import trainers
+    real = trainers._train_stacked
+
+    def stuck(models, seeds, *a, **k):
+        if seeds[0] == 9:
+            _time.sleep(600)                                      # the child hangs (a lock inherited at fork)
+        return real(models, seeds, *a, **k)
+    monkeypatch.setattr(trainers, "_train_stacked", stuck)
+    monkeypatch.setattr(shards, "HUNG_MIN_S", 1.0)
+    data = _data()
+    cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
+    out = train_runs(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg, workers=2)
+    assert out.path == "sequential" and "sent no sign of life" in out.reason
+    assert all(r.status == "finished" for r in out.results)
+    assert not [p for p in mp.active_children() if p.name.startswith("initlab-shard")]

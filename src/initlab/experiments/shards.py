@@ -23,6 +23,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 import warnings
 
@@ -97,7 +98,7 @@ def _child(conn, buf, offs, models, seeds, data, cfg, kind, parent) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the parent's to handle: it stops us
     try:
         torch.set_num_threads(1)
-        results = _train_stacked(models, seeds, data, cfg, None, kind)
+        results = _train_stacked(models, seeds, data, cfg, _Beat(conn), kind)
         with torch.no_grad():
             for v, p in zip(_views(buf, _params(models), offs), _params(models)):
                 v.copy_(p)
@@ -112,6 +113,53 @@ def _child(conn, buf, offs, models, seeds, data, cfg, kind, parent) -> None:
         conn.send_bytes(payload)
     finally:
         conn.close()
+
+
+BEAT_S = 5.0          # a child sends a heartbeat at most this often (one byte: the pipe never fills)
+HUNG_MIN_S = 300.0    # a child silent this long, and 20x the parent's longest pause between steps, is hung
+
+
+class _Beat:
+    """The child's stand-in for a progress bar: training steps call update(); it tells the parent, at
+    most every BEAT_S seconds, that the child is alive (a hung child must not hang the sweep)."""
+
+    def __init__(self, conn):
+        self.conn, self.last = conn, 0.0
+
+    def update(self, n: float = 1) -> None:
+        now = time.monotonic()
+        if now - self.last >= BEAT_S:
+            self.last = now
+            self.conn.send_bytes(b".")
+
+
+class _Pacer:
+    """Wraps the parent's progress bar and measures the longest pause between its training steps."""
+
+    def __init__(self, inner):
+        self.inner, self.t, self.longest = inner, time.monotonic(), 0.0
+
+    def update(self, n: float = 1) -> None:
+        now = time.monotonic()
+        self.longest, self.t = max(self.longest, now - self.t), now
+        if self.inner is not None:
+            self.inner.update(n)
+
+
+def _receive(proc, recv, lo, hi, patience: float):
+    """The child's final message, skipping heartbeats; RuntimeError when it died or went silent."""
+    while True:
+        if not recv.poll(patience):
+            raise RuntimeError(f"training worker for models {lo}..{hi - 1} sent no sign of life for "
+                               f"{patience:.0f} s (hung); stopped it")
+        try:
+            data = recv.recv_bytes()
+        except EOFError:
+            proc.join(5)
+            raise RuntimeError(f"training worker for models {lo}..{hi - 1} died (exit code {proc.exitcode})") \
+                from None
+        if data != b".":
+            return pickle.loads(data)
 
 
 def train_stacked_sharded(models, seeds, data, cfg, progress, kind, workers: int) -> list:
@@ -145,14 +193,11 @@ def train_stacked_sharded(models, seeds, data, cfg, progress, kind, workers: int
             return _train_stacked(models, seeds, data, cfg, progress, kind)
         torch.set_num_threads(1)
         lo0, hi0 = parts[0]
-        results = list(_train_stacked(models[lo0:hi0], seeds[lo0:hi0], data, cfg, progress, kind))
+        pacer = _Pacer(progress)
+        results = list(_train_stacked(models[lo0:hi0], seeds[lo0:hi0], data, cfg, pacer, kind))
+        patience = max(HUNG_MIN_S, 20 * pacer.longest)
         for proc, recv, buf, offs, lo, hi in children:
-            try:
-                msg = pickle.loads(recv.recv_bytes())
-            except EOFError:
-                proc.join(5)
-                raise RuntimeError(f"training worker for models {lo}..{hi - 1} died (exit code {proc.exitcode})") \
-                    from None
+            msg = _receive(proc, recv, lo, hi, patience)
             if msg[0] != "ok":
                 raise RuntimeError(f"training worker for models {lo}..{hi - 1} failed: {msg[1]}\n{msg[2]}")
             params = _params(models[lo:hi])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from initlab.experiments.records import CompareResult, RunRecord
+from initlab.experiments.stats import summarize
 from initlab.reports import terminal_table, write_html, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -184,3 +185,11 @@ def test_mean_and_halfwidth_share_their_decimals():
     assert mean_ci(r) == "0.8406 ± 0.0006"
     assert mean_ci(dict(r, ci_halfwidth=0.00001)) == "0.8406 ± <0.0001"
     assert mean_ci(dict(r, ci_halfwidth=0.0123)) == "0.8406 ± 0.0123"
+
+
+def test_a_target_no_policy_reaches_still_gets_its_column(build_result):
+    res = build_result(with_summary=False)
+    res.summary = summarize(res.runs, "val_acc", higher_is_better=True, target=2.0)   # unreachable
+    text = terminal_table(res)
+    assert "epochs→target" in text
+    assert all(r["epochs_to_target"] is None and r["reached_target"] == 0 for r in res.summary)

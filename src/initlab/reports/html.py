@@ -55,7 +55,7 @@ def _summary_table(rows: list[dict]) -> str:
     if not rows:
         return "<p>(no runs)</p>"
     metric = rows[0]["metric"]
-    has_target = any(r.get("epochs_to_target") is not None for r in rows)
+    has_target = any(r.get("epochs_to_target") is not None or r.get("reached_target") is not None for r in rows)
     head = ["rank", "policy", f"{metric} mean ± 95% CI", "95% CI", "std", "seeds", "diverged", "p vs best (Holm)",
             "significantly worse"] + (["epochs to target (median)"] if has_target else [])
     out = ["<table class=summary><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]

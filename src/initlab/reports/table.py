@@ -114,7 +114,7 @@ def terminal_table(result: CompareResult) -> str:
         return "\n".join(lines)
     metric, hib = metric_of(rows, result)
     alpha = rows[0].get("alpha", 0.05)
-    has_target = any(r.get("epochs_to_target") is not None for r in rows)
+    has_target = any(r.get("epochs_to_target") is not None or r.get("reached_target") is not None for r in rows)
     head = ["rank", "policy", f"{metric} mean ± 95% CI", "95% CI", "seeds", "diverged", "p vs best", "sig"]
     if has_target:
         head.append("epochs→target")

@@ -23,8 +23,9 @@ pins itself (and so initlab's workers) to N cores, so every figure, the peak inc
 Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4, AVX-512) dev box (a shared VM), torch 2.13 CPU,
 load average 1-2, the peak the best of 2-3 measurements (it wandered between 166 and 198 GFLOP/s):
 
-  2 cores, 4 runs:  digits 1.15-1.25 s (2 workers) vs tutorial 21.6-29.1 s: 18-25x; 51-56 % of peak
-                    (one process with 2 threads: 39-56 %); 784-1024-1024-10: 81-85 %
+  2 cores, 5 runs:  digits 1.15-1.25 s (2 workers) vs tutorial 21.6-29.1 s: 18-25x; 51-56 % of peak
+                    (one process with 2 threads: 39-56 %); 784-1024-1024-10: 149-163 GFLOP/s = 81-85 % in
+                    four runs, 78 % in the fifth, whose peak measured 202 GFLOP/s (81 % per CPU second)
   1 core:           digits 2.05 s vs 21.4 s: 10.4x; 60 % of peak; 784-1024-1024-10: 90 %
 Before this round (same box, load ~1): 2 threads 43-48 % and 76-78 %; 1 thread 59 % and 81 %.
 

@@ -344,7 +344,7 @@ def _train_stacked(models, seeds, data: TrainData, cfg: TrainConfig, progress, k
         # inputs in batch order too: one gather per epoch (each step's batch is then a view) when that
         # copy is small, else one index_select per step
         x_perm = torch.index_select(x_tr, 0, perm.view(-1)).view(len(useeds), n, -1) if x_epoch_ok else None
-        x_steps = x_perm.split(B, 1) if x_perm is not None else None        # views (G, b, in), one call
+        x_steps = x_perm.split(B, 1) if x_perm is not None else None        # views (S, b, in), one call
         y_steps = y_perm.split(B, 1)
         loss_sum = torch.zeros(M, dtype=dt, device=dev)
         logp_acc.zero_()

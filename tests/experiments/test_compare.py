@@ -367,3 +367,17 @@ def test_unusable_store_or_report_paths_fail_before_training(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "--report=" in err
     with pytest.raises(InitError, match="path="):
         RunStore(blocker / "runs.sqlite")
+
+
+def test_cli_features_run_the_seed_003_models_on_housing(tmp_path, capsys):
+    base = ["compare", "--model", "housing-small", "--data", "california-housing", "--policies", "auto",
+            "--seeds", "1", "--epochs", "1", "--subsample", "300", "--no-store", "--no-report", "--quiet"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "--features AveRooms,AveOccup" in err and len(err.strip().splitlines()) == 1
+    assert main(base + ["--features", "AveRooms,AveOccup", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["data_options"]["features"] == ["AveRooms", "AveOccup"]
+    assert doc["runs"][0]["status"] == "finished"
+    assert main(base + ["--features", "AveRooms,Nope"]) == 2
+    assert "Nope" in capsys.readouterr().err

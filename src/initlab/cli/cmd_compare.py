@@ -49,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--no-store", action="store_true", help="keep nothing: train everything, save nothing")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto: CUDA when available)")
     p.add_argument("--subsample", type=int, default=None, help="keep N training samples (quick runs)")
+    p.add_argument("--features", default=None, help="comma-separated columns of a set with named features "
+                   "(california-housing), e.g. AveRooms,AveOccup for the seed-003 models housing-small/-large")
     p.add_argument("--val-fraction", type=float, default=None, help="validation share (default: the set's, 0.2 "
                    "for fashion-mnist/digits)")
     p.add_argument("--chunk", type=int, default=None, help="models per vectorized batch; each chunk is saved when "
@@ -90,6 +92,8 @@ def run(args) -> int:
         data_options["subsample"] = args.subsample
     if args.val_fraction is not None:
         data_options["val_fraction"] = args.val_fraction
+    if args.features is not None:
+        data_options["features"] = [f.strip() for f in args.features.split(",") if f.strip()]
     store = False if args.no_store else (args.store or str(Path(DEFAULT_DIR) / DEFAULT_NAME))
     report_dir = None
     if not args.no_report:

@@ -210,10 +210,15 @@ def _prepare(ds, probe: nn.Module, loss):
             probe.eval()
             out = probe(x_tr[:2].float())
     except Exception as e:  # noqa: BLE001
+        first = next((m for m in probe.modules() if isinstance(m, nn.Linear)), None)
+        pick = ""
+        if first is not None and ds.name == "california-housing" and first.in_features < ds.n_features:
+            pick = (f", or keep {first.in_features} of its columns: data_options={{'features': [...]}} (CLI "
+                    "--features AveRooms,AveOccup, the seed-003 choice for housing-small/-large)")
         raise bad_argument(WHERE, "model", type(probe).__name__,
                            f"a model that accepts the data's inputs of shape {tuple(x_tr.shape[1:])}",
                            f"use a model whose input is {tuple(ds.input_shape)}, e.g. "
-                           f"mlp:{ds.n_features}-128-{ds.n_outputs} ({type(e).__name__}: "
+                           f"mlp:{ds.n_features}-128-{ds.n_outputs}{pick} ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:120]})") from None
     n_out = int(out.shape[-1])
     if loss is None:

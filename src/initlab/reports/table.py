@@ -93,7 +93,7 @@ def split_note(config: dict) -> str:
     """Where the 'val_' metrics were measured when it was not a validation split."""
     split = config.get("eval_split", "val")
     if split == "test":
-        return "; measured on the test split (this data set has no validation split; add one with val_fraction)"
+        return "; measured on the test split (this data set has no validation split; add one with --val-fraction or val_fraction=)"
     if split == "train":
         return "; measured on the training data (no validation or test split)"
     return ""

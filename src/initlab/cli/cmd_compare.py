@@ -32,7 +32,10 @@ def register(sub) -> None:
                "  initlab compare\n"
                "  initlab compare --model digits-mlp --data digits --policies zeros,torch-default,auto "
                "--seeds 5 --epochs 20 --batch-size 16 --lr 0.05\n"
-               "  initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json\n")
+               "  initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json\n"
+               "  initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
+               "--optimizer adam --lr 1e-3 --epochs 20\n"
+               "  initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process\n")
     p.add_argument("--model", default=DEFAULTS["model"], help="zoo spec, e.g. seed004, mlp:64-128-10:relu, "
                    "file.py:factory (default %(default)s)")
     p.add_argument("--data", default=DEFAULTS["data"], help="data set name (default %(default)s)")

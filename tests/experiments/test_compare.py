@@ -109,6 +109,7 @@ def test_bad_input_is_one_init_error(kwargs, needle):
     (["--model", "mlp:64-x"], "mlp:64-x"),
     (["--data", "nope-data"], "nope-data"),
     (["--workers", "two"], "--workers='two'"),
+    (["--policies", "auto,,zeros"], "auto,,zeros"),
     (["--workers", "2", "--threads", "2"], "workers=1"),
 ])
 def test_cli_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):

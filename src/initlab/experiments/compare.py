@@ -166,7 +166,13 @@ def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[
 
 def _policies(policies) -> list[str]:
     if isinstance(policies, str):
-        policies = [p.strip() for p in policies.split(",") if p.strip()]
+        names = [p.strip() for p in policies.split(",")]
+        if names and not names[-1]:
+            names.pop()                          # a trailing comma is harmless
+        if "" in names:
+            raise bad_argument(WHERE, "policies", policies, "comma-separated policy names, none empty",
+                               "remove the doubled comma")
+        policies = names
     policies = list(policies or [])
     if not policies or not all(isinstance(p, str) and p for p in policies):
         raise bad_argument(WHERE, "policies", policies, "a non-empty list of policy names",

@@ -263,3 +263,21 @@ def test_a_plan_applies_to_a_twin_model():
 def test_list_policies():
     assert set(initlab.list_policies()) >= {"auto", "torch-default", "gpt2", "zero-init-residual", "fixup", "zero",
                                             "lsuv"}
+
+
+def test_verify_accepts_a_redraw_that_equals_the_old_values():
+    """Applying with the same seed twice (or torch-default over torch's own init) rewrites identical values:
+    that is a match, not 'unchanged since planning'; a plan never applied is still caught."""
+    import pickle
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(30, 40), nn.ReLU(), nn.Linear(40, 5))
+    p = initlab.plan(m, "torch-default", seed=0)
+    p.apply(m)
+    assert p.verify(m) == []
+    initlab.init_(m, "auto", seed=0)
+    again = initlab.init_(m, "auto", seed=0)
+    assert again.verify(m) == []
+    fresh = nn.Sequential(nn.Linear(30, 40), nn.ReLU(), nn.Linear(40, 5))
+    never = initlab.plan(fresh, "auto", seed=1)
+    assert any("unchanged since planning" in x for x in never.verify(fresh))
+    assert len(pickle.loads(pickle.dumps(again)).rows) == len(again.rows)

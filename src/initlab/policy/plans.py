@@ -5,6 +5,7 @@ and `verify(model)` checks the tensors against the plan.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -207,15 +208,22 @@ class Plan:
         if any(r.action == "calibrate" for r in self.rows):
             from .lsuv import calibrate
             calibrate(model, self)
+        self.__dict__.setdefault("_applied_to", weakref.WeakSet()).add(model)
         return self
+
+    def __getstate__(self):           # picklable: which models this plan was applied to stays in this process
+        state = dict(self.__dict__)
+        state.pop("_applied_to", None)
+        return state
 
     def verify(self, model) -> list[str]:
         """Problems where the model's tensors do not match the plan ([] = everything matches)."""
         params = self._resolve(model)
+        written = model in self.__dict__.get("_applied_to", ())
         out = []
         for r in self.rows:
             p = params[r.param]
-            out.extend(_verify.check(r, p[r.part[1]:r.part[2]] if r.part else p))
+            out.extend(_verify.check(r, p[r.part[1]:r.part[2]] if r.part else p, written))
         return out
 
 

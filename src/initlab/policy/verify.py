@@ -62,8 +62,11 @@ def ks_critical(n: int, alpha: float = ALPHA) -> float:
     return math.sqrt(-math.log(alpha / 2) / 2) / math.sqrt(n)
 
 
-def check(row, tensor: torch.Tensor) -> list[str]:
-    """Problems with `tensor` (the row's slice, as it is now) against `row`; [] when it matches."""
+def check(row, tensor: torch.Tensor, written: bool = False) -> list[str]:
+    """Problems with `tensor` (the row's slice, as it is now) against `row`; [] when it matches.
+
+    written: this plan was applied to this model, so a random row equal to its planning-time values is a
+    re-draw that happened to match (the same seed twice, or torch's own default init), not a missed write."""
     where = row.name
     x = tensor.detach()
     if row.action == "keep" or row.scheme is None:
@@ -91,7 +94,7 @@ def check(row, tensor: torch.Tensor) -> list[str]:
     n = x.numel()
     xf = x.double().reshape(-1)
     std = law.get("std", 0.0)
-    if row.fingerprint is not None and n > 1 and std > 0 and fingerprint(x) == row.fingerprint:
+    if not written and row.fingerprint is not None and n > 1 and std > 0 and fingerprint(x) == row.fingerprint:
         return [f"{where}: unchanged since planning, but {row.scheme} should have drawn new values"]
     if d in ("uniform", "truncnorm"):
         lo, hi = (law["low"], law["high"]) if d == "uniform" else (law["a"], law["b"])

@@ -360,3 +360,18 @@ def test_verify_checks_the_calibrated_law():
     with torch.no_grad():
         m[0].weight.mul_(1 / p["0.weight"].applied["scale"])           # back to the uncalibrated draw
     assert any(x.startswith("0.weight: std") for x in p.verify(m))
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,pad", [(64, 32, 3, 1, 1), (16, 48, 3, 1, 1), (32, 16, 4, 2, 1)])
+def test_auto_uses_the_forward_fan_of_a_transposed_conv(cin, cout, k, stride, pad):
+    """torch's fan_in of a transposed weight counts output channels; auto must keep Var(pre-activation)
+    at He's 2 for ReLU like it does for an ordinary conv (border effects of the padding aside)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=pad), nn.ReLU())
+    x = torch.randn(32, cin, 16, 16)
+    plan = initlab.init_(m, "auto", example_inputs=x, seed=0)
+    assert "forward fan" in plan.rows[0].reason
+    assert plan.verify(m) == []
+    with torch.no_grad():
+        z = m[0](x)[:, :, 2:-2, 2:-2]                        # away from the padded border
+    assert 1.7 < float(z.var()) < 2.3

@@ -195,6 +195,8 @@ class Auto:
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
                 scheme, kwargs, reason = self.layer(ctx, t)
+                if t.family == "conv_transpose":
+                    scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
                 slope = self.calibrates(ctx, t)
                 if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is not None:
                     act = ctx.topology.follow[t.module_name].act.name
@@ -363,3 +365,27 @@ def auto(residual: str = "scale", forget_bias: float | None = 1.0, calibrate: bo
     if not isinstance(residual, str):
         raise bad_argument("auto", "residual", residual, "one of " + ", ".join(RESIDUAL), "e.g. residual='zero'")
     return Auto(residual, forget_bias, calibrate=calibrate)
+
+
+def _forward_fan(t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str]:
+    """A transposed conv's scheme re-expressed on its forward fan.
+
+    Its weight is (in, out/groups, *k), so torch's fan_in (size(1) * k) counts output channels; each output
+    value actually sums (in/groups) * prod(k / stride) inputs.  The chosen law's variance is kept per unit
+    of *forward* fan: variance_scaling on mode fan_out (size(0) * k = in * k) with scale corrected by
+    groups * prod(stride).  Zero and structural schemes pass through."""
+    from ..schemes import get_scheme
+    from ..schemes.fans import fans_from_shape
+    law = get_scheme(scheme).describe(tuple(t.shape), **kwargs)
+    if law is None or not law.get("std"):
+        return scheme, kwargs, reason
+    m = t.module
+    fan_in, fan_out = fans_from_shape(tuple(t.shape))
+    stride = math.prod(m.stride) if hasattr(m, "stride") else 1
+    groups = getattr(m, "groups", 1)
+    forward_fan = fan_out / (groups * stride)
+    gain2 = law["std"] ** 2 * fan_in                  # what the law gives per unit of (torch's) fan_in
+    scale = gain2 * fan_out / forward_fan             # the same gain^2 per unit of forward fan, on mode fan_out
+    return ("variance_scaling", {"scale": scale, "mode": "fan_out", "distribution": "normal"},
+            f"{reason}; transposed conv: on its forward fan (in/groups x kernel / stride = {forward_fan:g}, "
+            f"not torch's fan_in {fan_in} of the transposed weight)")

@@ -176,7 +176,9 @@ def test_embedding_and_conv_transpose_and_padding_idx():
     assert torch.all(m[0].weight[0] == 0)
     assert p["0.weight[padding]"].scheme == "zeros" and p["0.weight[rows2]"].scheme == "normal"
     c = nn.Sequential(nn.ConvTranspose2d(4, 8, 3), nn.ReLU(), nn.Conv3d(8, 2, 1))
-    assert initlab.plan(c, "auto")["0.weight"].scheme == "kaiming_normal"
+    row = initlab.plan(c, "auto")["0.weight"]                # He on the forward fan: 4 in-channels x 3 x 3
+    assert row.scheme == "variance_scaling" and row.kwargs["mode"] == "fan_out"
+    assert row.law["std"] == pytest.approx(math.sqrt(2 / 36))
 
 
 def test_drift_note_for_unstable_activations():

@@ -1,9 +1,10 @@
 """Transfer learning: frozen / kept modules are never written unless a name rule names them."""
+import pytest
 import torch
 import torch.nn as nn
 
 import initlab
-from initlab import Rule
+from initlab import InitError, Rule
 
 from .conftest import mlp
 
@@ -82,3 +83,12 @@ def test_selective_name_rule_only_fc1():
     after = state(m)
     assert not torch.equal(before["2.weight"], after["2.weight"])
     assert all(torch.equal(before[k], after[k]) for k in before if k != "2.weight")
+
+
+def test_a_keep_glob_that_matches_nothing_is_an_error_not_a_silent_overwrite():
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    before = m[0].weight.detach().clone()
+    with pytest.raises(InitError, match=r"keep='0\.weigth'.*Did you mean '0\.weight'"):
+        initlab.init_(m, "auto", keep=["0.weigth"])
+    assert torch.equal(m[0].weight, before)                    # nothing was written
+    assert initlab.plan(m, "auto", keep=["0.*"])["0.weight"].action == "keep"

@@ -7,7 +7,7 @@ import torch.nn as nn
 from ..errors import InitError, bad_argument, unknown_choice
 from ..schemes import Scheme, fans_from_shape, get_scheme, list_schemes
 from .base import Context, RulesPolicy, SchemePolicy, normalize_bias
-from .keep import check_patterns
+from .keep import check_patterns, check_patterns_match
 from .plans import Plan, Row
 from .presets import PRESETS
 from .rules import Rule
@@ -65,6 +65,7 @@ def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | No
     pol = resolve(policy)
     bias_spec = normalize_bias(bias)
     patterns = check_patterns(keep)
+    check_patterns_match(model, patterns)
     targets = collect(model, patterns)
     if not targets:
         raise bad_argument("plan", "model", type(model).__name__, "a module with at least one parameter",

@@ -75,3 +75,18 @@ def kept_reason(qualified: str, param, owners: list[tuple[str, nn.Module]], patt
             if fnmatch.fnmatchcase(n, pat):
                 return f"keep= pattern {pat!r} matches {n!r}"
     return None
+
+
+def check_patterns_match(model: nn.Module, patterns) -> None:
+    """Every keep= glob must match a parameter or module name: a typo would silently let the policy
+    overwrite the very weights it was meant to protect."""
+    if not patterns:
+        return
+    names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_modules() if n]
+    for pat in patterns:
+        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
+            from ..errors import did_you_mean
+            hint = did_you_mean(pat, names).strip()
+            raise bad_argument("plan", "keep", pat, "a glob matching a parameter or module name of this model",
+                               (hint + " " if hint else "") + "list the names with model.named_parameters(); "
+                               "globs use * and ? (e.g. 'backbone.*')")

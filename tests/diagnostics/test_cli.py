@@ -80,3 +80,10 @@ def test_help_has_examples(capsys):
     assert "Examples:" in out and "initlab diagnose deep-mlp:50:256:tanh --policy auto" in out
     for opt in ("--policy", "--data", "--batch", "--seed", "--json", "--plot"):
         assert opt in out
+
+
+def test_an_unwritable_plot_path_is_a_usage_error_before_the_work(tmp_path, capsys):
+    from initlab.cli.main import main
+    assert main(["diagnose", "deep-mlp:3:16:tanh", "--plot", str(tmp_path / "missing" / "d.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--plot=" in err

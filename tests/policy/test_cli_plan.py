@@ -27,3 +27,23 @@ def test_plan_bad_policy_exits_2(capsys):
     assert main(["plan", "seed004", "--policy", "autoo"]) == 2
     err = capsys.readouterr().err
     assert "policy='autoo'" in err and "Did you mean 'auto'" in err
+
+
+def test_plan_batch_below_2_is_a_usage_error(capsys):
+    assert main(["plan", "deep-mlp:5:32:tanh", "--policy", "lsuv", "--batch", "0"]) == 2
+    assert "--batch=0" in capsys.readouterr().err
+
+
+def test_plan_json_is_strict_even_with_non_finite_numbers(capsys, monkeypatch):
+    """--json never prints a bare NaN (not JSON): non-finite numbers become null."""
+    from initlab.policy.plans import Plan
+    real = Plan.to_dict
+
+    def with_nan(self):
+        d = real(self)
+        d["notes"] = list(d.get("notes", [])) + [float("nan")]
+        return d
+    monkeypatch.setattr(Plan, "to_dict", with_nan)
+    assert main(["plan", "deep-mlp:3:16:relu", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and json.loads(out)["notes"][-1] is None

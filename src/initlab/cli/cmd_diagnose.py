@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 EPILOG = """\
@@ -83,6 +84,12 @@ def run(args) -> int:
                            "e.g. --batch 256")
     if args.seed < 0:
         raise bad_argument("initlab diagnose", "--seed", args.seed, "an int >= 0", "e.g. --seed 0")
+    if args.plot:                      # a usage error (exit 2) before the work, not exit 1 ("problems") after it
+        from pathlib import Path
+        folder = Path(args.plot).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise bad_argument("initlab diagnose", "--plot", args.plot, "a PNG path in an existing, writable folder",
+                               f"create {str(folder)!r} first, or pass another --plot PATH")
     torch.manual_seed(args.seed)      # zoo models draw their default init from the global RNG
     model = build_model(args.model)
     x, y = _inputs(args, model)

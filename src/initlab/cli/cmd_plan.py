@@ -44,6 +44,10 @@ def run(args) -> int:
     from ..models import build_model, example_inputs
     from ..policy import plan
     from ..policy.api import resolve
+    if args.batch < 2:
+        from ..errors import bad_argument
+        raise bad_argument("initlab plan", "--batch", args.batch, "an int >= 2 (lsuv and calibration measure a "
+                           "variance over it; 256 is a good size)", "e.g. --batch 256")
     model = build_model(args.model)
     pol = resolve(args.policy)
     try:  # standard-normal inputs of the zoo model's shape: for lsuv, and for tracing models fx cannot
@@ -61,7 +65,8 @@ def run(args) -> int:
         d = p.to_dict()
         if problems is not None:
             d["apply_check"] = {"ok": not problems, "problems": problems}
-        print(json.dumps(d, indent=2))
+        from ..experiments.store import json_safe
+        print(json.dumps(json_safe(d), indent=2, allow_nan=False))       # strict JSON: NaN/inf -> null
     else:
         print(p)
         if problems is not None:

@@ -93,3 +93,12 @@ def test_bias_option_with_rules_applies_to_unmatched_biases_only():
                       bias=0.25)
     assert torch.all(m.fc1.bias == 0.25) and torch.all(m.fc2.bias == 1) and torch.all(m.conv.bias == 0.25)
     assert p["conv.weight"].action == "keep"
+
+
+def test_a_rule_shadowed_by_an_earlier_one_says_so():
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    rules = [Rule("xavier_uniform", type=nn.Linear, param="weight"), Rule("zeros", name="2.weight")]
+    with pytest.raises(InitError, match=r"policy\[1\].*earlier policy\[0\].*'2\.weight'.*put policy\[1\] before"):
+        initlab.plan(m, rules)
+    p = initlab.plan(m, rules[::-1])                           # the specific rule first: both decide something
+    assert p["2.weight"].scheme == "zeros" and p["0.weight"].scheme == "xavier_uniform"

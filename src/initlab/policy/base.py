@@ -256,15 +256,18 @@ class RulesPolicy:
 
     def decide(self, ctx: Context) -> list[Decision]:
         out, hits = [], [0] * len(self.rules)
+        shadowed = {}                  # rule index -> (earlier rule index that took a parameter it matches, name)
         for t in expand(ctx.targets):
             chosen = None
             for i, r in enumerate(self.rules):
                 if r.matches(t.module, t.param_name, t.name, t.local):
+                    if chosen is not None:
+                        shadowed.setdefault(i, (chosen[0], t.name))
+                        continue
                     hits[i] += 1
                     if t.kept is not None and not r.names_exactly(t.param_name, t.name):
                         continue  # kept parameters are written only by a rule that names them exactly
                     chosen = (i, r)
-                    break
             if chosen is None:
                 if t.kept is not None:
                     out.append(keep_as_is(t, "kept", f"kept: {t.kept}"))
@@ -283,6 +286,12 @@ class RulesPolicy:
         names = [t.param_name for t in ctx.targets]
         types = [type(t.module).__name__ for t in ctx.targets]
         for i, (r, n) in enumerate(zip(self.rules, hits)):
+            if n == 0 and i in shadowed:
+                j, name = shadowed[i]
+                raise InitError(f"plan: policy[{i}] = {r.label()} only matches parameters that the earlier "
+                                f"policy[{j}] = {self.rules[j].label()} already takes (e.g. {name!r}; the first "
+                                "matching rule wins). Expected every rule to decide at least one parameter. Fix: "
+                                f"put policy[{i}] before policy[{j}], or narrow policy[{j}].")
             if n == 0:
                 raise unmatched_error(r, i, names, types)
         return out

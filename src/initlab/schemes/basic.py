@@ -40,7 +40,8 @@ def _check_std(where: str, std: float, *, positive: bool = False) -> None:
     check_finite(where, std=std)
     if std < 0 or (positive and std == 0):
         raise bad_argument(where, "std", std, "std > 0" if positive else "std >= 0",
-                           "pass the standard deviation, not the variance, as a non-negative number")
+                           "pass the standard deviation (not the variance) as a positive number" if positive else
+                           "pass the standard deviation (not the variance) as a non-negative number")
 
 
 @torch.no_grad()

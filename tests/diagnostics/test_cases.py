@@ -207,3 +207,21 @@ def test_torch_default_deep_relu_blames_the_vanishing_signal(make):
     dead = d.verdict("dead")
     assert "input signal has vanished" in dead.fix and dead.last >= 18
     assert max(l.identical for l in d.layers if not l.is_output) < 0.05
+
+
+def test_zero_residual_branches_under_a_zero_head_are_not_symmetric(make, schemes):
+    """Fixup zeroes the branches' last layers *and* the head: no gradient reaches any hidden layer in the
+    first step, so the gradient half of the copy test is silent; x + 0 stays diverse, so no symmetry."""
+    model, x = make("resmlp:4:128:relu")
+    initlab.init_(model, "fixup", seed=0)
+    d = diagnose(model, x)
+    assert not any(v.kind == "symmetric" for v in d.verdicts), [str(v) for v in d.verdicts]
+    assert any("zero-initialized head" in n for n in d.notes)
+    # the same zero head over an MLP whose hidden layers are all constant is still symmetric
+    mlp, xm = make("deep-mlp:4:64:relu")
+    with torch.no_grad():
+        for m in mlp:
+            if isinstance(m, nn.Linear):
+                m.weight.fill_(0.01)
+        mlp[-1].weight.zero_()
+    assert any(v.kind == "symmetric" for v in diagnose(mlp, xm).verdicts)

@@ -229,7 +229,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
                            "pass real or random inputs, e.g. torch.randn(256, n_features)")
     for l in layers:
         l.ratio = _div(l.signal_std, sig_in)
-    end_ratio = _arriving_ratio(calls, layers, th, sig_in)
+    end_ratio, head_identical = _arriving_ratio(calls, layers, th, sig_in)
     hidden = [l for l in layers if not l.is_output and l.grad_rms == l.grad_rms]
     if hidden:
         ref = hidden[-1].grad_rms
@@ -241,7 +241,8 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
     settings = {"batch": int(x.shape[0]), "input_shape": list(x.shape), "mode": mode, "backward": backward_desc,
                 "parameters": len(named_params), "ratios_relative_to": reference}
     inp = {"mean": in_row[F_MEAN], "std": in_row[F_STD], "min": in_row[F_MIN], "max": in_row[F_MAX],
-           "signal_std": sig_in, "nonfinite": in_nf, "shape": list(x.shape), "arriving_ratio": end_ratio}
+           "signal_std": sig_in, "nonfinite": in_nf, "shape": list(x.shape), "arriving_ratio": end_ratio,
+           "head_input_identical": head_identical}
     diag = Diagnosis(layers=layers, params=params, input=inp, thresholds=th, settings=settings,
                      backward_ok=grads is not None, _modules=dict(model.named_modules()))
     try:
@@ -284,22 +285,23 @@ def _div(a: float, b: float) -> float:
     return a / b
 
 
-def _arriving_ratio(calls, layers, th, sig_in) -> float:
-    """Signal std of what the output layer reads, relative to the input's (nan when unknown).
+def _arriving_ratio(calls, layers, th, sig_in) -> tuple[float, float]:
+    """Signal std of what the output layer reads, relative to the input's, and the fraction of its input
+    units that copy another (nan, nan when unknown).
 
     In a residual net the last recorded hidden layer is a branch's last layer, not what reaches the
     head (x + branch); the head's own input is.
     """
     head = next((c for c, l in zip(calls, layers) if l.is_output and c.weight_layer), None)
     if head is None or "input" not in head.extra:
-        return math.nan
+        return math.nan, math.nan
     inp = head.extra["input"]
     if inp._version != head.extra["input_version"] or inp.dim() < 2:
-        return math.nan
+        return math.nan, math.nan
     with torch.no_grad():
         st = forward_stats(inp, unit_dim_for(head.module, inp, None), None, th)
-        row = summarize([(st, None, None)], th)[0][0]
-    return _div(row[F_SIGNAL], sig_in)
+        F, _, I = summarize([(st, None, None)], th)
+    return _div(F[0][F_SIGNAL], sig_in), float(I[0][0])
 
 
 def _output_index(calls, y) -> int:

@@ -254,9 +254,23 @@ def _non_finite(diag) -> list[Verdict]:
     return out
 
 
+def _carries_symmetry(diag, hidden, l, th) -> bool:
+    """For a layer whose units got no gradient (a zero head blocks every gradient of the first step), the
+    gradient half of the copy test says nothing.  Its units are then copies only if the copying reaches the
+    head: every later hidden layer and the head's input copy too.  A zero last layer of a residual branch
+    (Fixup) fails this, since x + 0 is diverse; an all-constant MLP passes."""
+    if diag.backward_ok and _fin(l.grad_rms) and l.grad_rms > 0:
+        return True
+    later = [m for m in hidden if m.index > l.index and m.units >= 2 and _fin(m.identical)]
+    if any(m.identical < th.symmetric for m in later):
+        return False
+    head = diag.input.get("head_input_identical", math.nan)
+    return not (_fin(head) and head < th.symmetric)
+
+
 def _symmetric(diag, hidden, th) -> list[Verdict]:
     out = []
-    cand = [l for l in hidden if l.units >= 2 and _fin(l.identical)]
+    cand = [l for l in hidden if l.units >= 2 and _fin(l.identical) and _carries_symmetry(diag, hidden, l, th)]
     for a, b, ls in _groups(cand, lambda l: l.identical >= th.symmetric):
         frac = max(l.identical for l in ls)
         rows = []

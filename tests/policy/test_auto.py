@@ -377,3 +377,14 @@ def test_auto_uses_the_forward_fan_of_a_transposed_conv(cin, cout, k, stride, pa
     with torch.no_grad():
         z = m[0](x)[:, :, 2:-2, 2:-2]                        # away from the padded border
     assert 1.7 < float(z.var()) < 2.3
+
+
+def test_auto_says_when_it_cannot_calibrate_for_want_of_a_batch():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GELU(), nn.Conv2d(8, 8, 3), nn.GELU(), nn.Flatten(), nn.Linear(128, 10))
+    p = initlab.plan(m, "auto")
+    assert any("uncalibrated" in n and "example_inputs" in n for n in p.notes)
+    with_batch = initlab.plan(m, "auto", example_inputs=torch.randn(16, 3, 8, 8))
+    assert [r.action for r in with_batch.rows].count("calibrate") == 2
+    assert not any("uncalibrated" in n for n in with_batch.notes)
+    from initlab.policy import Auto
+    assert not any("uncalibrated" in n for n in initlab.plan(m, Auto(calibrate=False)).notes)

@@ -174,11 +174,17 @@ class Auto:
         return None
 
     def decide(self, ctx: Context) -> list[Decision]:
-        out = self._decide(ctx)
+        uncalibrated = []              # layers that would be calibrated, had the plan a batch
+        out = self._decide(ctx, uncalibrated)
         _drift_note(ctx, out, self.calibrate)
+        if uncalibrated and not any("calibrating them needs a batch" in n for n in ctx.notes):
+            names = ", ".join(uncalibrated[:4]) + (" ..." if len(uncalibrated) > 4 else "")
+            ctx.notes.append(f"auto: {len(uncalibrated)} layer(s) followed by an unstable activation "
+                             f"({names}) keep their Gauss-Hermite gain uncalibrated: there is no batch to calibrate "
+                             "on (no example_inputs, and the input shape is not known); pass example_inputs=...")
         return out
 
-    def _decide(self, ctx: Context) -> list[Decision]:
+    def _decide(self, ctx: Context, uncalibrated: list) -> list[Decision]:
         out = []
         for t in expand(ctx.targets):
             if t.family == "norm":
@@ -198,6 +204,8 @@ class Auto:
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
                 slope = self.calibrates(ctx, t)
+                if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is None:
+                    uncalibrated.append(t.name)
                 if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is not None:
                     act = ctx.topology.follow[t.module_name].act.name
                     out.append(use(t, scheme, kwargs, "auto", f"{reason}, then calibrated on "

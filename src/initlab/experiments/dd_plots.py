@@ -19,6 +19,14 @@ def _pct_axis(ax):
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
+def _log_ticks(ax, axis: str, values, base: float = 10, fontsize=None) -> None:
+    """A log axis ('x' or 'y') ticked and labelled at exactly `values` (widths or sample sizes)."""
+    getattr(ax, f"set_{axis}scale")("log", base=base)
+    getattr(ax, f"set_{axis}ticks")(list(values))
+    getattr(ax, f"set_{axis}ticklabels")([str(v) for v in values], fontsize=fontsize)
+    ax.minorticks_off()
+
+
 def _shade(ax, analysis, widths):
     reg = (analysis or {}).get("regimes")
     if not reg:
@@ -58,10 +66,7 @@ def plot_modelwise(widths, curves: dict, analysis: dict, path, title: str = "", 
         ax.annotate(f"interpolation threshold\nwidth {thr}: test {analysis['threshold_test_err']:.1%}",
                     xy=(thr, analysis["threshold_test_err"]), xytext=(-10 if right else 10, 10),
                     textcoords="offset points", fontsize=8, ha="right" if right else "left")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(list(widths))
-    ax.set_xticklabels([str(w) for w in widths], fontsize=7)
-    ax.minorticks_off()
+    _log_ticks(ax, "x", widths, base=2, fontsize=7)
     ax.set_xlabel("hidden width h (MLP in-h-h-out)")
     ax.set_ylabel("error")
     _pct_axis(ax)
@@ -91,15 +96,12 @@ def plot_epochwise(ep: dict, path, title: str = "", show_widths=None) -> str:
     we = np.concatenate([[w[0] / 1.2], np.sqrt(w[:-1] * w[1:]), [w[-1] * 1.2]]) if len(w) > 1 else np.array([w[0] / 1.4, w[0] * 1.4])
     m = a1.pcolormesh(ee, we, te, cmap="viridis", shading="flat")
     a1.set_xscale("log")
-    a1.set_yscale("log", base=2)
-    a1.set_yticks(list(widths))
-    a1.set_yticklabels([str(x) for x in widths], fontsize=7)
-    a1.minorticks_off()
+    _log_ticks(a1, "y", widths, base=2, fontsize=7)
     a1.set_xlabel("epoch")
     a1.set_ylabel("hidden width h")
     a1.set_title("test error (seed mean)", fontsize=9)
     cb = fig.colorbar(m, ax=a1)
-    cb.ax.yaxis.set_major_formatter(__import__("matplotlib.ticker", fromlist=["PercentFormatter"]).PercentFormatter(1.0, 0))
+    _pct_axis(cb.ax)
     # where each width first interpolates
     for i in range(len(widths)):
         hit = np.where(tr[i] < 0.01)[0]
@@ -132,10 +134,7 @@ def plot_samplewise(sw: dict, path, title: str = "") -> str:
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for k, (w, errs) in enumerate(sw["test_err"].items()):
         ax.plot(sw["samples"], errs, "o-", color=f"C{k}", label=f"h={w}")
-    ax.set_xscale("log")
-    ax.set_xticks(list(sw["samples"]))
-    ax.set_xticklabels([str(n) for n in sw["samples"]])
-    ax.minorticks_off()
+    _log_ticks(ax, "x", sw["samples"])
     ax.set_xlabel("training samples")
     ax.set_ylabel("test error")
     _pct_axis(ax)

@@ -8,9 +8,10 @@ learning rate); 20 % of the training images held out for validation; store
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from ._command import command
 
 MAIN_POLICIES = ("zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform", "general_rule_normal",
                  "torch-default", "auto")
@@ -19,23 +20,21 @@ DEFAULTS = {"model": "seed004", "data": "fashion-mnist", "policies": ",".join(MA
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "compare", help="train every (policy, seed) and rank the initializations (no arguments: seed 004)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command(
+        sub, "compare", help="train every (policy, seed) and rank the initializations (no arguments: seed 004)",
         description="Train one model per (policy, seed) on a data set - all at once as one vectorized batch when\n"
                     "the model allows it - and rank the policies by validation accuracy (classification) or\n"
                     "validation MSE (regression) with 95% confidence intervals.  Finished runs are saved to the\n"
                     "store as soon as they finish; rerunning the same command skips them.\n\n"
                     "Without arguments: the seed-004 comparison (Fashion-MNIST, model seed004, 8 policies,\n"
                     "3 seeds, 2 epochs, batch 100, SGD lr 0.05, 20% validation split).",
-        epilog="Examples:\n"
-               "  initlab compare\n"
-               "  initlab compare --model digits-mlp --data digits --policies zeros,torch-default,auto "
-               "--seeds 5 --epochs 20 --batch-size 16 --lr 0.05\n"
-               "  initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json\n"
-               "  initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
-               "--optimizer adam --lr 1e-3 --epochs 20\n"
-               "  initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process\n")
+        examples=["initlab compare",
+                  "initlab compare --model digits-mlp --data digits --policies zeros,torch-default,auto "
+                  "--seeds 5 --epochs 20 --batch-size 16 --lr 0.05",
+                  "initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json",
+                  "initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
+                  "--optimizer adam --lr 1e-3 --epochs 20",
+                  "initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process"])
     p.add_argument("--model", default=DEFAULTS["model"], help="zoo spec, e.g. seed004, mlp:64-128-10:relu, "
                    "file.py:factory (default %(default)s)")
     p.add_argument("--data", default=DEFAULTS["data"], help="data set name (default %(default)s)")

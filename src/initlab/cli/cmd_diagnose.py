@@ -4,20 +4,21 @@ Exit status 0 when healthy, 1 when problems were found (so it can gate a CI job)
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-EPILOG = """\
-Examples:
-  initlab diagnose deep-mlp:50:256:tanh                    torch's default init: vanishing (exit 1)
-  initlab diagnose deep-mlp:50:256:tanh --policy auto      healthy (exit 0)
-  initlab diagnose deep-mlp:20:256:relu --policy uniform   U[0, 1] weights: exploding
-  initlab diagnose seed004 --policy zeros --brief          symmetric
-  initlab diagnose seed004 --data fashion-mnist --batch 512 --plot diag.png
-  initlab diagnose cnn --json | jq '.verdicts[].text'
+from ._command import command
 
+EXAMPLES = [
+    "initlab diagnose deep-mlp:50:256:tanh                    torch's default init: vanishing (exit 1)",
+    "initlab diagnose deep-mlp:50:256:tanh --policy auto      healthy (exit 0)",
+    "initlab diagnose deep-mlp:20:256:relu --policy uniform   U[0, 1] weights: exploding",
+    "initlab diagnose seed004 --policy zeros --brief          symmetric",
+    "initlab diagnose seed004 --data fashion-mnist --batch 512 --plot diag.png",
+    "initlab diagnose cnn --json | jq '.verdicts[].text'",
+]
+NOTES = """\
 MODEL is a model-zoo spec (initlab.models.build_model): mlp:784-256-10:relu, deep-mlp:50:256:tanh,
 resmlp:8:128, cnn, seed004, path/to/file.py:factory ...
 Policies: auto, torch-default, fixup, lsuv, ... or any scheme name (initlab schemes); without
@@ -30,13 +31,12 @@ Thresholds: python -c "import initlab.diagnostics.thresholds as t; help(t)"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diagnose", help="check an initialization before training: per-layer signal, verdicts, fixes",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="One forward and one backward pass with every layer recorded: activation "
-                                   "statistics, dead / saturated / identical units, gradient scale per layer, "
-                                   "then verdicts (healthy, vanishing, exploding, saturated, dead, symmetric, "
-                                   "non-finite), each with its evidence and a fix.",
-                       epilog=EPILOG)
+    p = command(sub, "diagnose", help="check an initialization before training: per-layer signal, verdicts, fixes",
+                description="One forward and one backward pass with every layer recorded: activation "
+                            "statistics, dead / saturated / identical units, gradient scale per layer, "
+                            "then verdicts (healthy, vanishing, exploding, saturated, dead, symmetric, "
+                            "non-finite), each with its evidence and a fix.",
+                examples=EXAMPLES, notes=NOTES)
     p.add_argument("model", metavar="MODEL", help="model spec, e.g. deep-mlp:50:256:tanh or seed004")
     p.add_argument("--policy", default=None, metavar="P",
                    help="initialize with this policy first (preset or scheme name; default: keep the built init)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._command import command
+
 AXES = ("width", "epochs", "samples")
 
 
@@ -19,20 +21,18 @@ def _ints(text: str) -> list[int]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "double-descent", help="deep double descent sweeps (model-wise, epoch-wise, sample-wise) with plots",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command(
+        sub, "double-descent", help="deep double descent sweeps (model-wise, epoch-wise, sample-wise) with plots",
         description="Train MLPs in-h-h-out of many widths on noisy labels (Adam, cross-entropy) and measure the "
                     "interpolation threshold and the test-error peak (Nakkiran et al. 2019). Widths and seeds "
                     "train concurrently as masked width buckets; runs are kept in --store and skipped on a rerun.",
-        epilog="Examples:\n"
-               "  initlab double-descent --axis width --store dd.sqlite --plots dd-plots\n"
-               "  initlab double-descent --axis epochs --store dd.sqlite --plots dd-plots   # same runs, per epoch\n"
-               "  initlab double-descent --axis samples --widths 16 45 128 --samples 500 1000 2000 4000\n"
-               "  initlab double-descent --compare xavier_uniform --store dd.sqlite   # does the init move the peak?\n"
-               "  initlab double-descent --data fashion-mnist --n-train 4000 --json\n"
-               "Exit status: 0 done (the output says whether the peak is there), 1 with --require-peak when it is "
-               "not, 2 bad usage.")
+        examples=["initlab double-descent --axis width --store dd.sqlite --plots dd-plots",
+                  "initlab double-descent --axis epochs --store dd.sqlite --plots dd-plots   # same runs, per epoch",
+                  "initlab double-descent --axis samples --widths 16 45 128 --samples 500 1000 2000 4000",
+                  "initlab double-descent --compare xavier_uniform --store dd.sqlite   # does the init move the peak?",
+                  "initlab double-descent --data fashion-mnist --n-train 4000 --json"],
+        notes="Exit status: 0 done (the output says whether the peak is there), 1 with --require-peak when it is "
+              "not, 2 bad usage.")
     p.add_argument("--axis", choices=AXES, default="width", help="width (model-wise), epochs or samples")
     p.add_argument("--data", default="mnist1d", help="mnist1d (default, generated locally) or fashion-mnist")
     p.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files (default: Debian's)")

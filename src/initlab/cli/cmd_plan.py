@@ -5,21 +5,20 @@ seed004, path/to/file.py:factory ...  --apply-check applies the plan to the in-m
 """
 from __future__ import annotations
 
-import argparse
 import json
+
+from ._command import command
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan", help="show what a policy would do to each parameter of a model (dry run)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Plan an initialization: one row per parameter with its fans, scheme, "
-                                   "std/bound, the rule that matched and why. Nothing is written to disk.",
-                       epilog="Examples:\n  initlab plan mlp:784-256-128-10:relu\n"
-                              "  initlab plan deep-mlp:50:256:tanh --policy auto --json\n"
-                              "  initlab plan seed004 --policy lsuv --apply-check\n"
-                              "  initlab plan resmlp:8:128 --policy fixup --seed 0\n\n"
-                              "Policies: auto, torch-default, gpt2, fixup, zero-init-residual, zero, lsuv,\n"
-                              "or any scheme name (initlab schemes).")
+    p = command(sub, "plan", help="show what a policy would do to each parameter of a model (dry run)",
+                description="Plan an initialization: one row per parameter with its fans, scheme, "
+                            "std/bound, the rule that matched and why. Nothing is written to disk.",
+                examples=["initlab plan mlp:784-256-128-10:relu", "initlab plan deep-mlp:50:256:tanh --policy auto --json",
+                          "initlab plan seed004 --policy lsuv --apply-check",
+                          "initlab plan resmlp:8:128 --policy fixup --seed 0"],
+                notes="Policies: auto, torch-default, gpt2, fixup, zero-init-residual, zero, lsuv,\n"
+                      "or any scheme name (initlab schemes).")
     p.add_argument("model", metavar="MODEL", help="model spec, e.g. mlp:784-256-10:relu or seed004")
     p.add_argument("--policy", default="auto", help="preset or scheme name (default: auto)")
     p.add_argument("--bias", default=None, help="bias option: zeros, keep, a float, or a scheme name")

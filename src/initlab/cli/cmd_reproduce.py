@@ -1,19 +1,19 @@
 """`initlab reproduce NAME`: rerun an experiment of the source tutorials beside its published figures."""
 from __future__ import annotations
 
-import argparse
 import json
+
+from ._command import command
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "reproduce", help="rerun an experiment of the source tutorials and show our figures beside the published ones",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command(
+        sub, "reproduce", help="rerun an experiment of the source tutorials and show our figures beside the published ones",
         description="Run one reproduction: our figures (mean and 95 %% CI over seeds) beside the figure the source "
                     "published, the claims checked on them, PNG plots under ./initlab-runs/reproduce/NAME/.",
-        epilog="Examples:\n  initlab reproduce --list\n  initlab reproduce backprop --json\n"
-               "  initlab reproduce constant-and-uniform --seeds 5\n  initlab reproduce housing --quick\n\n"
-               "Exit status 1 when a claim the reproduction checks does not hold.")
+        examples=["initlab reproduce --list", "initlab reproduce backprop --json",
+                  "initlab reproduce constant-and-uniform --seeds 5", "initlab reproduce housing --quick"],
+        notes="Exit status 1 when a claim the reproduction checks does not hold.")
     p.add_argument("name", nargs="?", help="which reproduction (see --list)")
     p.add_argument("--list", action="store_true", help="list the reproductions and exit")
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: per reproduction)")

@@ -1,29 +1,25 @@
 """`initlab runs`: list the runs in a run store, or export them to CSV / JSON."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
 
 from ..errors import InitError, bad_argument, unknown_choice
+from ._command import command
 
 METRICS = ("train_loss", "val_loss", "val_acc", "val_mse")
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "runs", help="list or export the runs stored by `initlab compare`",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command(
+        sub, "runs", help="list or export the runs stored by `initlab compare`",
         description="List the runs of a run store (config hash, policy, seed, status, epochs, final metrics) "
                     "or export them: CSV has one row per run and epoch, JSON one object per run with its history.",
-        epilog="Examples:\n"
-               "  initlab runs\n"
-               "  initlab runs --config 3f2a --policy he\n"
-               "  initlab runs --json | jq '.[] | select(.status == \"diverged\")'\n"
-               "  initlab runs --export runs.csv\n"
-               "  initlab runs --store other/runs.sqlite --export runs.json\n\n"
-               "--config accepts any unique prefix of a config hash.")
+        examples=["initlab runs", "initlab runs --config 3f2a --policy he",
+                  "initlab runs --json | jq '.[] | select(.status == \"diverged\")'",
+                  "initlab runs --export runs.csv", "initlab runs --store other/runs.sqlite --export runs.json"],
+        notes="--config accepts any unique prefix of a config hash.")
     p.add_argument("--store", metavar="PATH", default=None,
                    help="the SQLite run store (default: ./initlab-runs/runs.sqlite)")
     p.add_argument("--config", metavar="HASH", default=None, help="only this config (hash or unique prefix)")

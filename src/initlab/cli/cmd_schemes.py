@@ -1,15 +1,15 @@
 """`initlab schemes`: every scheme with its formula (``--json`` for scripts)."""
 from __future__ import annotations
 
-import argparse
 import json
+
+from ._command import command
 
 
 def register(sub) -> None:
-    p = sub.add_parser("schemes", help="list every initialization scheme with its formula",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="List every registered scheme: name, aliases, formula, source.",
-                       epilog="Examples:\n  initlab schemes\n  initlab schemes --json | jq '.[].name'")
+    p = command(sub, "schemes", help="list every initialization scheme with its formula",
+                description="List every registered scheme: name, aliases, formula, source.",
+                examples=["initlab schemes", "initlab schemes --json | jq '.[].name'"])
     p.add_argument("--json", action="store_true", help="print a JSON list of {name, aliases, formula, ...}")
     p.set_defaults(func=run)
 

@@ -6,18 +6,7 @@ import pytest
 
 from initlab.data import write_idx
 
-REPO = Path(__file__).resolve().parents[2]
-# the project's offline data sits beside the checkout (../shared), also in a CI clone
-SHARED_SKLEARN = (REPO / ".." / "shared" / "data" / "scikit_learn_data").resolve()
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.fixture
-def sklearn_home():
-    if not (SHARED_SKLEARN / "cal_housing_py3.pkz").is_file():
-        pytest.skip(f"California housing cache not found at {SHARED_SKLEARN}/cal_housing_py3.pkz "
-                    "(the project's ../shared/data beside the checkout)")
-    return SHARED_SKLEARN
 
 
 @pytest.fixture

@@ -370,7 +370,7 @@ def test_unusable_store_or_report_paths_fail_before_training(tmp_path, capsys):
         RunStore(blocker / "runs.sqlite")
 
 
-def test_cli_features_run_the_seed_003_models_on_housing(tmp_path, capsys):
+def test_cli_features_run_the_seed_003_models_on_housing(tmp_path, capsys, housing_data):
     base = ["compare", "--model", "housing-small", "--data", "california-housing", "--policies", "auto",
             "--seeds", "1", "--epochs", "1", "--subsample", "300", "--no-store", "--no-report", "--quiet"]
     assert main(base) == 2

@@ -1,7 +1,7 @@
 import initlab
 
 
-def test_both_inits_reach_a_sane_test_mse():
+def test_both_inits_reach_a_sane_test_mse(housing_data):
     r = initlab.reproduce("housing", budget="quick")
     assert r.ok, [c.text for c in r.claims if not c.holds]
     ref = r.data["reference_mse"]

@@ -4,7 +4,7 @@ import initlab
 from initlab.experiments.reproduce.symmetry import unit_stats
 
 
-def test_constant_keeps_symmetry_random_breaks_it():
+def test_constant_keeps_symmetry_random_breaks_it(housing_data):
     r = initlab.reproduce("symmetry", budget="quick", seeds=1)
     assert r.ok, [c.text for c in r.claims if not c.holds]
     units = r.data["units"]

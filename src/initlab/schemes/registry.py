@@ -11,7 +11,6 @@ import functools
 import inspect
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +19,7 @@ import torch
 
 from ..errors import InitError, bad_argument, unknown_choice
 from . import basic, structured, variance
+from .dryrun import check_arguments
 from .fans import calculate_gain, fans_from_shape, std_for
 
 
@@ -71,17 +71,13 @@ class Scheme:
         if self.law is None:
             return None
         bound = self.bind(**kwargs)
-        if self.builtin:   # the scheme's own checks, on a storage-less tensor: bad arguments raise here too
-            # A combination that passed once passes again: remember it (a plan describes every parameter,
-            # and the meta-tensor call goes through torch's Python decompositions: ~0.1 ms).  Only plain
-            # values make a key (a tensor argument would compare elementwise).
+        if self.builtin:   # the scheme's own argument checks: bad arguments raise here too
+            # A combination that passed once passes again: remember it (a plan describes every parameter).
+            # Only plain values make a key (a tensor argument would compare elementwise).
             key = (id(self.fn), tuple(shape), tuple((k, _typed(v)) for k, v in sorted(bound.items()))) \
                 if all(_plain(v) for v in bound.values()) else None
             if key is None or key not in _VALIDATED:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    # float64: the widest dtype, so range checks that depend on the dtype are left to the call
-                    self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound)
+                check_arguments(self.fn, shape, bound)
                 if key is not None:
                     if len(_VALIDATED) > 4096:
                         _VALIDATED.clear()

@@ -3,19 +3,63 @@
 Layers (each uses only those before it):
     schemes (tensor) -> policy (model: plan, apply, verify) -> diagnostics
     -> experiments (data, trainers, store, statistics) -> reports -> cli
+
+Every public name is imported on first use (PEP 562), so `import initlab` costs
+nothing beyond Python itself, and `initlab --help` does not even import torch;
+`initlab.init_` imports the policy layer, `initlab.compare` the experiments.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import InitError
-from .schemes import *  # noqa: F401,F403  (layer 1: tensor-level schemes)
-from .schemes import __all__ as _scheme_names
-from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # layer 2: model level
-from .diagnostics import Diagnosis, diagnose  # layer 3
-from . import data, models  # noqa: F401  (data sets and the model zoo used by experiments)
-from .experiments.compare import compare  # layer 4: experiments
-from .experiments.double_descent import double_descent
-from .experiments.reproduce import reproduce
-from . import reports  # noqa: F401  layer 5 (matplotlib is imported only when plotting)
 
 __version__ = "0.1.0"
-__all__ = (["InitError", "__version__"] + list(_scheme_names)
+
+# The scheme functions re-exported at the top level (the same list as initlab.schemes.__all__; a test checks).
+_SCHEME_NAMES = (
+    "uniform_", "normal_", "constant_", "ones_", "zeros_", "trunc_normal_", "centered_uniform_",
+    "inverse_fan_uniform_", "general_rule_uniform_", "general_rule_normal_", "xavier_uniform_", "xavier_normal_",
+    "kaiming_uniform_", "kaiming_normal_", "lecun_uniform_", "lecun_normal_", "variance_scaling_",
+    "orthogonal_", "eye_", "dirac_", "sparse_", "zero_init_", "hadamard", "zero_matrix",
+    "calculate_gain", "calculate_fan_in_and_fan_out", "fans_from_shape",
+    "Scheme", "get_scheme", "list_schemes", "register_scheme", "registered_schemes",
+)
+# name -> module it comes from (relative to this package)
+_LAZY = {**{n: ".schemes" for n in _SCHEME_NAMES},
+         **{n: ".policy" for n in ("plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies")},
+         "diagnose": ".diagnostics", "Diagnosis": ".diagnostics",
+         "compare": ".experiments.compare", "double_descent": ".experiments.double_descent",
+         "reproduce": ".experiments.reproduce"}
+# subpackages reachable as attributes (initlab.schemes is the package, not a function)
+_SUBMODULES = ("schemes", "policy", "diagnostics", "data", "models", "experiments", "reports")
+
+__all__ = (["InitError", "__version__"] + list(_SCHEME_NAMES)
            + ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies", "diagnose", "Diagnosis",
-              "compare", "double_descent", "reproduce", "data", "models", "reports"])
+              "compare", "double_descent", "reproduce", "schemes", "data", "models", "reports"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'initlab' has no attribute {name!r}")
+    globals()[name] = value   # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+if TYPE_CHECKING:   # what the names are, for type checkers and editors (never executed)
+    from . import data, diagnostics, experiments, models, policy, reports, schemes  # noqa: F401
+    from .diagnostics import Diagnosis, diagnose  # noqa: F401
+    from .experiments.compare import compare  # noqa: F401
+    from .experiments.double_descent import double_descent  # noqa: F401
+    from .experiments.reproduce import reproduce  # noqa: F401
+    from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # noqa: F401
+    from .schemes import *  # noqa: F401,F403

@@ -15,8 +15,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..schemes import schemes
-    rows = [s.to_dict() for s in schemes()]
+    from ..schemes import registered_schemes
+    rows = [s.to_dict() for s in registered_schemes()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -1,7 +1,6 @@
 """`initlab.plan`, `initlab.init_`, `initlab.list_policies`: the model-level entry points."""
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
 from ..errors import InitError, bad_argument, unknown_choice
@@ -130,4 +129,4 @@ def init_(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | N
     return p.apply(model)
 
 
-__all__ = ["plan", "init_", "list_policies", "resolve", "torch"]
+__all__ = ["plan", "init_", "list_policies", "resolve"]

@@ -11,6 +11,7 @@ import functools
 import inspect
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -273,9 +274,16 @@ def list_schemes(*, with_aliases: bool = False):
     return sorted(_REGISTRY)
 
 
-def schemes() -> list[Scheme]:
+def registered_schemes() -> list[Scheme]:
     """All registered Scheme objects, sorted by name."""
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def schemes() -> list[Scheme]:
+    """Deprecated name of `registered_schemes()` (`initlab.schemes` is the subpackage)."""
+    warnings.warn("initlab.schemes() is deprecated: use initlab.registered_schemes() (initlab.schemes is the "
+                  "schemes subpackage)", DeprecationWarning, stacklevel=2)
+    return registered_schemes()
 
 
 def _builtin(name, fn, formula, paper="", aliases=(), kind="random", dims=(1, None), law=None, torch_name=None):
@@ -344,4 +352,4 @@ _builtin("zero_init", structured.zero_init_, "identity / partial identity / c * 
          paper="Zhao et al. 2021 (ZerO)", aliases=("zer0", "zero_o"), kind="deterministic", dims=(2, None),
          law=lambda shape: {"dist": "exact"})
 
-__all__ = ["Scheme", "register_scheme", "get_scheme", "list_schemes", "schemes", "InitError"]
+__all__ = ["Scheme", "register_scheme", "get_scheme", "list_schemes", "registered_schemes", "InitError"]

@@ -7,6 +7,10 @@ split, while `seed` moves the validation split and subsamples.
 """
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import os
+
 import numpy as np
 
 from ..errors import InitError, bad_argument, unknown_choice
@@ -24,6 +28,32 @@ def _sk():
     return skd
 
 
+def _shipped_file(name: str):
+    """Path of a data file scikit-learn ships (sklearn/datasets/data/NAME), found without importing
+    scikit-learn (its import costs 1-2.5 s, more than reading the file), or None when it is not there."""
+    try:
+        spec = importlib.util.find_spec("sklearn")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, "datasets", "data", name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _digits_arrays():
+    """(images 1797 x 64 float64, labels int64): the same arrays as sklearn.datasets.load_digits(), read
+    from the digits.csv.gz it ships (64 pixel columns, then the label), as load_digits reads it."""
+    path = _shipped_file("digits.csv.gz")
+    if path is None:                       # an unusual scikit-learn layout: let it read its own file
+        d = _sk().load_digits()
+        return d.data.astype(np.float64), d.target.astype(np.int64)
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    return table[:, :-1].astype(np.float64), table[:, -1].astype(np.int64)
+
+
 def _split_test(name, x, y, stratify, test_fraction, test_seed, want_test, info):
     if not (isinstance(test_fraction, float) and 0.0 < test_fraction < 1.0):
         raise bad_argument(f"load({name!r})", "test_fraction", test_fraction, "a float in (0, 1)", "e.g. test_fraction=0.2")
@@ -36,15 +66,14 @@ def _split_test(name, x, y, stratify, test_fraction, test_seed, want_test, info)
 
 
 def _digits(*, seed, data_dir, want_test, test_fraction, test_seed, pixel_scaling) -> Raw:
-    d = _sk().load_digits()
-    x = d.data.astype(np.float64)
+    x, target = _digits_arrays()
     if pixel_scaling == "unit":
         x = x / 16.0  # pixel values are 0..16 by construction: a fixed scale, nothing to fit
     elif pixel_scaling != "standardize":
         raise unknown_choice("load('digits')", "pixel_scaling", pixel_scaling, ("unit", "standardize"))
     info = {"source": "sklearn.datasets.load_digits (bundled; UCI optdigits test part, 1797 images 8x8)",
             "pixels": "0..16 / 16 -> [0, 1]" if pixel_scaling == "unit" else "standardized per pixel on train"}
-    xp, yp, xt, yt = _split_test("digits", x, d.target.astype(np.int64), True, test_fraction, test_seed, want_test, info)
+    xp, yp, xt, yt = _split_test("digits", x, target, True, test_fraction, test_seed, want_test, info)
     return Raw(xp, yp, xt, yt, n_classes=10, input_shape=(64,),
                scaling=scaling.NONE if pixel_scaling == "unit" else scaling.FEATURE, info=info)
 

@@ -26,11 +26,7 @@ def _fetch(data_dir):
     except ImportError:  # pragma: no cover - scikit-learn is in the [data] extra
         raise InitError("load('california-housing'): scikit-learn is not installed; it reads the cached "
                         "data file. Fix: pip install 'initlab[data]' (or scikit-learn).") from None
-    home, tried = sklearn_data_home(data_dir)
-    if home is None:
-        # scikit-learn's default home, computed without get_data_home(), which would create it
-        home = os.path.expanduser(os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data")))
-        tried = tried + [home + " (scikit-learn's default)"]
+    home, tried = sklearn_data_home(data_dir)   # never relative to the working directory (paths.py)
     # check first: scikit-learn would create missing folders as a side effect of failing
     if not os.path.isfile(os.path.join(home, CACHE_FILE)):
         raise InitError(

@@ -1,15 +1,24 @@
 """Where data files are looked for.  Nothing here downloads: initlab runs offline.
 
-The project keeps shared offline data in `../shared/data` beside the checkout (and a CI
-clone gets the same layout), so besides the current directory we also resolve that
-path against the repository root found from this file.
+Data homes come from explicit settings only, never from the working directory: a
+cached scikit-learn file is a pickle, so a folder resolved against the current
+directory would let a file planted there run code.  In order:
+
+1. `data_dir=` passed by the caller;
+2. `$INITLAB_DATA_HOME` (an absolute path);
+3. `../shared/data/scikit_learn_data` beside the source checkout holding this package
+   (an editable install; found from this file, not from the current directory);
+4. scikit-learn's own home: `$SCIKIT_LEARN_DATA` (absolute) or `~/scikit_learn_data`.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from ..errors import bad_argument
+
 ENV_DATA_HOME = "INITLAB_DATA_HOME"
+ENV_SKLEARN_HOME = "SCIKIT_LEARN_DATA"
 SHARED_SKLEARN = Path("..") / "shared" / "data" / "scikit_learn_data"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -23,34 +32,45 @@ def repo_root() -> Path | None:
     return None
 
 
+def env_folder(var: str) -> Path | None:
+    """The folder named by environment variable `var`, or None when unset; a relative path is refused
+    (it would be resolved against whatever directory the command runs in)."""
+    value = os.environ.get(var, "")
+    if not value:
+        return None
+    folder = Path(os.path.expanduser(value))
+    if not folder.is_absolute():
+        raise bad_argument(f"${var}", var, value, "an absolute folder path (a relative one would be read from "
+                           "wherever the command runs)", f"export {var}=\"$(realpath {value})\"")
+    return folder
+
+
 def sklearn_home_candidates() -> list[tuple[Path, str]]:
     """(folder, why) in the order california-housing tries them when no data_dir is given."""
+    env = env_folder(ENV_DATA_HOME)
+    if env is not None:
+        return [(env, f"${ENV_DATA_HOME}")]
     out: list[tuple[Path, str]] = []
-    env = os.environ.get(ENV_DATA_HOME)
-    if env:
-        return [(Path(env), f"${ENV_DATA_HOME}")]
-    out.append((Path.cwd() / SHARED_SKLEARN, "../shared/data/scikit_learn_data from the current directory"))
     root = repo_root()
     if root is not None:
-        out.append((root / SHARED_SKLEARN, "../shared/data/scikit_learn_data from the repository root"))
+        out.append(((root / SHARED_SKLEARN).resolve(), "../shared/data/scikit_learn_data beside the checkout"))
+    sk = env_folder(ENV_SKLEARN_HOME)
+    out.append((sk, f"${ENV_SKLEARN_HOME}") if sk is not None
+               else (Path(os.path.expanduser(os.path.join("~", "scikit_learn_data"))), "scikit-learn's default home"))
     return out
 
 
-def sklearn_data_home(data_dir=None) -> tuple[str | None, list[str]]:
+def sklearn_data_home(data_dir=None) -> tuple[str, list[str]]:
     """(data_home to pass to scikit-learn, folders considered) for cached scikit-learn data.
 
-    data_dir wins; then $INITLAB_DATA_HOME; then the first existing ../shared folder;
-    else None, which means scikit-learn's own default (~/scikit_learn_data or
-    $SCIKIT_LEARN_DATA).
+    data_dir wins; then $INITLAB_DATA_HOME (honoured even if absent: a clear error later); then the
+    ../shared folder beside the checkout when it exists; else scikit-learn's home.
     """
     if data_dir is not None:
         return os.fspath(data_dir), [os.fspath(data_dir)]
-    tried = []
     cands = sklearn_home_candidates()
-    for folder, _why in cands:
-        tried.append(os.fspath(folder.resolve() if folder.exists() else folder))
+    tried = [f"{os.fspath(folder)} ({why})" for folder, why in cands]
+    for folder, _why in cands[:-1]:
         if folder.is_dir():
-            return os.fspath(folder.resolve()), tried
-    if os.environ.get(ENV_DATA_HOME):  # an explicit setting is honoured even if absent (clear error later)
-        return os.environ[ENV_DATA_HOME], tried
-    return None, tried
+            return os.fspath(folder), tried
+    return os.fspath(cands[-1][0]), tried

@@ -83,6 +83,8 @@ class ResBlock(nn.Module):
 
 
 class ResMLP(nn.Module):
+    """inp -> act -> `depth` ResBlocks of `width` -> head: a residual MLP (Fixup, zero-init-residual, auto)."""
+
     def __init__(self, depth, width, act="relu", n_in=None, n_out=10):
         super().__init__()
         n_in = n_in or width
@@ -113,11 +115,22 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
+def _dropout(text: str) -> float:
+    """The p of a `dropout=p` option: a probability in [0, 1) (1 would zero every unit; nan is no number)."""
+    try:
+        p = float(text)
+    except ValueError:
+        p = None
+    if p is None or not 0.0 <= p < 1.0:   # also refuses nan (every comparison with nan is False)
+        raise bad_argument("build_model", "dropout", text, "a probability in [0, 1)", "e.g. mlp:784-256-10:relu:dropout=0.2")
+    return p
+
+
 def _options(parts):
     act, dropout, bn = "relu", 0.0, False
     for p in parts:
         if p.startswith("dropout="):
-            dropout = float(p.split("=", 1)[1])
+            dropout = _dropout(p.split("=", 1)[1])
         elif p == "bn":
             bn = True
         elif p:
@@ -176,16 +189,30 @@ def _load_factory(spec: str) -> nn.Module:
             raise bad_argument("build_model", "spec", spec, "an existing python file", f"check the path {target!r}")
         modspec = importlib.util.spec_from_file_location("initlab_user_model", target)
         mod = importlib.util.module_from_spec(modspec)
-        modspec.loader.exec_module(mod)
+        _user_code(spec, "importing", modspec.loader.exec_module, mod)
     else:
-        mod = importlib.import_module(target)
+        mod = _user_code(spec, "importing", importlib.import_module, target)
     if not hasattr(mod, attr):
         raise bad_argument("build_model", "spec", spec, f"a name defined in {target}", f"define {attr}() there")
     obj = getattr(mod, attr)
-    model = obj() if callable(obj) and not isinstance(obj, nn.Module) else obj
+    model = _user_code(spec, f"calling {attr}()", obj) if callable(obj) and not isinstance(obj, nn.Module) else obj
     if not isinstance(model, nn.Module):
         raise bad_argument("build_model", "spec", spec, "a factory returning torch.nn.Module", f"make {attr}() return the model")
     return model
+
+
+def _user_code(spec: str, doing: str, fn, *args):
+    """Run the user's module or factory: whatever it raises, even sys.exit(), becomes one InitError."""
+    try:
+        return fn(*args)
+    except InitError:
+        raise
+    except SystemExit as e:   # a factory must not end the process (the CLI would exit with its code, silently)
+        raise InitError(f"build_model: spec={spec!r}: {doing} called sys.exit({e.code!r}). Fix: make the "
+                        "factory return an nn.Module instead of exiting") from None
+    except Exception as e:  # noqa: BLE001 - the user's error, reported on one line with its type
+        raise InitError(f"build_model: spec={spec!r}: {doing} raised {type(e).__name__}: {e}. Fix: run the factory "
+                        "on its own to debug it (INITLAB_DEBUG=1 shows the traceback)") from e
 
 
 def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch.Tensor:
@@ -203,3 +230,7 @@ def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch
     # correlates inputs with weights and biases data-dependent steps (LSUV, calibration, diagnose).
     g = torch.Generator().manual_seed((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2 ** 63)
     return torch.randn((batch, *shape), generator=g)
+
+
+__all__ = ["build_model", "example_inputs", "activation", "MLP", "ResBlock", "ResMLP", "SmallCNN", "ACTIVATIONS",
+           "PRESETS"]

@@ -261,7 +261,7 @@ def test_a_plan_applies_to_a_twin_model():
 
 
 def test_list_policies():
-    assert set(initlab.list_policies()) >= {"auto", "torch-default", "gpt2", "zero-init-residual", "fixup", "zero",
+    assert set(initlab.list_policies()) >= {"auto", "torch_default", "gpt2", "zero_init_residual", "fixup", "zero",
                                             "lsuv"}
 
 

@@ -21,7 +21,7 @@ EXAMPLES = [
 NOTES = """\
 MODEL is a model-zoo spec (initlab.models.build_model): mlp:784-256-10:relu, deep-mlp:50:256:tanh,
 resmlp:8:128, cnn, seed004, path/to/file.py:factory ...
-Policies: auto, torch-default, fixup, lsuv, ... or any scheme name (initlab schemes); without
+Policies: auto, torch_default, fixup, lsuv, ... or any scheme name (initlab schemes); without
 --policy the model keeps the init it was built with (torch's default for zoo models).
 Without --data the inputs are N(0, 1) of the model's input shape and the backward pass uses a
 unit gradient on the output; with --data they are the first N training samples and the loss

@@ -31,7 +31,7 @@ def build_parser() -> Parser:
                     epilog="Examples:\n"
                            "  initlab schemes --json\n"
                            "  initlab plan deep-mlp:50:256:tanh --policy auto\n"
-                           "  initlab diagnose deep-mlp:50:256:tanh --policy torch-default\n"
+                           "  initlab diagnose deep-mlp:50:256:tanh --policy torch_default\n"
                            "  initlab compare                      # the seed-004 comparison on Fashion-MNIST\n"
                            "  initlab reproduce --list\n"
                            "  initlab double-descent --axis width\n\n"

@@ -31,6 +31,8 @@ class Raw:
 
 @dataclass(frozen=True)
 class Spec:
+    """A registered data set: its name, task, loader (-> Raw), defaults and the options load() accepts."""
+
     name: str
     task: str
     loader: Callable[..., Raw]

@@ -15,11 +15,12 @@ from .verify import fingerprint
 
 
 def list_policies() -> list[str]:
-    """Names of the presets (any registered scheme name is a policy too)."""
-    return list(PRESETS)
+    """Names of the presets, spelled like scheme names (underscores; the hyphenated spellings such as
+    'torch-default' are accepted too).  Any registered scheme name is a policy too."""
+    return [k.replace("-", "_") for k in PRESETS]
 
 
-def _norm(name: str) -> str:
+def _norm(name: str) -> str:   # the PRESETS key for either spelling
     return name.strip().lower().replace("_", "-")
 
 

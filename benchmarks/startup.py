@@ -1,0 +1,135 @@
+"""Whole-process cost of initlab's entry points, side by side with torch's own (issue 16); asserts nothing.
+
+Every workload is a fresh `python` process, timed from spawn to exit (what a user waits for), run
+round-robin so that load on these shared cores hits every workload alike; each figure is the median
+of --repeat runs (default 5).
+
+  import torch          python -c "import torch"                                  (the floor)
+  initlab --help        the console script's entry point, --help
+  initlab schemes       the scheme table
+  initlab plan          plan mlp:64-128-10:relu (auto)
+  torch init            a script building a 64-128-128-10 MLP (torch's default init runs in the constructors)
+  init_ auto            the same script, then initlab.init_(model, "auto")
+  compare 35            initlab compare: 35 MLPs 64-128-128-10 (7 policies x 5 seeds), digits, 20 epochs,
+                        batch 16, SGD lr 0.05, validation each epoch, --no-store --no-report --quiet
+  tutorial 35           the same 35 trainings as a plain script, one model after another with a DataLoader
+                        (benchmarks/compare_speed.py's tutorial loop, imported from there)
+
+Targets: each command within 0.5 s of `import torch`; `init_ auto` within 1.1x of `torch init`;
+`compare 35` >= 12x faster than `tutorial 35` (stretch 15x).
+
+    python benchmarks/startup.py [--repeat 5] [--before OLD/src] [--skip-compare] [--compare-repeat N]
+
+--before OLD/src also times every initlab workload with that source tree first on the path (e.g. one
+exported with `git archive <commit> src | tar -x -C /tmp/old`), in the same rounds: before and after
+side by side.  The tutorial runs once per round (it is the same script either way).
+
+Measured 2026-12-03 on the shared 2-core dev VM (load 2-5 from other jobs), medians of 5 (compare
+and tutorial: of 3), before = b740a75, after = this change: see the report in the commit message
+of this file, or run it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+POLICIES = "zeros,ones,uniform,centered_uniform,general_rule_uniform,general_rule_normal,torch-default"
+
+CLI = "import sys; from initlab.cli.main import main; sys.exit(main())"   # what the `initlab` script runs
+MLP = "from torch import nn; m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), " \
+      "nn.Linear(128, 10))"
+TUTORIAL = ("import sys; sys.path.insert(0, {bench!r}); import compare_speed as c; from initlab.data import load; "
+            "c.tutorial(load('digits'), 'digits-mlp', c.POLICIES, list(range(5)), 20, 0.05, 16)")
+
+WORKLOADS = {   # name -> python argv (after the interpreter); None in the initlab column = torch only
+    "import torch": ["-c", "import torch"],
+    "initlab --help": ["-c", CLI, "--help"],
+    "initlab schemes": ["-c", CLI, "schemes"],
+    "initlab plan": ["-c", CLI, "plan", "mlp:64-128-10:relu"],
+    "torch init": ["-c", "import torch; " + MLP],
+    "init_ auto": ["-c", "import torch; import initlab; " + MLP + "; initlab.init_(m, 'auto')"],
+}
+COMPARE = ["-c", CLI, "compare", "--model", "digits-mlp", "--data", "digits", "--policies", POLICIES,
+           "--seeds", "5", "--epochs", "20", "--batch-size", "16", "--lr", "0.05", "--no-store", "--no-report",
+           "--quiet"]
+TORCH_ONLY = {"import torch", "torch init"}
+
+
+def timed(argv: list[str], src: Path) -> float:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    # as a user runs it: bytecode cached after the first run (an installed package has it precompiled)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(argv[:4])} ...\n{p.stderr[-2000:]}")
+    return dt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5, help="runs per workload; the median is reported (default 5)")
+    ap.add_argument("--compare-repeat", type=int, default=None, help="runs of compare/tutorial (default: --repeat)")
+    ap.add_argument("--before", type=Path, default=None, help="an older src/ tree to time side by side")
+    ap.add_argument("--skip-compare", action="store_true", help="only the short workloads")
+    args = ap.parse_args(argv)
+    trees = {"after": SRC} if args.before is None else {"before": args.before.resolve(), "after": SRC}
+    print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
+          f"trees: " + ", ".join(f"{k} = {v}" for k, v in trees.items()))
+
+    for tree, src in trees.items():                 # untimed warm-up: bytecode caches, the OS file cache
+        for name, wargv in WORKLOADS.items():
+            timed(wargv, src)
+        if not args.skip_compare:
+            timed(COMPARE[:COMPARE.index("--epochs")] + ["--epochs", "1"] + COMPARE[COMPARE.index("--epochs") + 2:],
+                  src)
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(max(1, args.repeat)):            # round-robin: drifting load hits every workload alike
+        for name, wargv in WORKLOADS.items():
+            for tree, src in trees.items():
+                if name in TORCH_ONLY and tree != "after":
+                    continue
+                times.setdefault((name, tree), []).append(timed(wargv, src))
+    if not args.skip_compare:
+        for _ in range(max(1, args.compare_repeat or args.repeat)):
+            for tree, src in trees.items():
+                times.setdefault(("compare 35", tree), []).append(timed(COMPARE, src))
+            times.setdefault(("tutorial 35", "after"), []).append(
+                timed(["-c", TUTORIAL.format(bench=str(HERE))], SRC))
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    torch_s = med[("import torch", "after")]
+    cols = list(trees)
+    print(f"\n{'workload':<16}" + "".join(f"{c + ' (s)':>13}{'- torch':>9}" for c in cols)
+          + ("   after/before" if len(cols) > 1 else ""))
+    names = list(WORKLOADS) + ([] if args.skip_compare else ["compare 35", "tutorial 35"])
+    for name in names:
+        row = f"{name:<16}"
+        for c in cols:
+            v = med.get((name, c), med.get((name, "after")) if name in TORCH_ONLY | {"tutorial 35"} else None)
+            row += f"{v:>13.2f}{v - torch_s:>+9.2f}" if v is not None else " " * 22
+        if len(cols) > 1 and (name, "before") in med:
+            row += f"   {med[(name, 'after')] / med[(name, 'before')]:.2f}x"
+        print(row)
+    n = max(len(v) for v in times.values())
+    print(f"\nmedians of up to {n} runs each; '- torch' = minus `import torch` ({torch_s:.2f} s)")
+    for c in cols:
+        ratio = med[("init_ auto", c)] / med[("torch init", "after")]
+        print(f"[{c}] first init_ 'auto' / torch's own init (both with their imports): {ratio:.2f}x (target <= 1.1x)")
+        if not args.skip_compare:
+            sp = med[("tutorial 35", "after")] / med[("compare 35", c)]
+            print(f"[{c}] whole-process compare 35 vs tutorial 35: {sp:.1f}x faster (target >= 12x, stretch 15x)")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

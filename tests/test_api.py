@@ -74,3 +74,11 @@ def test_plan_help_lists_the_policies_as_list_policies_spells_them(capsys):
     line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("Policies:"))
     listed = [n.strip() for n in line.removeprefix("Policies:").split(",") if n.strip()]
     assert listed == initlab.list_policies()
+
+
+def test_a_seed_torch_cannot_take_is_an_initerror_naming_it():
+    import torch
+    m = torch.nn.Linear(3, 3)
+    initlab.init_(m, "auto", seed=2 ** 64 - 1)                 # the largest seed torch.Generator takes
+    with pytest.raises(initlab.InitError, match=r"seed=18446744073709551616 .* 2\*\*64 - 1"):
+        initlab.plan(m, "auto", seed=2 ** 64)

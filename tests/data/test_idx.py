@@ -74,6 +74,9 @@ def test_truncated_gzip_stream_raises_initerror(tmp_path):
     (b"\x00\x00\x07\x01" + (1).to_bytes(4, "big") + b"\x00", "dtype code 0x07 is unknown"),
     (b"\x00\x00\x08\x03" + (1).to_bytes(4, "big"), "header needs 16 bytes"),
     (b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"\x00\x00\x00", "longer than declared"),
+    # four dims of 2^16: the int64 product wraps to 0, which an empty payload matched (then a reshape error)
+    (b"\x00\x00\x08\x04" + (2 ** 16).to_bytes(4, "big") * 4, "truncated: .* need 18446744073709551616 data bytes"),
+    (b"\x00\x00\x0e\x02" + (2 ** 31).to_bytes(4, "big") * 2, "truncated: .* need 36893488147419103232 data bytes"),
 ])
 def test_corrupt_headers_raise_initerror_naming_the_file(tmp_path, blob, why):
     p = tmp_path / "bad-idx"

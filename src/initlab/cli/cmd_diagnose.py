@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from . import _checks as ck
 from ._command import command
 
 EXAMPLES = [
@@ -42,13 +43,15 @@ def register(sub) -> None:
                    help="initialize with this policy first (preset or scheme name; default: keep the built init)")
     p.add_argument("--data", default=None, metavar="NAME",
                    help="use the first N training samples of this data set (initlab.data) and its loss")
-    p.add_argument("--batch", type=int, default=256, metavar="N", help="batch size (default: 256)")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
+    p.add_argument("--batch", type=ck.BATCH, default=256, metavar="N", help="batch size (default: 256)")
+    p.add_argument("--seed", type=ck.seed, default=0, metavar="S",
                    help="seed for building the model, the policy and the inputs (default: 0)")
     p.add_argument("--eval", action="store_true", help="run in eval mode (default: train mode, dropout off)")
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     p.add_argument("--brief", action="store_true", help="print only the verdicts, not the per-layer table")
-    p.add_argument("--plot", default=None, metavar="PATH", help="write a PNG: depth profile and histograms")
+    p.add_argument("--plot", default=None, metavar="PATH", help="write a PNG: depth profile and histograms "
+                   "(a .png path; an existing file is replaced only when it is a PNG)")
+    p.add_argument("--force", action="store_true", help="let --plot write a name without .png or replace any file")
     p.set_defaults(func=run)
 
 
@@ -73,6 +76,39 @@ def _inputs(args, model):
     return x, y
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_plot_path(path: str, force: bool) -> None:
+    """--plot writes a PNG: refuse another suffix, or an existing file that is not a PNG (a user's notes.txt
+    would be overwritten), unless --force; always refuse a folder, or a folder that cannot be written."""
+    from pathlib import Path
+
+    from ..errors import bad_argument
+    target = Path(path)
+    where = "initlab diagnose"
+    if target.is_dir():
+        raise bad_argument(where, "--plot", path, "a PNG file path, not a folder", f"e.g. --plot {target / 'diag.png'}")
+    folder = target.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise bad_argument(where, "--plot", path, "a PNG path in an existing, writable folder",
+                           f"create {str(folder)!r} first, or pass another --plot PATH")
+    if force:
+        return
+    if target.suffix.lower() != ".png":
+        raise bad_argument(where, "--plot", path, "a path ending in .png", "e.g. --plot diag.png (or add --force)")
+    if target.exists():
+        try:
+            with open(target, "rb") as f:
+                head = f.read(len(PNG_SIGNATURE))
+        except OSError as e:
+            raise bad_argument(where, "--plot", path, "a PNG file that can be replaced",
+                               f"{e.strerror or e}; pass another --plot PATH") from None
+        if head != PNG_SIGNATURE:
+            raise bad_argument(where, "--plot", path, "a new file or an existing PNG (this file is not a PNG, and "
+                               "would be overwritten)", "pass another --plot PATH, or add --force to replace it")
+
+
 def run(args) -> int:
     import torch
 
@@ -85,11 +121,7 @@ def run(args) -> int:
     if args.seed < 0:
         raise bad_argument("initlab diagnose", "--seed", args.seed, "an int >= 0", "e.g. --seed 0")
     if args.plot:                      # a usage error (exit 2) before the work, not exit 1 ("problems") after it
-        from pathlib import Path
-        folder = Path(args.plot).resolve().parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise bad_argument("initlab diagnose", "--plot", args.plot, "a PNG path in an existing, writable folder",
-                               f"create {str(folder)!r} first, or pass another --plot PATH")
+        _check_plot_path(args.plot, args.force)
     torch.manual_seed(args.seed)      # zoo models draw their default init from the global RNG
     model = build_model(args.model)
     x, y = _inputs(args, model)

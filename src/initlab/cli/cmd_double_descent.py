@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import _checks as ck
 from ._command import command
 
 AXES = ("width", "epochs", "samples")
@@ -36,23 +37,23 @@ def register(sub) -> None:
     p.add_argument("--axis", choices=AXES, default="width", help="width (model-wise), epochs or samples")
     p.add_argument("--data", default="mnist1d", help="mnist1d (default, generated locally) or fashion-mnist")
     p.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files (default: Debian's)")
-    p.add_argument("--noise", type=float, default=0.15, help="fraction of training labels made wrong (default 0.15)")
+    p.add_argument("--noise", type=ck.FRACTION, default=0.15, help="fraction of training labels made wrong (default 0.15)")
     p.add_argument("--widths", type=_ints, nargs="+", default=None,
                    help="hidden widths (default: 17 geometric 2..512; samples axis: 16 45 128)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 1000)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
+    p.add_argument("--epochs", type=ck.EPOCHS, default=None, help="training epochs (default 1000)")
+    p.add_argument("--seeds", type=ck.SEEDS, default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--policy", default="torch-default", help="init policy (default torch-default)")
     p.add_argument("--compare", default=None, metavar="POLICY",
                    help="also run under this policy and report whether the threshold / peak width moves")
     p.add_argument("--samples", type=_ints, nargs="+", default=None,
                    help="training-set sizes for --axis samples (default 500 1000 2000 3000 4000)")
-    p.add_argument("--n-train", type=int, default=4000, help="training samples (default 4000)")
-    p.add_argument("--n-test", type=int, default=10000, help="MNIST-1D test samples (default 10000)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--n-train", type=ck.SAMPLES, default=4000, help="training samples (default 4000)")
+    p.add_argument("--n-test", type=ck.SAMPLES, default=10000, help="MNIST-1D test samples (default 10000)")
+    p.add_argument("--batch-size", type=ck.BATCH, default=128)
+    p.add_argument("--lr", type=ck.RATE, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--tol", type=float, default=0.01, help="train error counted as interpolation (default 0.01)")
     p.add_argument("--min-rise", type=float, default=0.03, help="peak height needed on both sides (default 0.03)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for the run (default: torch's)")
+    p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=None, help="torch threads for the run (default: torch's)")
     p.add_argument("--store", default=None, metavar="PATH", help="SQLite run store; finished widths are skipped")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures into DIR")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress stays on stderr)")

@@ -65,7 +65,11 @@ def run(args) -> int:
             if args.policy not in policies:
                 raise unknown_choice("initlab runs", "--policy", args.policy, policies or ["(no runs)"])
         if args.export:
-            out = store.export(args.export, config_hash=h, policy=args.policy)
+            try:
+                out = store.export(args.export, config_hash=h, policy=args.policy)
+            except OSError as e:   # name the file asked for, not the .tmp written first
+                raise bad_argument("initlab runs", "--export", args.export, "a .csv or .json path in a writable folder",
+                                   f"{e.strerror or e}; pass another --export FILE") from None
             n = len(store.runs(config_hash=h, policy=args.policy))
             print(f"wrote {n} run(s) to {out}")
             return 0

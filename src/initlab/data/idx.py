@@ -8,6 +8,7 @@ turning into a reshape error (or silently wrong pixels) deep inside a training r
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 
@@ -72,7 +73,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise corrupt(f"header needs {header} bytes for {ndim} dimensions but the file has {len(raw)}")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize   # Python ints: an int64 product can wrap to 0 (hostile headers)
     got = len(raw) - header
     if got != expected:
         kind = "truncated" if got < expected else "longer than declared"

@@ -60,8 +60,9 @@ def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | No
     Example:
         >>> p = initlab.plan(model, "auto", seed=0); print(p); p.apply(model)
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise bad_argument("plan", "seed", seed, "None or an int >= 0", "e.g. seed=0")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64):
+        raise bad_argument("plan", "seed", seed, "None or an int in [0, 2**64 - 1] (what torch.Generator takes)",
+                           "e.g. seed=0")
     pol = resolve(policy)
     bias_spec = normalize_bias(bias)
     patterns = check_patterns(keep)

@@ -57,7 +57,9 @@ def test_planning_initializing_and_the_light_commands_import_nothing_heavy():
             stages[" ".join(argv)] = sorted(set(sys.modules) - base)
         from initlab.data import load
         ds = load("digits", seed=0)
-        stages["load digits"] = sorted(set(sys.modules) - base)
+        load("breast-cancer", seed=0)
+        load("diabetes", seed=0)
+        stages["load digits, breast-cancer, diabetes"] = sorted(set(sys.modules) - base)
         print(json.dumps({"base_heavy": sorted(m for m in base if m.split(".")[0] in ("sklearn", "scipy",
                           "matplotlib", "sympy") or m.startswith("torch._dynamo")),
                           "stages": stages, "digits": [ds.n_train, ds.n_val, ds.n_test]}))

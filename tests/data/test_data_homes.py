@@ -12,7 +12,7 @@ import pytest
 
 from initlab import InitError
 from initlab.data import load
-from initlab.data.bundled import _digits_arrays
+from initlab.data.bundled import _breast_cancer_arrays, _diabetes_arrays, _digits_arrays
 from initlab.data.paths import sklearn_data_home
 
 
@@ -78,5 +78,18 @@ def test_digits_are_read_from_scikit_learns_file_and_equal_its_loader():
     x, y = _digits_arrays()
     d = sk.load_digits()
     assert x.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, d.data)
+    np.testing.assert_array_equal(y, d.target)
+
+
+def test_breast_cancer_and_diabetes_equal_scikit_learns_loaders():
+    sk = pytest.importorskip("sklearn.datasets")
+    x, y, names = _breast_cancer_arrays()
+    d = sk.load_breast_cancer()
+    np.testing.assert_array_equal(x, d.data)
+    np.testing.assert_array_equal(y, d.target)
+    assert names == list(d.target_names)
+    x, y = _diabetes_arrays()
+    d = sk.load_diabetes(scaled=False)
     np.testing.assert_array_equal(x, d.data)
     np.testing.assert_array_equal(y, d.target)

@@ -22,13 +22,19 @@ class _Stop(Exception):
     """Raised at the scheme's first write: its checks have all passed."""
 
 
+_WRITING_DUNDERS = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__",
+                              "__imod__", "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__",
+                              "__imatmul__"})
+
+
 class _StopAtFirstWrite(TorchFunctionMode):
-    """Lets reading calls through (shape, dim, empty_like ...), stops at an in-place or out= call."""
+    """Lets reading calls through (shape, dim, empty_like ...), stops at an in-place, out= or item-setting call."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        if (name.endswith("_") and not name.endswith("__")) or kwargs.get("out") is not None:
+        if ((name.endswith("_") and not name.endswith("__")) or name in _WRITING_DUNDERS
+                or kwargs.get("out") is not None):
             raise _Stop
         return func(*args, **kwargs)
 

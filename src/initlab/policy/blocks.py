@@ -59,6 +59,35 @@ SPECS = (
 )
 
 
+# Single layers inside known modules: (name, layer path, activation path or None, what follows when no activation)
+LAYERS = (
+    ("HF prediction-head transform", "dense", "transform_act_fn", None),     # BERT MLM head: dense -act-> LayerNorm
+    ("HF pooler", "dense", "activation", None),                              # BERT/ViT pooler: dense -> tanh
+    ("HF ViT patch embedding", "projection", None, "the position table (added) and the first block"),
+    ("timm-style patch embedding", "proj", None, "the position table (added) and the first block"),
+)
+_LAYER_OWNERS = {"HF prediction-head transform": ("PredictionHeadTransform",), "HF pooler": ("Pooler",),
+                 "HF ViT patch embedding": ("PatchEmbeddings",), "timm-style patch embedding": ("PatchEmbed",)}
+
+
+def known_layers(model: nn.Module) -> dict:
+    """{layer name: Follow} for the single layers of LAYERS found in `model` (matched by owner class name)."""
+    out = {}
+    for mname, m in model.named_modules():
+        cls = type(m).__name__
+        for name, path, act_path, text in LAYERS:
+            if not any(cls.endswith(k) for k in _LAYER_OWNERS[name]):
+                continue
+            layer = _get(m, path)
+            if not isinstance(layer, nn.Module) or not is_weight_layer(layer):
+                continue
+            full = f"{mname}.{path}" if mname else path
+            act = activation_of_module(_get(m, act_path)) if act_path and isinstance(_get(m, act_path), nn.Module) \
+                else None
+            out[full] = Follow("activation", act.text, act) if act is not None else Follow("other", text or name)
+    return out
+
+
 def _get(m: nn.Module, path: str):
     for bit in path.split("."):
         m = getattr(m, bit, None) if isinstance(m, nn.Module) else None
@@ -125,9 +154,13 @@ def apply(model: nn.Module, topo) -> set:
     """Write the known blocks' structure into `topo` (follows override, missing branches added).
     Returns the set of layer names the table covers."""
     found = structure(model)
-    if not found:
-        return set()
+    singles = known_layers(model)
     covered, counts = set(), {}
+    if topo.method == "registration order":          # a trace saw these layers' real consumers: keep them
+        topo.follow.update(singles)
+        covered.update(singles)
+    if not found:
+        return covered
     have = {b.last for b in topo.branches}
     for mname, spec, follow, branches in found:
         topo.follow.update(follow)

@@ -16,6 +16,14 @@ from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_
 from .targets import MHA
 
 
+def branch_ends(ctx: Context) -> set:
+    """Module names of the last layer of every residual branch (an MHA's out_proj counts as its module too)."""
+    ends = set()
+    for b in ctx.topology.branches:
+        ends.add(b.last)
+    return ends
+
+
 # ------------------------------------------------------------------ torch-default
 @dataclass(frozen=True)
 class TorchDefault:
@@ -110,14 +118,20 @@ class GPT2:
             return any(fnmatch.fnmatchcase(t.param_name, p) for p in self.residual)
 
         targets = expand(ctx.targets, split=False)
+        ends = branch_ends(ctx)        # models helper: branch ends from the trace / block table (blocks.py)
+        glob_resid = resid
+
+        def resid(t):  # noqa: F811 - the globs, and every residual branch end the structure shows
+            return glob_resid(t) or (t.module_name in ends and not t.is_bias)
         n_res = sum(1 for t in targets if t.kept is None and is_weight(t) and resid(t))
         if self.n_layer is not None:
             two_n, how = 2 * self.n_layer, f"n_layer={self.n_layer}"
         else:
             two_n, how = max(n_res, 1), f"2 n_layer = {n_res} residual projections found"
             if n_res == 0:
-                ctx.notes.append(f"gpt2: no parameter matches the residual patterns {list(self.residual)}; "
-                                 "no projection is scaled (pass initlab.policy.GPT2(residual=(...)))")
+                ctx.notes.append(f"gpt2: no residual branch end found and no parameter matches the residual "
+                                 f"patterns {list(self.residual)}; no projection is scaled (pass example_inputs=..., "
+                                 "or initlab.policy.GPT2(residual=(...)))")
         small = self.std / math.sqrt(two_n)
 
         def weight(t):
@@ -233,3 +247,5 @@ PRESETS = {
     "zero": ZerO(),
     "lsuv": LSUV(),
 }
+from .hf_presets import BERT  # noqa: E402 - models helper: reference inits of Hugging Face families
+PRESETS["bert"] = BERT()

@@ -66,6 +66,10 @@ def _check_args(model, inputs, targets, loss_fn, train, thresholds):
     if not isinstance(model, nn.Module):
         raise bad_argument(_WHERE, "model", type(model).__name__, "a torch.nn.Module",
                            "pass the model itself, e.g. initlab.models.build_model('deep-mlp:20:256:relu')")
+    if any(p.is_meta for p in model.parameters()):
+        raise bad_argument(_WHERE, "model", "a model on the meta device", "a model with real values",
+                           "diagnose measures values; materialize it first: model.to_empty(device='cpu'), then "
+                           "initlab.init_(model, ...) (planning and applying work on meta; measuring does not)")
     if isinstance(inputs, torch.Tensor):
         inputs = (inputs,)
     if not isinstance(inputs, (tuple, list)) or not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):

@@ -94,7 +94,9 @@ class GPT2:
     """GPT-2 (Radford et al. 2019; HF GPT2PreTrainedModel._init_weights): every weight N(0, std^2), biases 0,
     norms 1/0, and residual output projections N(0, (std/sqrt(2 n_layer))^2).
 
-    residual: globs on parameter names of the projections that write into the residual stream.
+    residual: globs on parameter names of the projections that write into the residual stream; with the
+              default globs the last layer of every residual branch found in the structure counts too
+              (trace or known block, blocks.py: timm's attn.proj, BERT's output.dense, ...).
     n_layer: number of blocks; None counts the matched projections (2 per block: 2 n_layer = count).
     """
 
@@ -118,7 +120,9 @@ class GPT2:
             return any(fnmatch.fnmatchcase(t.param_name, p) for p in self.residual)
 
         targets = expand(ctx.targets, split=False)
-        ends = branch_ends(ctx)        # models helper: branch ends from the trace / block table (blocks.py)
+        # models helper: with the default globs, every branch end the trace / block table shows counts too;
+        # residual=(...) given by the user is taken literally
+        ends = branch_ends(ctx) if self.residual == GPT2_RESIDUAL else set()
         glob_resid = resid
 
         def resid(t):  # noqa: F811 - the globs, and every residual branch end the structure shows

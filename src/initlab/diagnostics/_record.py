@@ -304,12 +304,19 @@ class Call:
     extra: dict = field(default_factory=dict)
 
 
+def _dense(module: nn.Module) -> bool:
+    from ..policy.families import family as policy_family
+    return policy_family(module) == "linear"
+
+
 def unit_dim_for(module: nn.Module, out: torch.Tensor, prev: "Call | None") -> int | None:
     if out.dim() <= 1:
         return None
     if isinstance(module, _CHANNEL_FIRST):
         return 1
     if isinstance(module, _UNITS_LAST):
+        return -1
+    if _dense(module):           # registered / foreign dense layers (HF Conv1D): features last, like nn.Linear
         return -1
     if out.dim() == 2:
         return 1

@@ -210,10 +210,13 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
                     grad_ratio=math.nan, nonfinite=nf, grad_nonfinite=gnf,
                     sample=c.fwd["sub"].detach().float().flatten().cpu()))
         params = []
+        transposed = _transposed_weights(model)
         for (n, p), r in zip(named_params, P_):
             fi = fo = None
             if p.dim() >= 2:
                 fi, fo = fans_from_shape(tuple(p.shape))
+                if n in transposed:          # stored (in, out), e.g. HF Conv1D: fans from its layout
+                    fi, fo = fo, fi
             pnf = nonfinite(p) if not (math.isfinite(r[0]) and math.isfinite(r[1])) else 0
             g = pgrads.get(n)
             gnf = nonfinite(g) if g is not None and not math.isfinite(r[4]) else 0
@@ -256,6 +259,12 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
     finally:
         diag._modules = None
     return diag
+
+
+def _transposed_weights(model) -> set:
+    """Names of weights stored (in, out) (policy/families.py layout "in_out")."""
+    from ..policy.families import classify
+    return {f"{n}.weight" if n else "weight" for n, m in model.named_modules() if classify(m) == ("linear", "in_out")}
 
 
 def _param_rows(params, grads):

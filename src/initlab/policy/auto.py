@@ -201,6 +201,8 @@ class Auto:
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
                 scheme, kwargs, reason = self.layer(ctx, t)
+                from .heads import transformer_head      # models helper: logits of a transformer (heads.py)
+                scheme, kwargs, reason = transformer_head(ctx, t, scheme, kwargs, reason)
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
                 slope = self.calibrates(ctx, t)

@@ -71,7 +71,8 @@ def test_normal01_on_deep_tanh_saturates(make, schemes):
     assert v.evidence["saturated_fraction"] > 0.8
     assert re.match(r"layers 1-20: tanh saturated \(\d+ % of outputs have \|y\| > 0.99\)", v.message)
     assert "too large for fan_in 256" in v.fix and "xavier_normal with gain 5/3" in v.fix
-    assert set(kinds(d)) <= {"saturated", "exploding"}      # gradients also grow (chaotic phase)
+    # gradients also grow (chaotic phase); the N(0, 1) head (fan_in 256) gives logits of std ~16: overconfident
+    assert set(kinds(d)) <= {"saturated", "exploding", "overconfident"}
 
 
 # ------------------------------------------------------------------ vanishing: torch's default on 50 tanh layers

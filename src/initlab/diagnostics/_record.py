@@ -304,12 +304,19 @@ class Call:
     extra: dict = field(default_factory=dict)
 
 
+def _dense(module: nn.Module) -> bool:
+    from ..policy.families import family as policy_family
+    return policy_family(module) == "linear"
+
+
 def unit_dim_for(module: nn.Module, out: torch.Tensor, prev: "Call | None") -> int | None:
     if out.dim() <= 1:
         return None
     if isinstance(module, _CHANNEL_FIRST):
         return 1
     if isinstance(module, _UNITS_LAST):
+        return -1
+    if _dense(module):           # registered / foreign dense layers (HF Conv1D): features last, like nn.Linear
         return -1
     if out.dim() == 2:
         return 1
@@ -364,6 +371,13 @@ class Recorder:
         t = first_tensor(out)
         if t is None or t.numel() == 0:
             return
+        replaced = None
+        if isinstance(out, torch.Tensor) and not t.requires_grad and torch.is_grad_enabled():
+            # Nothing before this layer requires grad (a frozen prefix): without this, no gradient would be
+            # measured here, and units told apart only by their gradients (e.g. ReLU units dead on a small
+            # batch) would look like copies.  A fresh graph root carries the gradient the rest of the net
+            # sends back; clone() so a later in-place op (ReLU(inplace=True)) does not touch a leaf.
+            t = replaced = t.detach().requires_grad_().clone()
         name, wl, fam, tname = self._info[module]
         if wl:
             self._depth += 1
@@ -382,6 +396,7 @@ class Recorder:
             if inp is not None:
                 call.extra["input"], call.extra["input_version"] = inp, inp._version
         self.calls.append(call)
+        return replaced
 
 
 __all__ = ["Recorder", "Call", "Scratch", "forward_stats", "summarize", "family", "watched",

@@ -23,6 +23,9 @@ from ..schemes.fans import fans_from_shape
 from ._record import Recorder, first_tensor, forward_stats, summarize, unit_dim_for
 from ._record import B_RMS, B_STD, F_DEAD, F_MAX, F_MEAN, F_MIN, F_SAT, F_SIGNAL, F_STD
 from .diagnosis import Diagnosis, LayerStat, ParamStat
+from .inputs import normalize
+from .output_scale import head_info
+from .output_scale import measure as measure_output
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .verdicts import judge
 
@@ -66,15 +69,11 @@ def _check_args(model, inputs, targets, loss_fn, train, thresholds):
     if not isinstance(model, nn.Module):
         raise bad_argument(_WHERE, "model", type(model).__name__, "a torch.nn.Module",
                            "pass the model itself, e.g. initlab.models.build_model('deep-mlp:20:256:relu')")
-    if isinstance(inputs, torch.Tensor):
-        inputs = (inputs,)
-    if not isinstance(inputs, (tuple, list)) or not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
-        raise bad_argument(_WHERE, "inputs", type(inputs).__name__, "a tensor (or a tuple of tensors) with a batch "
-                           "dimension", "e.g. inputs=torch.randn(256, 784) or initlab.models.example_inputs(model, 256)")
-    x = inputs[0]
-    if x.dim() == 0 or x.shape[0] < 2:
-        raise bad_argument(_WHERE, "inputs.shape", tuple(x.shape), "a batch of at least 2 samples (256 is a good size)",
-                           "pass a batch, e.g. torch.randn(256, n_features)")
+    if any(p.is_meta for p in model.parameters()):
+        raise bad_argument(_WHERE, "model", "a model on the meta device", "a model with real values",
+                           "diagnose measures values; materialize it first: model.to_empty(device='cpu'), then "
+                           "initlab.init_(model, ...) (planning and applying work on meta; measuring does not)")
+    inputs = normalize(inputs)
     if targets is not None and not isinstance(targets, torch.Tensor):
         raise bad_argument(_WHERE, "targets", type(targets).__name__, "a tensor or None",
                            "pass the labels as a tensor, e.g. torch.tensor(y)")
@@ -89,13 +88,16 @@ def _check_args(model, inputs, targets, loss_fn, train, thresholds):
     if not isinstance(thresholds, Thresholds):
         raise bad_argument(_WHERE, "thresholds", thresholds, "an initlab.diagnostics.Thresholds or None",
                            "e.g. thresholds=Thresholds(dead=0.8)")
-    return tuple(inputs), thresholds
+    return inputs, thresholds
 
 
 def _loss(y, targets, loss_fn):
     import torch.nn.functional as F
     if loss_fn is None:
-        if not targets.is_floating_point() and y.dim() >= 2:
+        if not targets.is_floating_point() and y.dim() >= 3 and tuple(targets.shape) == tuple(y.shape[:-1]):
+            # (batch, positions, classes) logits, e.g. a language model: classes on the last dim
+            loss_fn, name = (lambda o, t: F.cross_entropy(o.reshape(-1, o.shape[-1]), t.reshape(-1))), "cross_entropy"
+        elif not targets.is_floating_point() and y.dim() >= 2:
             loss_fn, name = F.cross_entropy, "cross_entropy"
         else:
             loss_fn, name = (lambda o, t: F.mse_loss(o.reshape(t.shape) if o.numel() == t.numel() else o, t.to(o.dtype))), "mse"
@@ -134,7 +136,7 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
         >>> print(d.table())
     """
     inputs, th = _check_args(model, inputs, targets, loss_fn, train, thresholds)
-    x = inputs[0]
+    x = inputs.first
     in_dim = -1 if x.dim() == 2 else (1 if x.dim() > 2 else None)
     with torch.no_grad():
         in_st = forward_stats(x if x.is_floating_point() else x.float(), in_dim, None, th)
@@ -145,14 +147,15 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
         mode = "train" if model.training else "eval"
         with torch.enable_grad():
             with Recorder(model, th) as rec:
-                out = model(*inputs)
+                out = inputs.call(model)
             calls = rec.calls
             if not calls:
                 raise bad_argument(_WHERE, "model", type(model).__name__,
                                    "a model with Linear/Conv/norm layers or activation modules",
                                    "diagnose records modules that own parameters and activation modules; "
                                    "use nn.ReLU() etc. rather than only torch.relu")
-            y = first_tensor(out)
+            y = out.get("logits") if isinstance(out, dict) and isinstance(out.get("logits"), torch.Tensor) else None
+            y = y if y is not None else first_tensor(out)   # HF outputs put `loss` first when labels are given
             if y is None:
                 raise bad_argument(_WHERE, "model output", type(out).__name__, "a floating-point tensor "
                                    "(or a tuple/dict whose first tensor is the prediction)", "return the logits")
@@ -207,10 +210,13 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
                     grad_ratio=math.nan, nonfinite=nf, grad_nonfinite=gnf,
                     sample=c.fwd["sub"].detach().float().flatten().cpu()))
         params = []
+        transposed = _transposed_weights(model)
         for (n, p), r in zip(named_params, P_):
             fi = fo = None
             if p.dim() >= 2:
                 fi, fo = fans_from_shape(tuple(p.shape))
+                if n in transposed:          # stored (in, out), e.g. HF Conv1D: fans from its layout
+                    fi, fo = fo, fi
             pnf = nonfinite(p) if not (math.isfinite(r[0]) and math.isfinite(r[1])) else 0
             g = pgrads.get(n)
             gnf = nonfinite(g) if g is not None and not math.isfinite(r[4]) else 0
@@ -245,11 +251,20 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
            "head_input_identical": head_identical}
     diag = Diagnosis(layers=layers, params=params, input=inp, thresholds=th, settings=settings,
                      backward_ok=grads is not None, _modules=dict(model.named_modules()))
+    diag.output = measure_output(y, targets)
+    if diag.output:
+        diag.output.update(head_info(model, layers, params))
     try:
         diag.verdicts = judge(diag)
     finally:
         diag._modules = None
     return diag
+
+
+def _transposed_weights(model) -> set:
+    """Names of weights stored (in, out) (policy/families.py layout "in_out")."""
+    from ..policy.families import classify
+    return {f"{n}.weight" if n else "weight" for n, m in model.named_modules() if classify(m) == ("linear", "in_out")}
 
 
 def _param_rows(params, grads):

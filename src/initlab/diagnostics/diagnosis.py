@@ -84,6 +84,7 @@ class Diagnosis:
     backward_ok: bool = True
     notes: list[str] = field(default_factory=list)
     _modules: dict | None = field(default=None, repr=False)
+    output: dict = field(default_factory=dict)     # the output as logits: classes, logit_std, loss (output_scale.py)
 
     # ------------------------------------------------------------ summary
     @property
@@ -151,7 +152,7 @@ class Diagnosis:
         """Everything as plain JSON types (NaN / inf become null)."""
         return {"schema": "initlab.diagnosis/1", "healthy": self.healthy, "kinds": sorted(self.kinds),
                 "verdicts": [v.to_dict() for v in self.verdicts], "notes": list(self.notes), "settings": _clean(self.settings),
-                "thresholds": self.thresholds.to_dict(), "input": _clean(self.input),
+                "thresholds": self.thresholds.to_dict(), "input": _clean(self.input), "output": _clean(self.output),
                 "layers": [l.to_dict() for l in self.layers], "params": [p.to_dict() for p in self.params]}
 
     def summary(self) -> str:

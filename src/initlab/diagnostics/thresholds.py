@@ -89,6 +89,10 @@ class Thresholds:
     #: identical_tol x the layer's largest |value| (outputs) / |gradient| (gradients): float32 rounding
     #: (~1e-6) passes, two distinct units almost never do.
     identical_tol: float = 1e-4
+    #: overconfident: the starting cross-entropy (on the targets, else on random labels) > this x ln(classes)
+    overconfident_loss: float = 1.5
+    #: overconfident: or the logits' std across classes > this
+    overconfident_std: float = 5.0
 
     def __post_init__(self):
         for name in ("vanishing", "grad_vanishing", "saturated", "dead", "symmetric", "identical_tol",
@@ -97,7 +101,7 @@ class Thresholds:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not (0 < v < 1):
                 raise bad_argument("Thresholds", name, v, "a number strictly between 0 and 1",
                                    f"e.g. Thresholds({name}={getattr(Thresholds, name)})")
-        for name in ("exploding", "grad_exploding"):
+        for name in ("exploding", "grad_exploding", "overconfident_loss", "overconfident_std"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 1:
                 raise bad_argument("Thresholds", name, v, "a number > 1",

@@ -9,6 +9,7 @@ Kinds (in the order they are listed, causes before consequences):
     vanishing   forward signal or backward gradient shrinking across depth
     non-finite  NaN or inf in the inputs, parameters, outputs or gradients
                 (listed first when nothing explodes: then it is the cause)
+    overconfident  logits far from O(1) at init: starting loss >> ln(classes) (output_scale.py)
     healthy     none of the above
 
 Consecutive layers with the same problem form one verdict ("layers 3-20").
@@ -21,11 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..schemes import calculate_gain, get_scheme
 
-KINDS = ("healthy", "symmetric", "saturated", "dead", "exploding", "vanishing", "non-finite")
-_ORDER = {"symmetric": 0, "saturated": 1, "dead": 2, "exploding": 3, "vanishing": 4, "non-finite": 5}
-AUTO_HINT = "initlab.init_(model, 'auto')"
+KINDS = ("healthy", "symmetric", "saturated", "dead", "exploding", "vanishing", "non-finite", "overconfident")
+_ORDER = {"symmetric": 0, "saturated": 1, "dead": 2, "exploding": 3, "vanishing": 4, "non-finite": 5,
+          "overconfident": 6}
+from .fixes import AUTO_HINT  # noqa: E402
 
 
 @dataclass
@@ -112,88 +113,8 @@ def _groups(layers, flagged, gap: int = 0):
     return [(run[0][0], run[-1][0], [l for _, hs in run for l in hs]) for run in runs]
 
 
-# ---------------------------------------------------------------- fixes
-
-def recommend(fam: str | None, fan_in: int, fan_out: int, slope: float = 0.01) -> tuple[str, str, float]:
-    """(scheme description, call, std it gives) for weights followed by an activation family.
-
-    The std comes from the scheme registry's law for a (fan_out, fan_in) weight, so the advice
-    can never drift from what the scheme actually draws."""
-    if fam in ("relu", "relu_like"):
-        name, kwargs, desc, call = ("kaiming_normal", {"nonlinearity": "relu"}, "kaiming_normal (nonlinearity='relu')",
-                                    "initlab.kaiming_normal_(w, nonlinearity='relu')")
-    elif fam == "leaky_relu":
-        name, kwargs = "kaiming_normal", {"a": slope, "nonlinearity": "leaky_relu"}
-        desc = f"kaiming_normal (nonlinearity='leaky_relu', a={slope:g})"
-        call = f"initlab.kaiming_normal_(w, a={slope:g}, nonlinearity='leaky_relu')"
-    elif fam == "tanh":
-        name, kwargs, desc, call = ("xavier_normal", {"gain": calculate_gain("tanh")}, "xavier_normal with gain 5/3",
-                                    "initlab.xavier_normal_(w, gain=5/3)")
-    elif fam == "sigmoid":
-        name, kwargs, desc, call = "xavier_normal", {}, "xavier_normal", "initlab.xavier_normal_(w)"
-    else:
-        name, kwargs, desc, call = "lecun_normal", {}, "lecun_normal", "initlab.lecun_normal_(w)"
-    return desc, call, get_scheme(name).describe((fan_out, fan_in), **kwargs)["std"]
-
-
-def _weight_summary(diag, weight_layers):
-    """Mean of weight std / mean over the layers, their commonest fans and the activation after them."""
-    ps = [diag.param(f"{l.base_name}.weight") for l in weight_layers]
-    ps = [(l, p) for l, p in zip(weight_layers, ps) if p is not None and p.fan_in]
-    if not ps:
-        return None
-    stds = [p.std for _, p in ps if _fin(p.std)]
-    means = [p.mean for _, p in ps if _fin(p.mean)]
-    fans = [(p.fan_in, p.fan_out) for _, p in ps]
-    fan_in, fan_out = max(set(fans), key=fans.count)
-    fams = [diag.activation_after(l) for l, _ in ps]
-    fams = [f for f in fams if f is not None]
-    fam = max(set(fams), key=fams.count) if fams else None
-    slope = 0.01
-    for l, _ in ps:
-        act = diag.activation_module_after(l)
-        if act is not None and hasattr(act, "negative_slope"):
-            slope = float(act.negative_slope)
-            break
-    if not stds:
-        return None
-    return {"std": sum(stds) / len(stds), "mean": sum(means) / len(means) if means else 0.0,
-            "fan_in": fan_in, "fan_out": fan_out, "family": fam, "slope": slope,
-            "n": len(ps), "first": ps[0][1].name}
-
-
-def weight_fix(diag, weight_layers, *, effect: str = "") -> tuple[str, dict]:
-    """A fix naming what the weights are, what they should be and how to get there."""
-    s = _weight_summary(diag, weight_layers)
-    if s is None:
-        return f"re-initialize the weights with a variance-scaling scheme, or {AUTO_HINT}", {}
-    scheme, call, target = recommend(s["family"], s["fan_in"], s["fan_out"], s["slope"])
-    rms = math.sqrt(s["std"] ** 2 + s["mean"] ** 2)
-    ev = {"weight_std": s["std"], "weight_mean": s["mean"], "fan_in": s["fan_in"], "fan_out": s["fan_out"],
-          "recommended": scheme, "recommended_std": target}
-    centred = abs(s["mean"]) <= 0.5 * s["std"] + 1e-12
-    if rms == 0:
-        return (f"the weights are all 0{effect}; use {scheme} (std {num(target)}), e.g. {call} on each layer, "
-                f"or {AUTO_HINT}", ev)
-    if s["std"] == 0:
-        what, centred = f"constant weights ({num(s['mean'])})", False
-    elif centred:
-        what = f"weights with std {num(s['std'])}"
-    else:
-        what = f"weights with mean {num(s['mean'])} (not centred) and std {num(s['std'])}"
-    if rms > 1.25 * target:
-        judge = f"are {num(rms / target)}x too large"
-    elif rms < 0.8 * target:
-        judge = f"are {num(target / rms)}x too small"
-    elif not centred:
-        judge = "are not centred"
-    else:
-        judge = f"match {scheme}; look at the biases and the input scale"
-        return (f"{what} {judge} (fan_in {s['fan_in']}){effect}; or {AUTO_HINT}", ev)
-    act = {"relu": "ReLU", "relu_like": "ReLU-like", "tanh": "tanh", "sigmoid": "sigmoid",
-           "leaky_relu": "leaky ReLU", "selu": "SELU"}.get(s["family"], "linear")
-    return (f"{what} {judge} for fan_in {s['fan_in']} with {act} units{effect}; use {scheme} (std {num(target)}), "
-            f"e.g. {call} on each layer, or {AUTO_HINT}", ev)
+# ---------------------------------------------------------------- fixes (fixes.py: auto's rule table)
+from .fixes import recommend, weight_fix  # noqa: E402
 
 
 # ---------------------------------------------------------------- the judge
@@ -211,6 +132,9 @@ def judge(diag) -> list[Verdict]:
     verdicts += _depthwise(diag, layers, hidden, th)
 
     exploding = any(v.kind == "exploding" for v in verdicts)
+    if not any(v.kind == "exploding" and v.direction == "forward" for v in verdicts):
+        from .output_scale import verdicts as output_verdicts   # large logits from an exploding signal: a symptom
+        verdicts += output_verdicts(diag)
 
     def key(v):
         k = _ORDER[v.kind]

@@ -23,7 +23,8 @@ ELEMENTWISE = ("gelu", "silu", "mish", "softplus", "elu", "celu", "hardswish", "
 NORM_FUNCS = ("batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "local_response_norm")
 LAYER_FUNCS = ("linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "embedding", "embedding_bag", "multi_head_attention_forward",
-               "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
+               "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+               "addmm", "matmul", "mm", "bmm", "baddbmm")   # the matmul ops count only with a weight layer's parameter
 ADD = ("add", "iadd", "radd")
 PASS = ("view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze", "unsqueeze",
         "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "getitem",
@@ -92,6 +93,8 @@ def activation_of_module(m: nn.Module) -> Activation | None:
         return Activation("sigmoid", (), torch.sigmoid)
     if isinstance(m, nn.SELU):
         return Activation("selu", (), F.selu)
+    if type(m).__module__.startswith("transformers.activations"):
+        return _hf_activation(m)
     if isinstance(m, NOT_ELEMENTWISE) or type(m).__module__ != nn.modules.activation.__name__:
         return None
     extra = m.extra_repr()
@@ -100,6 +103,25 @@ def activation_of_module(m: nn.Module) -> Activation | None:
     def fn(z, m=m):
         return m(z.float()).double()
     return Activation(type(m).__name__.lower(), params, fn)
+
+
+# Hugging Face's elementwise activation modules (transformers/activations.py) -> the name auto's rules use.
+# The gain is computed from the module itself, so a variant's exact formula is what counts.
+HF_ACTIVATIONS = {"GELUActivation": "gelu", "NewGELUActivation": "gelu_tanh", "GELUTanh": "gelu_tanh",
+                  "PytorchGELUTanh": "gelu_tanh", "FastGELUActivation": "gelu_tanh", "QuickGELUActivation": "quick_gelu",
+                  "SiLUActivation": "silu", "ReLUSquaredActivation": "relu_squared", "MishActivation": "mish",
+                  "LinearActivation": None, "AccurateGELUActivation": "gelu_tanh", "LaplaceActivation": "laplace"}
+
+
+def _hf_activation(m: nn.Module) -> Activation | None:
+    cls = type(m).__name__
+    name = HF_ACTIVATIONS.get(cls, cls.lower())
+    if name is None:
+        return None
+
+    def fn(z, m=m):
+        return m(z.float()).double()
+    return Activation(name, (), fn)
 
 
 def activation_of_call(name: str, args: tuple, kwargs: dict) -> Activation | None:

@@ -201,6 +201,8 @@ class Auto:
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
                 scheme, kwargs, reason = self.layer(ctx, t)
+                from .heads import transformer_head      # models helper: logits of a transformer (heads.py)
+                scheme, kwargs, reason = transformer_head(ctx, t, scheme, kwargs, reason)
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
                 slope = self.calibrates(ctx, t)
@@ -214,10 +216,9 @@ class Auto:
                                    f"with depth (slope {slope:.3f}/layer)", action="calibrate"))
                 else:
                     out.append(use(t, scheme, kwargs, "auto", reason))
-            elif t.family == "embedding":
-                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "auto",
-                                            "embedding -> N(0, 1): unit second moment for the next layer "
-                                            "(torch's default)"))
+            elif t.family == "embedding":   # models helper: tied heads get N(0, 1/d) (policy/embeddings.py)
+                from .embeddings import embedding_decisions
+                out.extend(embedding_decisions(ctx, t))
             elif t.family == "mha":
                 out.append(use(t, "xavier_uniform", {"gain": 1.0}, "auto", f"attention {t.part[0] if t.part else t.local}"
                                " projection -> xavier_uniform with the fans of this (E, E) block, not of the "

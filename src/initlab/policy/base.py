@@ -14,6 +14,7 @@ from ..errors import InitError, bad_argument, unknown_choice
 from ..schemes import get_scheme
 from .rules import KEEP, Rule, as_rule, unmatched_error
 from .targets import Target, collect, natural_parts
+from .ties import tie_text
 
 
 @dataclass
@@ -74,11 +75,11 @@ class Calibration:
 
 
 def use(t: Target, scheme: str, kwargs: dict | None, rule: str, reason: str, action: str = "init") -> Decision:
-    return Decision(t, scheme, dict(kwargs or {}), rule, reason, action)
+    return Decision(t, scheme, dict(kwargs or {}), rule, reason + tie_text(t), action)
 
 
 def keep_as_is(t: Target, rule: str, reason: str) -> Decision:
-    return Decision(t, None, {}, rule, reason, "keep")
+    return Decision(t, None, {}, rule, reason + tie_text(t), "keep")
 
 
 @dataclass
@@ -168,10 +169,41 @@ def structural(t: Target) -> Decision | None:
     if t.family == "prelu":
         v = float(getattr(t.module, "init", 0.25))
         return use(t, "constant", {"val": v}, "PReLU", f"PReLU slope {v} (torch's default)")
+    if t.family in PARAM_RULES:
+        return PARAM_RULES[t.family](t)
     if t.family == "unknown":
         return keep_as_is(t, "unknown module", f"{type(t.module).__name__} is not a module type initlab knows; "
-                          "kept as it is (write a Rule naming it to set it)")
+                          "kept as it is (write a Rule naming it, or initlab.policy.register_module("
+                          f"{type(t.module).__name__}, family) to set it)")
     return None
+
+
+TOKEN_STD = 0.02   # ViT (Dosovitskiy et al. 2021) / timm / HF ViT _init_weights: trunc_normal_(std=0.02), bounds +-2
+
+
+def _token(t: Target) -> Decision:
+    what = {"token": "learned token", "position": "learned position table"}[t.family]
+    return use(t, "trunc_normal", {"mean": 0.0, "std": TOKEN_STD, "a": -2.0, "b": 2.0},
+               t.family, f"{what} {t.local!r} -> trunc_normal(std {TOKEN_STD}, absolute bounds +-2) exactly as "
+               "timm and HF ViT initialize it (Dosovitskiy et al. 2021)")
+
+
+def _mask_token(t: Target) -> Decision:
+    return use(t, "zeros", {}, "mask token", f"{t.local!r} -> 0 (a mask token starts empty, as HF ViT/BEiT)")
+
+
+def _layer_scale(t: Target) -> Decision:
+    x = t.param.detach()
+    if x.is_meta or x.numel() == 0:
+        return keep_as_is(t, "layer scale", f"layer scale {t.local!r}: kept (its constructor sets init_values)")
+    v = x.reshape(-1)[0]
+    if bool((x == v).all()):
+        return use(t, "constant", {"val": float(v)}, "layer scale", f"layer scale {t.local!r} -> its constructor's "
+                   f"constant {float(v):g} (init_values; Touvron et al. 2021, CaiT)")
+    return keep_as_is(t, "layer scale", f"layer scale {t.local!r} is not constant (trained?): kept as it is")
+
+
+PARAM_RULES = {"token": _token, "position": _token, "mask_token": _mask_token, "layer_scale": _layer_scale}
 
 
 def per_target(ctx: Context, weight, targets=None) -> list[Decision]:

@@ -110,10 +110,25 @@ def _layers(model, rows) -> dict:
     return {r.param.rpartition(".")[0]: params[r.param] for r in rows}
 
 
+def _deferred(model, rows, what: str) -> bool:
+    """True (and a warning) when the planned layers live on the meta device: no values to measure yet."""
+    params = dict(model.named_parameters())
+    if not any(params[r.param].is_meta for r in rows):
+        return False
+    for r in rows:
+        r.applied = {"deferred": "meta device: nothing to measure"}
+    warnings.warn(f"{what}: the model is on the meta device (deferred init), so the {len(rows)} data-dependent "
+                  "rescaling(s) were skipped; the draws are planned. Materialize it (model.to_empty(device=...)) "
+                  "and apply the plan again to measure them", stacklevel=4)
+    return True
+
+
 def run(model, plan) -> None:
     """LSUV rows (action "lsuv"): output variance 1, options from plan.lsuv (tol, max_iter)."""
     opts = plan.lsuv
     rows = [r for r in plan.rows if r.action == "lsuv"]
+    if _deferred(model, rows, "lsuv"):
+        return
     res = rescale_layers(model, _layers(model, rows), plan.example_inputs, statistic="variance",
                          tol=opts.tol, max_iter=opts.max_iter)
     for r in rows:
@@ -129,6 +144,8 @@ def calibrate(model, plan) -> None:
     """auto's calibrate rows: mean of squares of the layer's output = 1 on plan.calibration's batch."""
     cal = plan.calibration
     rows = [r for r in plan.rows if r.action == "calibrate"]
+    if _deferred(model, rows, "auto calibration"):
+        return
     res = rescale_layers(model, _layers(model, rows), cal.batch(model), statistic="second moment",
                          target=cal.target, tol=cal.tol, max_iter=cal.max_iter)
     for r in rows:

@@ -35,6 +35,12 @@ class Row:
     action: str = "init"      # init | keep | lsuv | calibrate
     fingerprint: str | None = None
     applied: dict | None = None
+    transposed: bool = False  # the parameter is stored (in, out) (e.g. HF Conv1D): rows see its transpose
+
+    def view(self, p):
+        """The part of parameter `p` this row writes, as the row sees it (transposed layouts as (out, in))."""
+        v = p.t() if self.transposed else p
+        return v[self.part[1]:self.part[2]] if self.part else v
 
     @property
     def spread(self) -> str:
@@ -193,8 +199,7 @@ class Plan:
             for r in self.rows:
                 if r.action == "keep":
                     continue
-                p = params[r.param]
-                view = p[r.part[1]:r.part[2]] if r.part else p
+                view = r.view(params[r.param])
                 fn = get_scheme(r.scheme).fn
                 if gen is not None and view.device.type != "cpu":
                     tmp = torch.empty(view.shape, dtype=view.dtype)
@@ -222,8 +227,7 @@ class Plan:
         written = model in self.__dict__.get("_applied_to", ())
         out = []
         for r in self.rows:
-            p = params[r.param]
-            out.extend(_verify.check(r, p[r.part[1]:r.part[2]] if r.part else p, written))
+            out.extend(_verify.check(r, r.view(params[r.param]), written))
         return out
 
 

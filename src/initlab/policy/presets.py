@@ -16,6 +16,14 @@ from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_
 from .targets import MHA
 
 
+def branch_ends(ctx: Context) -> set:
+    """Module names of the last layer of every residual branch (an MHA's out_proj counts as its module too)."""
+    ends = set()
+    for b in ctx.topology.branches:
+        ends.add(b.last)
+    return ends
+
+
 # ------------------------------------------------------------------ torch-default
 @dataclass(frozen=True)
 class TorchDefault:
@@ -86,7 +94,9 @@ class GPT2:
     """GPT-2 (Radford et al. 2019; HF GPT2PreTrainedModel._init_weights): every weight N(0, std^2), biases 0,
     norms 1/0, and residual output projections N(0, (std/sqrt(2 n_layer))^2).
 
-    residual: globs on parameter names of the projections that write into the residual stream.
+    residual: globs on parameter names of the projections that write into the residual stream; with the
+              default globs the last layer of every residual branch found in the structure counts too
+              (trace or known block, blocks.py: timm's attn.proj, BERT's output.dense, ...).
     n_layer: number of blocks; None counts the matched projections (2 per block: 2 n_layer = count).
     """
 
@@ -110,14 +120,22 @@ class GPT2:
             return any(fnmatch.fnmatchcase(t.param_name, p) for p in self.residual)
 
         targets = expand(ctx.targets, split=False)
+        # models helper: with the default globs, every branch end the trace / block table shows counts too;
+        # residual=(...) given by the user is taken literally
+        ends = branch_ends(ctx) if self.residual == GPT2_RESIDUAL else set()
+        glob_resid = resid
+
+        def resid(t):  # noqa: F811 - the globs, and every residual branch end the structure shows
+            return glob_resid(t) or (t.module_name in ends and not t.is_bias)
         n_res = sum(1 for t in targets if t.kept is None and is_weight(t) and resid(t))
         if self.n_layer is not None:
             two_n, how = 2 * self.n_layer, f"n_layer={self.n_layer}"
         else:
             two_n, how = max(n_res, 1), f"2 n_layer = {n_res} residual projections found"
             if n_res == 0:
-                ctx.notes.append(f"gpt2: no parameter matches the residual patterns {list(self.residual)}; "
-                                 "no projection is scaled (pass initlab.policy.GPT2(residual=(...)))")
+                ctx.notes.append(f"gpt2: no residual branch end found and no parameter matches the residual "
+                                 f"patterns {list(self.residual)}; no projection is scaled (pass example_inputs=..., "
+                                 "or initlab.policy.GPT2(residual=(...)))")
         small = self.std / math.sqrt(two_n)
 
         def weight(t):
@@ -233,3 +251,5 @@ PRESETS = {
     "zero": ZerO(),
     "lsuv": LSUV(),
 }
+from .hf_presets import BERT  # noqa: E402 - models helper: reference inits of Hugging Face families
+PRESETS["bert"] = BERT()

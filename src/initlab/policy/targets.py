@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import bad_argument
+from . import families
 from .keep import kept_reason
 
 LINEAR = (nn.Linear,)
@@ -32,12 +33,9 @@ GATES = {"LSTM": "ifgo", "LSTMCell": "ifgo", "GRU": "rzn", "GRUCell": "rzn"}
 
 
 def family(module: nn.Module) -> str:
-    """linear | conv | conv_transpose | embedding | norm | rnn | mha | prelu | unknown."""
-    for fam, types in (("linear", LINEAR), ("conv", CONV), ("conv_transpose", CONV_T), ("embedding", EMBEDDING),
-                       ("norm", NORM), ("rnn", RNN), ("mha", MHA), ("prelu", PRELU)):
-        if isinstance(module, types):
-            return fam
-    return "unknown"
+    """linear | conv | conv_transpose | embedding | norm | rnn | mha | prelu | unknown (see families.py:
+    user registrations and foreign modules such as Hugging Face's Conv1D count too)."""
+    return families.family(module)
 
 
 def rnn_gate_names(module: nn.Module) -> str:
@@ -61,6 +59,8 @@ class Target:
     family: str
     kept: str | None           # why the parameter must not be written (None: free)
     part: tuple | None = None  # (label, start, stop)
+    transposed: bool = False   # stored (in, out) (families.py layout "in_out"): planned and written as (out, in)
+    aliases: tuple = ()        # other qualified names of the same tensor (tied weights), see ties.py
 
     @property
     def name(self) -> str:
@@ -69,6 +69,8 @@ class Target:
     @property
     def shape(self) -> tuple:
         s = tuple(self.param.shape)
+        if self.transposed:
+            s = (s[1], s[0]) + s[2:]
         if self.part:
             return (self.part[2] - self.part[1],) + s[1:]
         return s
@@ -79,11 +81,13 @@ class Target:
 
     def view(self, tensor: torch.Tensor | None = None) -> torch.Tensor:
         t = self.param if tensor is None else tensor
+        if self.transposed:
+            t = t.t()
         return t[self.part[1]:self.part[2]] if self.part else t
 
     def split(self, parts) -> list["Target"]:
         return [Target(self.param_name, self.module_name, self.module, self.local, self.param, self.family,
-                       self.kept, p) for p in parts]
+                       self.kept, p, self.transposed, self.aliases) for p in parts]
 
 
 def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
@@ -101,8 +105,12 @@ def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
             seen.add(id(p))
             qual = f"{mname}.{local}" if mname else local
             owners = [("", model)] + [(n, modules[n]) for n in _prefixes(mname)]
-            out.append(Target(qual, mname, mod, local, p, family(mod), kept_reason(qual, p, owners, keep_patterns)))
-    return out
+            fam = families.param_family(mod, local, p)
+            transposed = fam == "linear" and local == "weight" and p.dim() == 2 and families.layout(mod) == "in_out"
+            out.append(Target(qual, mname, mod, local, p, fam, kept_reason(qual, p, owners, keep_patterns),
+                              transposed=transposed))
+    from .ties import resolve_ties
+    return resolve_ties(model, out)
 
 
 def _prefixes(mname: str) -> list[str]:

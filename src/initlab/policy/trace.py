@@ -22,7 +22,14 @@ from ..errors import InitError
 from .activations import (ADD, IGNORE, LAYER_FUNCS, NORM_FUNCS, PASS, PASS_MODULES, SCALE, activation_of_call,
                           activation_of_module)
 from .graph import Follow, Node, Topology, analyze
-from .targets import MHA, NORM, PRELU, WEIGHT_LAYERS
+from .families import family as _family
+from .families import is_norm, is_weight_layer
+from .targets import MHA
+
+
+def _leafy(m: nn.Module) -> bool:
+    """Weight layers, norms and PReLU: modules the tracers treat as one op."""
+    return _family(m) not in ("unknown",)
 
 
 def layer_name(mname: str, m: nn.Module) -> str:
@@ -31,9 +38,9 @@ def layer_name(mname: str, m: nn.Module) -> str:
 
 
 def classify_module(mname: str, m: nn.Module) -> Node:
-    if isinstance(m, WEIGHT_LAYERS):
+    if is_weight_layer(m):
         return Node("layer", mname, layer=layer_name(mname, m))
-    if isinstance(m, NORM):
+    if is_norm(m):
         return Node("norm", mname)
     act = activation_of_module(m)
     if act is not None:
@@ -67,7 +74,7 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
-        if isinstance(m, WEIGHT_LAYERS + NORM + PRELU) or activation_of_module(m) is not None:
+        if _leafy(m) or activation_of_module(m) is not None:
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -122,7 +129,7 @@ def _param_owners(model) -> dict:
     """id(param) -> weight layer name, for parameters of weight layers."""
     out = {}
     for mname, m in model.named_modules():
-        if isinstance(m, WEIGHT_LAYERS):
+        if is_weight_layer(m):
             for p in m.parameters(recurse=False):
                 out.setdefault(id(p), layer_name(mname, m))
             if isinstance(m, MHA):
@@ -202,7 +209,7 @@ def call(model, example_inputs):
 
 
 def from_forward(model: nn.Module, example_inputs) -> list[Node]:
-    norms = {id(p): n for n, m in model.named_modules() if isinstance(m, NORM) for p in m.parameters(recurse=False)}
+    norms = {id(p): n for n, m in model.named_modules() if is_norm(m) for p in m.parameters(recurse=False)}
     rec = _Recorder(_param_owners(model), norms)
     for t in _tensors(example_inputs):
         rec.nodes.append(Node("input", "input"))
@@ -263,7 +270,7 @@ def input_error(model, example_inputs, exc) -> InitError:
 def from_registration(model: nn.Module) -> list[Node]:
     nodes = [Node("input", "input")]
     for mname, m in model.named_modules():
-        leaf = isinstance(m, WEIGHT_LAYERS + NORM + PRELU) or not any(True for _ in m.children())
+        leaf = _leafy(m) or not any(True for _ in m.children())
         inside = any(mname.startswith(p + ".") for p in _leaf_prefixes(model))
         if not leaf or inside or m is model and any(True for _ in m.children()):
             continue
@@ -277,7 +284,7 @@ def from_registration(model: nn.Module) -> list[Node]:
 
 
 def _leaf_prefixes(model):
-    return [n for n, m in model.named_modules() if n and isinstance(m, WEIGHT_LAYERS + NORM)]
+    return [n for n, m in model.named_modules() if n and (is_weight_layer(m) or is_norm(m))]
 
 
 # ---------------------------------------------------------------- orchestration
@@ -299,7 +306,7 @@ def topology(model: nn.Module, example_inputs=None) -> Topology:
                          "functional activations")
             topo = analyze(from_registration(model), "registration order")
     # Layers the chosen method could not see (inside a leaf such as nn.TransformerEncoderLayer).
-    missing = [n for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS) and n not in topo.follow
+    missing = [n for n, m in model.named_modules() if is_weight_layer(m) and n not in topo.follow
                and layer_name(n, m) not in topo.follow]
     if missing and topo.method != "registration order":
         reg = analyze(from_registration(model), "registration order")
@@ -308,8 +315,29 @@ def topology(model: nn.Module, example_inputs=None) -> Topology:
                 topo.follow[n] = reg.follow[n]
         notes.append(f"{len(missing)} layer(s) not seen by {topo.method} (inside a leaf module); "
                      "their activations come from registration order: " + ", ".join(missing[:5]))
+    from . import blocks
+    covered = blocks.apply(model, topo)
+    if topo.method == "registration order":
+        notes.extend(_guess_warning(model, topo, covered))
     topo.notes = notes + topo.notes
     return topo
+
+
+def _guess_warning(model: nn.Module, topo: Topology, covered: set) -> list[str]:
+    """The loud note for layers whose activation and residual position were guessed from registration order."""
+    guessed = [n for n, m in model.named_modules() if _family(m) in ("linear", "conv", "conv_transpose")
+               and n not in covered]
+    if guessed and topo.follow.get(guessed[-1], Follow("other", "")).kind == "output":
+        guessed = guessed[:-1]     # the last layer of registration order is the output layer: that much is known
+    if not guessed:
+        return []
+    names = ", ".join(guessed[:6]) + (f" and {len(guessed) - 6} more" if len(guessed) > 6 else "")
+    return [f"WARNING: structure unknown for {len(guessed)} layer(s) ({names}): torch.fx cannot trace this model "
+            "and no example_inputs were given, so the activation after each of these rows was guessed from "
+            "registration order (functional activations are invisible) and no residual branch through them can be "
+            "found (residual scaling and activation gains for these rows may be wrong). Fix: pass "
+            "example_inputs=<a batch> so a hooked forward pass sees the real structure, or register the block "
+            "(initlab.policy.blocks)"]
 
 
 __all__ = ["topology", "Follow", "quiet_forward", "check_inputs", "call"]

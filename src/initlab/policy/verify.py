@@ -22,7 +22,10 @@ KS_MIN = 50
 KS_MAX = 16384    # larger tensors are tested on an evenly strided subset of this size (deterministic)
 
 
-def fingerprint(t: torch.Tensor) -> str:
+def fingerprint(t: torch.Tensor) -> str | None:
+    """128 bits of SHA-256 of the tensor's bytes; None on the meta device (no values: deferred init)."""
+    if t.is_meta:
+        return None
     t = t.detach()
     data = t.contiguous().cpu().reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
     # SHA-256 runs on the CPU's SHA instructions where present (~2x blake2b: a plan hashes every parameter);
@@ -69,6 +72,8 @@ def check(row, tensor: torch.Tensor, written: bool = False) -> list[str]:
     re-draw that happened to match (the same seed twice, or torch's own default init), not a missed write."""
     where = row.name
     x = tensor.detach()
+    if x.is_meta:     # deferred init: a meta tensor holds no values, so there is nothing to compare
+        return []
     if row.action == "keep" or row.scheme is None:
         if row.fingerprint is not None and fingerprint(x) != row.fingerprint:
             return [f"{where}: planned to be kept, but its values changed since planning"]

@@ -1,0 +1,154 @@
+"""Module families: what a module *does*, so policies treat modules by behaviour, not only by class.
+
+A family names how a parameter is initialized and where its fans come from:
+
+    linear          a dense map: torch's nn.Linear, and Hugging Face's GPT-2 `Conv1D` (weight stored
+                    (in, out): its fans come from that layout, see `layout`)
+    conv, conv_transpose, embedding, norm, rnn, mha, prelu    torch's own layers
+    token           a learned class / distillation / register token (ViT `cls_token`): trunc_normal std 0.02
+    position        a learned position table held as a bare parameter (ViT `position_embeddings`, timm
+                    `pos_embed`): trunc_normal std 0.02 (Dosovitskiy et al. 2021; timm; HF ViT _init_weights)
+    mask_token      a masked-modelling token: zeros (HF ViT / BEiT)
+    layer_scale     a per-channel scale (CaiT/ConvNeXt/timm LayerScale `gamma`): kept at its constant value
+    unknown         none of these: kept, and the plan says so
+
+Layouts: "out_in" is torch's (weight (out, in, *kernel)); "in_out" is a dense weight stored transposed
+(x @ W, e.g. HF Conv1D): plans write it through its transpose so every fan-based scheme sees (out, in).
+
+Users add their own modules with `register_module`:
+
+    >>> initlab.policy.register_module(MyDense, "linear", fan="in_out")   # weight stored (in, out)
+    >>> initlab.policy.register_module(MyRMSNorm, "norm")
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ..errors import bad_argument, unknown_choice
+
+FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "norm", "rnn", "mha", "prelu")
+PARAM_FAMILIES = ("token", "position", "mask_token", "layer_scale")
+LAYOUTS = ("out_in", "in_out")
+WEIGHT_FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "rnn", "mha")
+
+NORM = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+_BUILTIN = (("linear", (nn.Linear, nn.Bilinear)), ("conv", (nn.Conv1d, nn.Conv2d, nn.Conv3d)),
+            ("conv_transpose", (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)),
+            ("embedding", (nn.Embedding, nn.EmbeddingBag)), ("norm", NORM), ("rnn", (nn.RNNBase, nn.RNNCellBase)),
+            ("mha", (nn.MultiheadAttention,)), ("prelu", (nn.PReLU,)))
+
+_REGISTRY: dict[type, tuple[str, str]] = {}     # user registrations: class -> (family, layout)
+_CACHE: dict[type, tuple[str, str]] = {}
+
+
+def register_module(cls: type, family: str, *, fan: str = "out_in") -> type:
+    """Tell initlab what `cls` is: one of FAMILIES, its weight layout ("out_in", torch's, or "in_out").
+
+    Registered classes (and their subclasses) are then planned like the family's torch module: fans,
+    activation gains, residual scaling, diagnose's per-parameter advice.  Returns `cls` (usable as a
+    class decorator through functools.partial).
+
+    Example:
+        >>> initlab.policy.register_module(Conv1D, "linear", fan="in_out")
+    """
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise bad_argument("register_module", "cls", cls, "a torch.nn.Module subclass",
+                           "pass the class itself, e.g. register_module(MyLinear, 'linear')")
+    if family not in FAMILIES:
+        raise unknown_choice("register_module", "family", family, FAMILIES)
+    if fan not in LAYOUTS:
+        raise unknown_choice("register_module", "fan", fan, LAYOUTS)
+    _REGISTRY[cls] = (family, fan)
+    _CACHE.clear()
+    return cls
+
+
+def unregister_module(cls: type) -> None:
+    """Undo `register_module(cls, ...)` (for tests and notebooks)."""
+    _REGISTRY.pop(cls, None)
+    _CACHE.clear()
+
+
+def _is_hf_conv1d(m: nn.Module) -> bool:
+    """Hugging Face's Conv1D (transformers.pytorch_utils): y = x @ W + b with W of shape (nx, nf)."""
+    w = getattr(m, "weight", None)
+    return (type(m).__name__ == "Conv1D" and hasattr(m, "nf") and hasattr(m, "nx") and w is not None
+            and tuple(w.shape) == (m.nx, m.nf))
+
+
+def _is_named_norm(m: nn.Module) -> bool:
+    """Norms of other libraries are named, not typed: Hugging Face's own rule ("LayerNorm" / "RMSNorm" in the
+    class name, modeling_utils._init_weights) with a weight of one dim."""
+    name = type(m).__name__
+    w = getattr(m, "weight", None)
+    return ("LayerNorm" in name or "RMSNorm" in name) and (w is None or getattr(w, "dim", lambda: 0)() == 1)
+
+
+def classify(m: nn.Module) -> tuple[str, str]:
+    """(family, layout) of a module: user registrations first, then torch's classes, then known foreign ones."""
+    t = type(m)
+    got = _CACHE.get(t)
+    if got is not None and t.__name__ != "Conv1D":
+        return got
+    out = None
+    for c in t.__mro__:
+        if c in _REGISTRY:
+            out = _REGISTRY[c]
+            break
+    if out is None:
+        out = next(((fam, "out_in") for fam, types in _BUILTIN if isinstance(m, types)), None)
+    if out is None:
+        if _is_hf_conv1d(m):
+            out = ("linear", "in_out")
+        elif _is_named_norm(m):
+            out = ("norm", "out_in")
+        else:
+            out = ("unknown", "out_in")
+    _CACHE[t] = out
+    return out
+
+
+def family(m: nn.Module) -> str:
+    return classify(m)[0]
+
+
+def layout(m: nn.Module) -> str:
+    return classify(m)[1]
+
+
+def is_weight_layer(m: nn.Module) -> bool:
+    """A layer whose output is a weighted sum of its input (what the tracers call a "layer")."""
+    return family(m) in WEIGHT_FAMILIES
+
+
+def is_norm(m: nn.Module) -> bool:
+    return family(m) == "norm"
+
+
+_TOKEN = ("cls_token", "class_token", "dist_token", "reg_token", "register_tokens", "registers", "cls_embedding")
+_POSITION = ("pos_embed", "pos_embedding", "position_embeddings", "position_embedding", "positional_embedding",
+             "absolute_pos_embed", "pos_emb")
+_MASK = ("mask_token", "mask_embedding")
+_SCALE = ("gamma", "gamma_1", "gamma_2", "ls", "layer_scale", "layerscale", "lambda1", "lambda2", "scale")
+
+
+def param_family(module: nn.Module, local: str, param) -> str:
+    """The family of one parameter: its module's, or for a bare parameter of an unknown module (a
+    container holding `cls_token`, `pos_embed`, `gamma`, ...) one of PARAM_FAMILIES by its name."""
+    fam = family(module)
+    if fam != "unknown":
+        return fam
+    key = local.lower()
+    if key in _MASK:
+        return "mask_token"
+    if key in _TOKEN or key.endswith("cls_token"):
+        return "token"
+    if key in _POSITION or (key.endswith("pos_embed") and param.dim() >= 2):
+        return "position"
+    if (key in _SCALE or key.startswith("layer_scale") or key.startswith("gamma")) and param.dim() <= 1:
+        return "layer_scale"
+    return "unknown"
+
+
+__all__ = ["register_module", "unregister_module", "classify", "family", "layout", "is_weight_layer", "is_norm",
+           "param_family", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]

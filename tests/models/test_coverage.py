@@ -1,0 +1,116 @@
+"""Every parameter of real models is planned (no "unknown module"), tied tensors once, verify passes."""
+import pytest
+import torch
+
+import initlab
+
+NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit"]
+POLICIES = ["auto", "gpt2", "zero-init-residual", "torch-default", "zero", "bert", "kaiming_normal"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("with_inputs", [False, True])
+def test_plan_covers_every_parameter(models, name, with_inputs, ids, images):
+    make, inputs, _ = models[name]
+    torch.manual_seed(0)
+    m = make()
+    x = inputs(ids, images) if with_inputs else None
+    for policy in POLICIES:
+        p = initlab.plan(m, policy, example_inputs=x, seed=0)
+        assert not [r.name for r in p.rows if r.action == "keep"], (policy, [r.reason for r in p.rows
+                                                                           if r.action == "keep"][:2])
+        assert not any("unknown" in r.rule or "unknown" in r.reason for r in p.rows)
+        planned = {r.param for r in p.rows}
+        assert planned == {n for n, _ in m.named_parameters()}, policy
+    p.apply(m)
+    assert p.verify(m) == []
+
+
+def test_gpt2_conv1d_is_written_and_tied_head_planned_once(mk):
+    m = mk.gpt2()
+    before = m.transformer.h[0].attn.c_attn.weight.detach().clone()
+    p = initlab.init_(m, "auto", seed=0)
+    assert not torch.equal(before, m.transformer.h[0].attn.c_attn.weight)
+    wte = p["transformer.wte.weight"]
+    assert "'lm_head.weight'" in wte.reason and "planned and written once" in wte.reason
+    assert not [r for r in p.rows if r.param == "lm_head.weight"]
+    assert m.lm_head.weight is m.transformer.wte.weight
+    # Conv1D rows see the (out, in) layout: c_fc of width D is (4D, D) with fan_in D
+    row = p["transformer.h.0.mlp.c_fc.weight"]
+    assert row.shape == (4 * mk.D, mk.D) and row.fan_in == mk.D and row.transposed
+    assert p.verify(m) == []
+
+
+def test_user_rule_on_conv1d_gets_the_right_fans(mk):
+    from transformers.pytorch_utils import Conv1D
+    m = Conv1D(512, 128)                                  # nf=512 outputs, nx=128 inputs: weight (128, 512)
+    p = initlab.init_(m, [initlab.Rule("kaiming_normal", {"nonlinearity": "relu"}, type=Conv1D, param="weight")],
+                      bias="zeros", seed=0)
+    assert p["weight"].law["std"] == pytest.approx((2 / 128) ** 0.5)        # 0.125, not 0.0625
+    assert float(m.weight.detach().std()) == pytest.approx(0.125, rel=0.03)
+
+
+def test_storage_tie_between_distinct_parameters_is_one_row():
+    import torch.nn as nn
+    m = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 50, bias=False))
+    m[1].weight = nn.Parameter(m[0].weight.data)          # another Parameter object on the same storage
+    p = initlab.plan(m, "auto", seed=0)
+    assert [r.param for r in p.rows] == ["0.weight"] and "'1.weight'" in p.rows[0].reason
+
+
+def test_bert_decoder_bias_is_planned_as_the_linear_bias(mk):
+    p = initlab.plan(mk.bert(), "auto", seed=0)
+    row = p["cls.predictions.bias"]
+    assert row.scheme == "zeros" and row.module_type == "Linear" and "decoder.bias" in row.reason
+
+
+def test_tokens_positions_and_layer_scale(mk):
+    m = mk.TimmViT()
+    p = initlab.init_(m, "auto", seed=0)
+    for name in ("cls_token", "pos_embed"):
+        assert p[name].scheme == "trunc_normal" and p[name].law["std"] == pytest.approx(0.02)
+    assert p["blocks.0.ls1.gamma"].scheme == "constant" and p["blocks.0.ls1.gamma"].kwargs["val"] == pytest.approx(1e-5)
+    assert float(m.pos_embed.detach().std()) == pytest.approx(0.02, rel=0.2)
+    hf = mk.vit()
+    p = initlab.plan(hf, "auto")
+    assert p["vit.embeddings.cls_token"].scheme == "trunc_normal"
+    assert p["vit.embeddings.position_embeddings"].scheme == "trunc_normal"
+
+
+def test_frozen_backbone_stays_byte_identical(models, ids, images):
+    for name in ("gpt2", "bert", "vit"):
+        make, inputs, _ = models[name]
+        m = make()
+        backbone = {"gpt2": m.transformer if hasattr(m, "transformer") else None,
+                    "bert": getattr(m, "bert", None), "vit": getattr(m, "vit", None)}[name]
+        initlab.freeze(backbone)
+        saved = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+        p = initlab.init_(m, "auto", example_inputs=inputs(ids, images), seed=0)
+        assert all(torch.equal(saved[n], q) for n, q in backbone.named_parameters()), name
+        assert p.verify(m) == []
+
+
+def test_register_module_for_a_custom_dense_layer():
+    import torch.nn as nn
+
+    class XW(nn.Module):                                  # y = x @ W, W stored (in, out)
+        def __init__(self, i, o):
+            super().__init__()
+            self.w_in, self.w_out = i, o
+            self.weight = nn.Parameter(torch.zeros(i, o))
+
+        def forward(self, x):
+            return x @ self.weight
+
+    m = nn.Sequential(XW(64, 256), nn.ReLU(), XW(256, 10))
+    p = initlab.plan(m, "auto")
+    assert p["0.weight"].action == "keep" and "register_module" in p["0.weight"].reason
+    initlab.policy.register_module(XW, "linear", fan="in_out")
+    try:
+        p = initlab.init_(m, "auto", seed=0)
+        assert p["0.weight"].scheme == "kaiming_normal" and p["0.weight"].fan_in == 64
+        assert float(m[0].weight.detach().std()) == pytest.approx((2 / 64) ** 0.5, rel=0.05)
+    finally:
+        initlab.policy.unregister_module(XW)
+    with pytest.raises(initlab.InitError, match="family"):
+        initlab.policy.register_module(XW, "dense")

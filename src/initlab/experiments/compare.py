@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import bad_argument, unknown_choice
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs
+from .engine import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs
 
 ENGINE_VERSION = 1
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -141,8 +141,8 @@ _SHARD_MAX_STEP_MACS = 1 << 24
 
 def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[int, str]:
     """(worker processes, note for the path reason; "" = the thread note decides) for compare's arguments."""
-    from .stacked import parse_mlp
-    from .trainers import sharding_applies, vectorized_support
+    from .engine.mlp_plan import parse_mlp
+    from .engine import sharding_applies, vectorized_support
     stacked = path != "sequential" and vectorized_support(probe)[0] == "stacked-mlp" and sharding_applies(dev)
     if isinstance(workers, int):
         if workers == 1:
@@ -157,7 +157,7 @@ def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[
     plan, _ = parse_mlp(probe)
     if max(i * o for i, o, _ in plan.shapes) * batch_size > _SHARD_MAX_STEP_MACS:
         return 1, ""
-    from .shards import usable_cores
+    from .engine.shards import usable_cores
     n = min(usable_cores(), n_models)
     if n < 2:
         return 1, ""
@@ -349,7 +349,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     elif n_workers > 1:
         n_threads = 1
     else:
-        from .stacked import parse_mlp
+        from .engine.mlp_plan import parse_mlp
         plan, _ = parse_mlp(probe)
         shapes = [(i, o) for i, o, _ in plan.shapes] if plan else [(128, 128)]
         n_threads, tnote = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])

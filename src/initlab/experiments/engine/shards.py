@@ -180,13 +180,24 @@ def fit_sharded(engine, models, seeds, data, cfg, progress, kind, workers: int) 
     return [r for per_job in run_jobs(jobs, progress) for r in per_job]
 
 
-def run_jobs(assignment, progress=None) -> list:
+def _local(jobs, progress, on_done) -> list:
+    out = []
+    for job in jobs:
+        out.append(_run_job(job, progress))
+        if on_done is not None:
+            on_done(job, out[-1])
+    return out
+
+
+def run_jobs(assignment, progress=None, on_done=None) -> list:
     """Train assignment[w] (a list of jobs (engine, models, seeds, data, cfg, kind)) in worker w; worker 0
     is this process.  Returns each job's results, in the order of the assignment flattened; the final
-    weights end up in the jobs' models.  The caller checks fork_available()."""
+    weights end up in the jobs' models.  on_done(job, results) is called in this process as each job's
+    results arrive (this process's jobs as they finish, a worker's when the worker is done).  The caller
+    checks fork_available()."""
     assignment = [a for a in assignment if a]
     if len(assignment) <= 1:
-        return [_run_job(job, progress) for a in assignment for job in a]
+        return _local([job for a in assignment for job in a], progress, on_done)
     ctx = mp.get_context("fork")
     children = []
     threads_before = torch.get_num_threads()
@@ -207,10 +218,10 @@ def run_jobs(assignment, progress=None) -> list:
             children = []
             warnings.warn(f"initlab: could not start training workers ({e}); training in this process",
                           RuntimeWarning, stacklevel=2)
-            return [_run_job(job, progress) for a in assignment for job in a]
+            return _local([job for a in assignment for job in a], progress, on_done)
         torch.set_num_threads(1)
         pacer = _Pacer(progress)
-        results = [_run_job(job, pacer) for job in assignment[0]]
+        results = _local(assignment[0], pacer, on_done)
         patience = max(HUNG_MIN_S, 20 * pacer.longest)
         for proc, recv, buf, offs, jobs, what in children:
             msg = _receive(proc, recv, what, patience)
@@ -221,6 +232,9 @@ def run_jobs(assignment, progress=None) -> list:
                 for p, v in zip(params, _views(buf, params, offs)):
                     p.copy_(v)
             results.extend(msg[1])
+            if on_done is not None:
+                for job, res in zip(jobs, msg[1]):
+                    on_done(job, res)
             proc.join()
         return results
     finally:

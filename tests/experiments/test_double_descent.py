@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from initlab.errors import InitError
-from initlab.experiments import dd_engine as eng
+from initlab.experiments import dd_sweep as eng
+from initlab.experiments.engine import TrainConfig, TrainData, train_stack
+from initlab.experiments.engine.mlp_kernel import StackedMLP
+from initlab.experiments.engine.mlp_plan import parse_stack
 from initlab.experiments.double_descent import (analyze_epochwise, analyze_modelwise, analyze_samplewise,
                                                 double_descent, find_threshold, parse_label, run_label)
 
@@ -32,71 +35,44 @@ WIDTHS, SEEDS = [3, 7, 16], [0, 5]
 
 
 def test_stack_holds_each_narrow_init_exactly():
-    st = eng.StackedMLP.build(WIDTHS, SEEDS, 12, 10)
-    for s in SEEDS:
-        for h in WIDTHS:
-            ref = eng.make_narrow(12, h, 10, s)
-            cut = st.narrow_state(h, s)
-            for a, b in zip(ref.parameters(), cut.parameters()):
-                assert torch.equal(a, b)
-            # its own fan_in: layer 2 of width h is U(-1/sqrt(h), 1/sqrt(h)), not the bucket's 1/sqrt(16)
-            w2 = eng.linears(ref)[1].weight
-            assert w2.abs().max() <= 1 / math.sqrt(h) + 1e-7
-            if h < 16:
-                assert w2.abs().max() > 1 / math.sqrt(16)
-    # padded entries are exactly zero, and every (width, seed) got a different draw
-    W2 = st.params[2]
-    assert W2[st.index(3, 0)][3:, :].abs().sum() == 0 and W2[st.index(3, 0)][:, 3:].abs().sum() == 0
-    assert not torch.equal(st.narrow_state(7, 0)[0].weight, st.narrow_state(7, 5)[0].weight)
+    models = [eng.make_narrow(12, h, 10, s) for s in SEEDS for h in WIDTHS]
+    plan, plans, _ = parse_stack(models)
+    st = StackedMLP(models, plan, plans, groups=len(SEEDS), device="cpu", dtype=torch.float32)
+    for k, (s, h) in enumerate((s, h) for s in SEEDS for h in WIDTHS):
+        ref = eng.make_narrow(12, h, 10, s)
+        for l, lin in enumerate(eng.linears(ref)):
+            o, i = lin.weight.shape
+            assert torch.equal(st.weights[l][k, :o, :i], lin.weight)
+            assert st.weights[l][k, o:].abs().sum() == 0 and st.weights[l][k, :, i:].abs().sum() == 0
+        # its own fan_in: layer 2 of width h is U(-1/sqrt(h), 1/sqrt(h)), not the bucket's 1/sqrt(16)
+        w2 = eng.linears(ref)[1].weight
+        assert w2.abs().max() <= 1 / math.sqrt(h) + 1e-7
+        if h < 16:
+            assert w2.abs().max() > 1 / math.sqrt(16)
+    # every (width, seed) got a different draw
+    assert not torch.equal(eng.make_narrow(12, 7, 10, 0)[0].weight, eng.make_narrow(12, 7, 10, 5)[0].weight)
 
 
-def test_forward_and_backward_match_autograd_on_narrow_models():
-    st = eng.StackedMLP.build(WIDTHS, SEEDS, 12, 10)
-    x, y, _, _ = _toy(n=64)
-    xb, yb = x.expand(st.M, -1, -1), y.expand(st.M, -1)
-    out = st.forward(xb)
-    loss, grads = st.loss_and_grads(xb, yb)
-    for s in SEEDS:
-        for h in WIDTHS:
-            m = st.index(h, s)
-            ref = eng.make_narrow(12, h, 10, s)
-            z = ref(x)
-            assert torch.allclose(out[m], z, atol=1e-5)
-            lref = nn.functional.cross_entropy(z, y)
-            lref.backward()
-            assert abs(float(loss[m]) - lref.item()) < 1e-5
-            l1, l2, l3 = eng.linears(ref)
-            pairs = [(grads[0][m][:, :h], l1.weight.grad.t()), (grads[1][m][0, :h], l1.bias.grad),
-                     (grads[2][m][:h, :h], l2.weight.grad.t()), (grads[3][m][0, :h], l2.bias.grad),
-                     (grads[4][m][:h], l3.weight.grad.t()), (grads[5][m][0], l3.bias.grad)]
-            for g, r in pairs:
-                assert torch.allclose(g, r, atol=1e-6), (h, s)
-            # no leakage: every gradient outside the narrow model is exactly 0
-            assert grads[0][m][:, h:].abs().sum() == 0 and grads[1][m][0, h:].abs().sum() == 0
-            assert grads[2][m][h:, :].abs().sum() == 0 and grads[2][m][:, h:].abs().sum() == 0
-            assert grads[4][m][h:, :].abs().sum() == 0
-
-
-def test_training_matches_the_sequential_reference():
-    """A few epochs of Adam: the stacked models end where the one-at-a-time reference models end."""
+def test_training_matches_the_narrow_models_alone():
+    """A few epochs of Adam: the bucketed models end where the narrow models trained alone (autograd) end."""
     x, y, xt, yt = _toy()
-    data = (x, y, xt, yt)
     sched = [1, 3, 4]
-    st = eng.StackedMLP.build(WIDTHS, SEEDS, 12, 10)
-    hist = eng.train_stacked(st, data, epochs=4, batch_size=32, lr=3e-3, schedule=sched)
+    out = eng.train_buckets([eng.Bucket(WIDTHS, SEEDS)], (x, y, xt, yt), policy="torch-default", epochs=4,
+                            batch_size=32, lr=3e-3, schedule=sched)
+    (_, hist, _), = out
+    cfg = TrainConfig(epochs=4, lr=3e-3, batch_size=32, optimizer="adam", eval_epochs=sched, eval_train=True,
+                      row=eng.dd_row)
+    data = TrainData("classification", x, y, xt, yt, 10, "test")
     for s in SEEDS:
         for h in WIDTHS:
-            rh, model = eng.train_reference(h, s, data, epochs=4, batch_size=32, lr=3e-3, schedule=sched,
-                                            return_model=True)
-            for a, b in zip(model.parameters(), st.narrow_state(h, s).parameters()):
-                assert torch.allclose(a, b, atol=1e-4), (h, s)
-            for ra, rb in zip(rh, hist[(h, s)]):
-                assert ra["epoch"] == rb["epoch"]
+            model = eng.make_narrow(12, h, 10, s)
+            ref, = train_stack("sequential", [model], [eng.order_seed(s)], data, cfg)
+            got = hist[(h, s)]
+            assert [r["epoch"] for r in got.history] == sched
+            for ra, rb in zip(ref.history, got.history):
+                assert ra.keys() == rb.keys() == {"epoch", "train_loss", "train_err", "test_loss", "test_err"}
                 assert abs(ra["test_loss"] - rb["test_loss"]) < 1e-4
                 assert abs(ra["test_err"] - rb["test_err"]) <= 2 / len(yt) + 1e-9
-    # padded weights stayed exactly zero through Adam
-    m = st.index(3, 0)
-    assert st.params[2][m][3:, :].abs().sum() == 0 and st.params[0][m][:, 3:].abs().sum() == 0
 
 
 def test_bucket_plan_covers_every_width_once():
@@ -214,9 +190,8 @@ def test_cli_json_shape_and_exit_codes(capsys, tmp_path):
 
 def test_any_policy_and_the_peak_comparison():
     data = _toy()
-    st = eng.StackedMLP.build([4, 9], [0], 12, 10, policy="xavier_uniform")
     ref = eng.make_narrow(12, 9, 10, 0, "xavier_uniform")
-    assert torch.equal(st.narrow_state(9, 0)[2].weight, ref[2].weight)
+    assert torch.equal(eng.make_narrow(12, 9, 10, 0, "xavier_uniform")[2].weight, ref[2].weight)
     assert ref[2].weight.abs().max() <= math.sqrt(6 / 18) + 1e-7 and ref[0].bias.abs().sum() == 0
     r = double_descent("width", data=data, widths=[2, 8], epochs=2, compare="xavier_uniform", batch_size=64)
     c = r.comparison

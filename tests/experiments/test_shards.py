@@ -1,4 +1,4 @@
-"""Process shards of the stacked-MLP engine: same results as one process, failures and weights come back."""
+"""Process shards of the engine: same results as one process, failures and weights come back."""
 from __future__ import annotations
 
 import copy
@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from initlab.experiments import shards
+from initlab.experiments.engine import shards
 from initlab.experiments.trainers import TrainConfig, TrainData, train_runs
 from initlab.models import build_model
 
@@ -87,18 +87,17 @@ def test_divergence_inside_a_child_slice_is_recorded():
 
 def test_a_failing_child_raises_in_the_parent(monkeypatch):
     """A worker's exception is re-raised by the parent (and `auto` then falls back to sequential)."""
-    from initlab.experiments import trainers
-    real = trainers._train_stacked
+    real = shards._run_job
 
-    def flaky(models, seeds, *a, **k):
-        if seeds[0] == 9:                              # only the child's slice starts with seed 9
+    def flaky(job, progress):
+        if job[2][0] == 9:                             # only the child's slice starts with seed 9
             raise ValueError("boom in the worker")
-        return real(models, seeds, *a, **k)
-    monkeypatch.setattr(trainers, "_train_stacked", flaky)
+        return real(job, progress)
+    monkeypatch.setattr(shards, "_run_job", flaky)
     data = _data()
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
     with pytest.raises(RuntimeError, match="boom in the worker"):
-        shards.train_stacked_sharded(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg,
+        shards.fit_sharded("stacked-mlp", _models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg,
                                      None, "cross_entropy", 2)
     out = train_runs(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 9, 9], data, cfg, workers=2)
     assert out.path == "sequential" and "boom in the worker" in out.reason
@@ -152,17 +151,16 @@ def test_a_failed_fork_trains_in_this_process(monkeypatch):
 
 
 def test_unpicklable_results_are_reported_not_lost(monkeypatch):
-    from initlab.experiments import trainers
-    real = trainers._train_stacked
+    real = shards._run_job
 
-    def odd(models, seeds, *a, **k):
-        res = real(models, seeds, *a, **k)
-        if seeds[0] == 7:
+    def odd(job, progress):
+        res = real(job, progress)
+        if job[2][0] == 7:
             res[0].final["bad"] = lambda: None          # a lambda cannot be pickled
         return res
-    monkeypatch.setattr(trainers, "_train_stacked", odd)
+    monkeypatch.setattr(shards, "_run_job", odd)
     with pytest.raises(RuntimeError, match="could not send the results back"):
-        shards.train_stacked_sharded(_models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 7, 7], _data(),
+        shards.fit_sharded("stacked-mlp", _models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 7, 7], _data(),
                                      TrainConfig(epochs=1, lr=0.05, batch_size=16), None, "cross_entropy", 2)
 
 
@@ -185,14 +183,13 @@ def test_a_hung_child_is_stopped_and_the_sweep_goes_on(monkeypatch):
     """A worker that stops sending heartbeats is killed; `auto` then retrains everything sequentially."""
     import multiprocessing as mp
     import time as _time
-    from initlab.experiments import trainers
-    real = trainers._train_stacked
+    real = shards._run_job
 
-    def stuck(models, seeds, *a, **k):
-        if seeds[0] == 9:
+    def stuck(job, progress):
+        if job[2][0] == 9:
             _time.sleep(600)                                      # the child hangs (a lock inherited at fork)
-        return real(models, seeds, *a, **k)
-    monkeypatch.setattr(trainers, "_train_stacked", stuck)
+        return real(job, progress)
+    monkeypatch.setattr(shards, "_run_job", stuck)
     monkeypatch.setattr(shards, "HUNG_MIN_S", 1.0)
     data = _data()
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)

@@ -196,14 +196,14 @@ def test_batchnorm_goes_sequential_with_reason():
 
 
 def test_failure_of_vectorized_path_falls_back(monkeypatch):
-    import initlab.experiments.trainers as T
+    from initlab.experiments.engine.mlp_stack import MLPStack
     data = _data(d_in=16, n_out=5)
     models = _models("mlp:16-12-5:relu", 2)
     twins = copy.deepcopy(models)
 
     def boom(*a, **k):
         raise RuntimeError("simulated kernel failure")
-    monkeypatch.setattr(T, "_train_stacked", boom)
+    monkeypatch.setattr(MLPStack, "train_step", boom)
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=32)
     out = train_runs(models, [0, 1], data, cfg)
     assert out.path == "sequential" and "simulated kernel failure" in out.reason

@@ -53,7 +53,11 @@ def register(sub) -> None:
     p.add_argument("--lr", type=ck.RATE, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--tol", type=float, default=0.01, help="train error counted as interpolation (default 0.01)")
     p.add_argument("--min-rise", type=float, default=0.03, help="peak height needed on both sides (default 0.03)")
-    p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=None, help="torch threads for the run (default: torch's)")
+    p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=None,
+                   help="torch threads in one process (default: one worker process per core, one thread each)")
+    p.add_argument("--final-only", action="store_true",
+                   help="measure the errors only after the last epoch (faster; no epoch-wise map, not with "
+                        "--axis epochs)")
     p.add_argument("--store", default=None, metavar="PATH", help="SQLite run store; finished widths are skipped")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures into DIR")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress stays on stderr)")
@@ -71,7 +75,7 @@ def run(args) -> int:
                          seeds=args.seeds, policy=args.policy, store=args.store, compare=args.compare,
                          samples=samples, n_train=args.n_train, n_test=args.n_test, batch_size=args.batch_size,
                          lr=args.lr, data_dir=args.data_dir, plots=args.plots, threads=args.threads, tol=args.tol,
-                         min_rise=args.min_rise, verbose=not args.quiet)
+                         min_rise=args.min_rise, verbose=not args.quiet, final_only=args.final_only)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, allow_nan=False))
     else:

@@ -24,7 +24,6 @@ import hashlib
 import math
 import time
 import weakref
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -32,7 +31,8 @@ from torch import nn
 from ..errors import bad_argument, unknown_choice
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .trainers import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs
+from .sink import RunSink
+from .engine import OPTIMIZERS, PATHS, TrainConfig, TrainData, pick_threads, resolve_device, train_runs
 
 ENGINE_VERSION = 1
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -141,8 +141,8 @@ _SHARD_MAX_STEP_MACS = 1 << 24
 
 def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[int, str]:
     """(worker processes, note for the path reason; "" = the thread note decides) for compare's arguments."""
-    from .stacked import parse_mlp
-    from .trainers import sharding_applies, vectorized_support
+    from .engine.mlp_plan import parse_mlp
+    from .engine import sharding_applies, vectorized_support
     stacked = path != "sequential" and vectorized_support(probe)[0] == "stacked-mlp" and sharding_applies(dev)
     if isinstance(workers, int):
         if workers == 1:
@@ -157,7 +157,7 @@ def _workers(workers, threads, probe, path, dev, n_models, batch_size) -> tuple[
     plan, _ = parse_mlp(probe)
     if max(i * o for i, o, _ in plan.shapes) * batch_size > _SHARD_MAX_STEP_MACS:
         return 1, ""
-    from .shards import usable_cores
+    from .engine.shards import usable_cores
     n = min(usable_cores(), n_models)
     if n < 2:
         return 1, ""
@@ -258,17 +258,6 @@ def _chunks(jobs, chunk):
     return [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
 
 
-def _open_store(store):
-    from .store import RunStore
-    if store is False:
-        return None, False
-    if store is None:
-        return RunStore(), True
-    if isinstance(store, (str, Path)):
-        return RunStore(store), True
-    return store, False
-
-
 # ---------------------------------------------------------------------------- compare
 def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sgd", lr: float,
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
@@ -283,7 +272,9 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     seeds         number of seeds (0..n-1) or a list of seeds
     optimizer     'sgd' (with momentum/weight_decay) | 'adam' | 'adamw'
     loss          None = from the task ('cross_entropy', 'bce' for one logit, 'mse'), or one of those
-    store         None = RunStore() (./initlab-runs/runs.sqlite), a path, a RunStore, or False (no store)
+    store         None or False = no store (nothing saved or resumed), True = ./initlab-runs/runs.sqlite, a path,
+                  or a RunStore (the same meaning in every experiment: see experiments/sink.py); the CLI
+                  passes ./initlab-runs/runs.sqlite unless --no-store
     device        'auto' (CUDA when available) | 'cpu' | 'cuda'
     progress      progress bar / chunk lines on stderr
     target        metric value for "epochs to target" in the summary
@@ -349,21 +340,19 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     elif n_workers > 1:
         n_threads = 1
     else:
-        from .stacked import parse_mlp
+        from .engine.mlp_plan import parse_mlp
         plan, _ = parse_mlp(probe)
         shapes = [(i, o) for i, o, _ in plan.shapes] if plan else [(128, 128)]
         n_threads, tnote = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])
         threads_note = "; ".join(x for x in (threads_note, tnote) if x)
-    st, owned = _open_store(store)
+    sink = RunSink(store, config, h, where=WHERE)
     torch.set_num_threads(n_threads)
     try:
-        done = st.done(h) if st is not None else set()
+        done = sink.done()
         jobs = [(p, s) for s in seeds for p in policies]
         pending = [j for j in jobs if j not in done]
         skipped = len(jobs) - len(pending)
-        old = {}
-        if st is not None and skipped:
-            old = {(r.policy, r.seed): r for r in st.runs(config_hash=h) if (r.policy, r.seed) in set(jobs)}
+        old = sink.existing(jobs) if skipped else {}
         for j in done:
             first.pop(j, None)                   # already trained: free the model now
         chunks = _chunks(pending, chunk)
@@ -371,7 +360,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                        label=f"{len(pending)} runs")
         if skipped:
             bar.log(f"initlab compare: {skipped} run(s) already in the store, {len(pending)} to train")
-        new, paths, reasons, saved = {}, [], [], 0
+        new, paths, reasons = {}, [], []
         try:
             for ci, cj in enumerate(chunks, start=1):
                 models = []
@@ -388,24 +377,20 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                 reasons.append(out.reason)
                 for (p, s), r in zip(cj, out.results):
                     rec = RunRecord(p, s, h, r.status, r.history, r.final, r.seconds)
-                    if st is not None:
-                        st.save(rec, config)
-                        saved += 1
+                    sink.save(rec)
                     new[(p, s)] = rec
                 bar.log(f"chunk {ci}/{len(chunks)}: {len(cj)} run(s) finished"
-                        + (f" and saved to {st.path}" if st is not None else "")
+                        + (f" and saved to {sink.path}" if sink.store is not None else "")
                         + f" [{out.path}]")
         except KeyboardInterrupt:
             bar.close()
-            raise CompareInterrupted(saved, len(pending) - len(new),
-                                     str(st.path) if st is not None else None) from None
+            raise CompareInterrupted(sink.saved, len(pending) - len(new), sink.path) from None
         bar.close()
         runs = [new.get(j) or old.get(j) for j in jobs]
         runs = [r for r in runs if r is not None]
     finally:
         torch.set_num_threads(threads_before)
-        if owned and st is not None:
-            st.close()
+        sink.close()
 
     if not paths:
         run_path, reason = "none", "every run was already in the store"
@@ -421,7 +406,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     bounds = (0.0, 1.0) if metric == "val_acc" else (0.0, math.inf)        # accuracy; MSE >= 0
     summary = summarize(runs, metric, higher_is_better=hib, target=target, bounds=bounds) if runs else []
     full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
-                       chunk=chunk, store=str(st.path) if st is not None else None, threads=n_threads,
+                       chunk=chunk, store=sink.path, threads=n_threads,
                        workers=n_workers,
                        seconds=round(time.perf_counter() - t_start, 3))
     result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,

@@ -64,9 +64,7 @@ x4.04 / x4.23 CPU (wall x4.06 / x3.0 while other jobs' load changed); final test
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -74,11 +72,15 @@ import numpy as np
 import torch
 
 from ..errors import bad_argument, check_finite, unknown_choice
-from . import dd_engine as eng
+from . import dd_sweep as eng
+from .dd_analysis import (_compare, _pct, analyze_epochwise, analyze_modelwise, analyze_samplewise,  # noqa: F401
+                          find_threshold)
+from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: F401
+from .jsonsafe import json_safe
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
+from .sink import open_store
 
 AXES = ("width", "epochs", "samples")
-DATA_SETS = ("mnist1d", "fashion-mnist")
 DEFAULT_WIDTHS = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512)
 DEFAULT_EPOCHS = 1000
 DEFAULT_SAMPLES = (500, 1000, 2000, 3000, 4000)
@@ -103,104 +105,6 @@ def parse_label(label: str) -> tuple[str, int]:
     """Inverse of `run_label`."""
     policy, _, w = label.rpartition("@w=")
     return policy, int(w)
-
-
-# --------------------------------------------------------------------------- analysis
-def find_threshold(widths, train_err, tol: float = 0.01):
-    """The first width whose training error is below `tol` (None when no width gets there)."""
-    for w, e in zip(widths, train_err):
-        if e is not None and math.isfinite(e) and e < tol:
-            return int(w)
-    return None
-
-
-def analyze_modelwise(widths, train_err, test_err, *, tol: float = 0.01, min_rise: float = 0.03) -> dict:
-    """Threshold, peak, classical minimum, widest model and the verdict for one model-wise curve."""
-    widths = [int(w) for w in widths]
-    tr = [float(e) for e in train_err]
-    te = [float(e) for e in test_err]
-    finite = [i for i, e in enumerate(te) if math.isfinite(e)]
-    out = {"tol": tol, "min_rise": min_rise, "threshold_width": None, "threshold_test_err": None,
-           "threshold_train_err": None, "peak_width": None, "peak_test_err": None,
-           "classical_min_test_err": None, "classical_min_width": None,
-           "widest_width": widths[-1] if widths else None, "widest_test_err": te[-1] if te else None,
-           "rise_over_classical": None, "rise_over_widest": None, "shows_peak": False,
-           "regimes": None, "verdict": ""}
-    if not finite:
-        out["verdict"] = "NO PEAK: no finite test error (every run diverged)."
-        return out
-    ip = max(finite, key=lambda i: te[i])          # replaced below by the peak after the classical minimum
-    out["peak_width"], out["peak_test_err"] = widths[ip], te[ip]
-    thr = find_threshold(widths, tr, tol)
-    if thr is None:
-        i_min = min(range(len(tr)), key=lambda i: tr[i] if math.isfinite(tr[i]) else math.inf)
-        out["verdict"] = (f"NO PEAK: no width interpolated the training set (training error < {tol:.0%}); the lowest "
-                          f"training error is {tr[i_min]:.1%} at width {widths[i_min]}. Train longer or wider.")
-        return out
-    it = widths.index(thr)
-    out.update(threshold_width=thr, threshold_test_err=te[it], threshold_train_err=tr[it],
-               regimes={"classical": [widths[0], thr / 2], "critical": [thr / 2, 2 * thr],
-                        "modern": [2 * thr, widths[-1]]})
-    below = [i for i in range(it) if math.isfinite(te[i])]
-    if not below:
-        out["verdict"] = (f"NO PEAK: the narrowest width ({thr}) already interpolates, so there is no classical "
-                          f"regime to compare with. Add narrower widths.")
-        return out
-    ic = min(below, key=lambda i: te[i])
-    out["classical_min_width"], out["classical_min_test_err"] = widths[ic], te[ic]
-    ip = max((i for i in finite if i >= ic), key=lambda i: te[i])
-    out["peak_width"], out["peak_test_err"] = widths[ip], te[ip]
-    rc = te[it] - te[ic]
-    rw = te[it] - te[-1]
-    out["rise_over_classical"], out["rise_over_widest"] = rc, rw
-    out["shows_peak"] = bool(rc >= min_rise and rw >= min_rise)
-    facts = (f"test error at the interpolation threshold (width {thr}, training error {tr[it]:.1%}) is {te[it]:.1%}: "
-             f"{100 * rc:+.1f} points vs the classical-regime minimum ({te[ic]:.1%} at width {widths[ic]}) and "
-             f"{100 * rw:+.1f} points vs the widest model ({te[-1]:.1%} at width {widths[-1]}); "
-             f"the test-error curve peaks at width {widths[ip]} ({te[ip]:.1%})")
-    if out["shows_peak"]:
-        out["verdict"] = f"PEAK: {facts}."
-    else:
-        out["verdict"] = f"NO PEAK (needs >= {100 * min_rise:.0f} points on both sides): {facts}."
-    return out
-
-
-def analyze_epochwise(widths, epochs, test_mat, *, min_rise: float = 0.03) -> dict:
-    """Per width: best test error and its epoch, the highest test error after it, the final one;
-    `double_descent` when test error rises by >= min_rise after its minimum and falls again by >= min_rise."""
-    rows = []
-    for w, curve in zip(widths, test_mat):
-        c = np.asarray(curve, dtype=float)
-        if not np.isfinite(c).any():
-            rows.append({"width": int(w), "double_descent": False})
-            continue
-        c = np.where(np.isfinite(c), c, np.nan)
-        i_min = int(np.nanargmin(c))
-        i_pk = i_min + int(np.nanargmax(c[i_min:]))
-        after = c[i_pk:]
-        i_low = i_pk + int(np.nanargmin(after))
-        rows.append({"width": int(w), "min_test_err": float(c[i_min]), "min_epoch": int(epochs[i_min]),
-                     "peak_test_err": float(c[i_pk]), "peak_epoch": int(epochs[i_pk]),
-                     "after_peak_min_test_err": float(c[i_low]), "after_peak_min_epoch": int(epochs[i_low]),
-                     "final_test_err": float(c[-1]),
-                     "double_descent": bool(c[i_pk] - c[i_min] >= min_rise and c[i_pk] - c[i_low] >= min_rise)})
-    return {"per_width": rows, "widths_with_epochwise_dd": [r["width"] for r in rows if r.get("double_descent")]}
-
-
-def analyze_samplewise(samples, per_width: dict, *, min_rise: float = 0.03) -> dict:
-    """Per width: the largest increase of test error when the training set grows (non-monotone when >= min_rise)."""
-    rows = []
-    for w, errs in per_width.items():
-        worst, where = 0.0, None
-        for i in range(len(samples)):
-            for j in range(i + 1, len(samples)):
-                d = errs[j] - errs[i]
-                if math.isfinite(d) and d > worst:
-                    worst, where = d, (int(samples[i]), int(samples[j]))
-        rows.append({"width": int(w), "test_err": [float(e) for e in errs], "max_increase": worst,
-                     "increase_between": where, "non_monotone": bool(worst >= min_rise)})
-    return {"per_width": rows, "samples": [int(n) for n in samples],
-            "widths_where_more_data_hurts": [r["width"] for r in rows if r["non_monotone"]]}
 
 
 # --------------------------------------------------------------------------- the result
@@ -230,7 +134,7 @@ class DoubleDescentResult:
     store: str = ""
 
     def to_dict(self) -> dict:
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     def summary(self) -> str:
         """A few human lines: what ran, the measured figures, the verdict."""
@@ -265,109 +169,9 @@ class DoubleDescentResult:
         return "\n".join(lines)
 
 
-def _json_safe(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, (np.floating, np.integer)):
-        return _json_safe(v.item())
-    return v
-
-
-# --------------------------------------------------------------------------- arguments and data
-def _check_int_list(arg, values, lo, example):
-    try:
-        out = [int(v) for v in values]
-    except (TypeError, ValueError):
-        raise bad_argument(WHERE, arg, values, f"a list of integers >= {lo}", f"e.g. {arg}={example}") from None
-    if not out or any(isinstance(v, bool) or v < lo for v in out) or any(float(a) != b for a, b in zip(values, out)
-                                                                           if isinstance(a, float)):
-        raise bad_argument(WHERE, arg, values, f"a non-empty list of integers >= {lo}", f"e.g. {arg}={example}")
-    return sorted(set(out))
-
-
-def _seeds(seeds):
-    if isinstance(seeds, bool):
-        raise bad_argument(WHERE, "seeds", seeds, "a number of seeds (int >= 1) or a list of seeds", "e.g. seeds=3")
-    if isinstance(seeds, (int, np.integer)):
-        if seeds < 1:
-            raise bad_argument(WHERE, "seeds", seeds, "a number of seeds (int >= 1) or a list of seeds", "e.g. seeds=3")
-        return list(range(int(seeds)))
-    return _check_int_list("seeds", list(seeds), 0, "[0, 1, 2]")
-
-
-def _tensor_digest(*ts) -> str:
-    h = hashlib.sha256()
-    for t in ts:
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _resolve_data(data, *, noise, n_train, n_test, data_seed, data_dir):
-    """-> (x_tr, y_tr, x_te, y_te, n_classes, description dict) for the full training pool."""
-    if isinstance(data, str):
-        from ..data import load
-        key = data.strip().lower().replace("_", "-")
-        key = {"mnist-1d": "mnist1d", "fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}.get(key, key)
-        if key not in DATA_SETS:
-            raise unknown_choice(WHERE, "data", data, DATA_SETS, "or pass a Dataset / (x_train, y_train, x_test, y_test)")
-        return key, (lambda n: _load_named(key, load, noise=noise, n_train=n_train, n=n, n_test=n_test,
-                                           data_seed=data_seed, data_dir=data_dir))
-    # pre-loaded: a Dataset or a tuple; the label noise is whatever the labels already carry
-    if hasattr(data, "x_train"):
-        parts = (data.x_train, data.y_train, data.x_test, data.y_test)
-    elif isinstance(data, (tuple, list)) and len(data) == 4:
-        parts = tuple(data)
-    else:
-        raise bad_argument(WHERE, "data", type(data).__name__, "'mnist1d', 'fashion-mnist', an initlab Dataset or "
-                           "a tuple (x_train, y_train, x_test, y_test)", "e.g. data='mnist1d'")
-    x_tr, y_tr, x_te, y_te = (torch.as_tensor(p) for p in parts)
-    x_tr, x_te = x_tr.float().reshape(len(x_tr), -1), x_te.float().reshape(len(x_te), -1)
-    y_tr, y_te = y_tr.long().reshape(-1), y_te.long().reshape(-1)
-    eng.check_data(x_tr, y_tr, x_te, y_te)
-    name = f"custom:{_tensor_digest(x_tr, y_tr, x_te, y_te)}"
-
-    def get(n):
-        n = len(y_tr) if n is None else n
-        if n > len(y_tr):
-            raise bad_argument(WHERE, "samples", n, f"at most {len(y_tr)} (the training samples given)",
-                               "pass smaller training-set sizes")
-        return x_tr[:n], y_tr[:n], x_te, y_te, eng.n_classes_of(y_tr, y_te), {"source": name}
-    return name, get
-
-
-def _load_named(key, load, *, noise, n_train, n, n_test, data_seed, data_dir):
-    sub = None if n >= n_train else int(n)
-    if key == "mnist1d":
-        ds = load("mnist1d", seed=data_seed, subsample=sub, n_train=n_train, n_test=n_test, label_noise=noise)
-    else:
-        ds = load("fashion-mnist", seed=data_seed, subsample=int(n), val_fraction=0.0, label_noise=noise,
-                  data_dir=data_dir)
-    x_tr = ds.x_train.reshape(ds.n_train, -1)
-    x_te = ds.x_test.reshape(ds.n_test, -1)
-    info = {k: ds.info.get(k) for k in ("source", "sizes", "subsample") if k in ds.info}
-    if "label_noise" in ds.info:
-        info["label_noise"] = {k: v for k, v in ds.info["label_noise"].items() if k != "flipped_index"}
-    return x_tr, ds.y_train, x_te, ds.y_test, int(ds.n_classes), info
-
-
-def _open_store(store):
-    if store is None:
-        return None, False
-    from .store import RunStore
-    if isinstance(store, RunStore):
-        return store, False
-    if isinstance(store, (str, os.PathLike)):
-        return RunStore(store), True
-    raise bad_argument(WHERE, "store", store, "None, a path or a RunStore", "e.g. store='dd.sqlite'")
-
-
 # --------------------------------------------------------------------------- one sweep (one policy, one n)
 def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_size, lr, schedule, store,
-           log, max_models):
+           log, max_models, workers):
     x_tr, y_tr, x_te, y_te, n_out, info = get_data(n)
     data = (x_tr, y_tr, x_te, y_te)
     cfg = dict(base_config, n_train=int(len(y_tr)), n_in=int(x_tr.shape[1]), n_out=int(n_out))
@@ -382,38 +186,49 @@ def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_siz
     todo_w = [w for w in widths if any((run_label(policy, w), s) not in done for s in seeds)]
     skipped = sum(1 for w in widths for s in seeds if (run_label(policy, w), s) in done)
     todo_s = sorted({s for w in todo_w for s in seeds if (run_label(policy, w), s) not in done})
+
+    def finished(b, results, dt):
+        nonlocal trained
+        buckets.append({"n_train": cfg["n_train"], "widths": b.widths, "seeds": b.seeds, "padded_to": b.P,
+                        "seconds": round(dt, 2)})
+        for (w, s), r in results.items():
+            if (run_label(policy, w), s) in done:
+                continue
+            final = dict(r.final)
+            if r.status == DIVERGED:          # a diverged run counts as NaN in the curves, as it always did
+                final = {k: (v if k == "epoch" else math.nan) for k, v in (final or {"epoch": 0}).items()}
+            rec = RunRecord(policy=run_label(policy, w), seed=int(s), config_hash=h, status=r.status,
+                            history=r.history, final=final, seconds=r.seconds)
+            records[(w, s)] = rec
+            trained += 1
+            if store is not None:
+                store.save(rec, cfg)
+        log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds} (padded to {b.P}): {epochs} epochs in {dt:.1f} s"
+            + (" (saved)" if store is not None else ""))
     if todo_w:
         plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
-        for b in plan[::-1]:          # widest first: the ETA of the rest is then an upper bound
-            t0 = time.perf_counter()
-            stack = eng.StackedMLP.build(b.widths, b.seeds, cfg["n_in"], n_out, policy=policy,
-                                         example_inputs=x_tr[:256] if policy != "torch-default" else None)
-            every = max(1, epochs // 10)
-
-            def tick(e, b=b, t0=t0):
-                if e % every == 0 and e < epochs:
-                    el = time.perf_counter() - t0
-                    log(f"  widths {b.widths}: epoch {e}/{epochs}, {el:.0f} s, about {el * (epochs - e) / e:.0f} s left")
-            hist = eng.train_stacked(stack, data, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-                                     progress=tick)
-            dt = time.perf_counter() - t0
-            buckets.append({"n_train": cfg["n_train"], "widths": b.widths, "seeds": b.seeds, "padded_to": b.P,
-                            "seconds": round(dt, 2)})
-            for (w, s), rows in hist.items():
-                if (run_label(policy, w), s) in done:
-                    continue
-                bad = any(not math.isfinite(r["train_loss"]) for r in rows)
-                rec = RunRecord(policy=run_label(policy, w), seed=int(s), config_hash=h,
-                                status=DIVERGED if bad else FINISHED, history=rows,
-                                final=dict(rows[-1]) if rows else {}, seconds=dt / stack.M)
-                records[(w, s)] = rec
-                trained += 1
-                if store is not None:
-                    store.save(rec, cfg)
-            log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds} (padded to {b.P}): {epochs} epochs in {dt:.1f} s"
-                + (" (saved)" if store is not None else ""))
+        n_workers = eng.default_workers(None, len(plan)) if workers is None else workers
+        eng.train_buckets(plan, data, policy=policy, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                          workers=n_workers, progress=_Ticker(epochs, log), on_done=finished)
     return {"config": cfg, "hash": h, "records": records, "trained": trained, "skipped": skipped,
             "buckets": buckets, "data_info": info}
+
+
+class _Ticker:
+    """fit's progress sink for the log: a line every tenth of a bucket's epochs (this process's buckets)."""
+
+    def __init__(self, epochs, log):
+        self.epochs, self.log, self.done, self.t0 = epochs, log, 0.0, time.perf_counter()
+        self.every = max(1, epochs // 10)
+        self.last = 0
+
+    def update(self, n: float = 1) -> None:
+        self.done += n
+        e = int(self.done + 1e-9) % self.epochs
+        if e and e % self.every == 0 and e != self.last:
+            self.last = e
+            el = time.perf_counter() - self.t0
+            self.log(f"  epoch {e}/{self.epochs} of a bucket, {el:.0f} s so far")
 
 
 def _curves(records, widths, seeds, schedule):
@@ -442,7 +257,7 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                    n_train: int = DEFAULT_N_TRAIN, n_test: int = DEFAULT_N_TEST, batch_size: int = 128,
                    lr: float = 1e-3, data_seed: int = 0, data_dir=None, plots=None, threads: int | None = None,
                    tol: float = 0.01, min_rise: float = 0.03, eval_points: int = 120, max_models: int | None = None,
-                   verbose: bool = False, log=None) -> DoubleDescentResult:
+                   verbose: bool = False, log=None, final_only: bool = False, workers=None) -> DoubleDescentResult:
     """Run a deep-double-descent sweep and measure the interpolation threshold and the peak.
 
     axis        "width" (model-wise), "epochs" (epoch-wise: the same runs, read per epoch) or
@@ -457,11 +272,16 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     policy      init policy (scheme name or preset); "torch-default" is nn.Linear's init
     compare     a second policy: runs the same model-wise sweep under it and reports whether the
                 threshold / peak width moves
-    store       None (in memory), a path or a RunStore: finished (width, seed) runs are saved
-                and skipped on a rerun
+    store       None = no store (nothing saved, nothing resumed; the same meaning as in compare and
+                reproduce), a path or a RunStore: finished (width, seed) runs are saved as each
+                bucket finishes and skipped on a rerun
     samples     training-set sizes of the sample-wise sweep (default 500..4000)
     plots       a folder: PNGs of the curves are written there (matplotlib Agg)
-    threads     torch.set_num_threads(threads) for the run (restored afterwards)
+    threads     torch.set_num_threads(threads) for the run (restored afterwards); one process
+    workers     processes training whole width buckets, one thread each: None = auto (one per core
+                when `threads` is None and there are 2+ buckets, else 1), or an int
+    final_only  measure train/test error only after the last epoch (no epoch-wise map; about a
+                quarter less work on the default sweep); not with axis="epochs"
     tol         training error below which a width counts as interpolating (threshold)
     min_rise    how far (fraction, 0.03 = 3 points) the threshold's test error must exceed both
                 the classical minimum and the widest model for `shows_peak`
@@ -490,6 +310,13 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
             eng.make_narrow(3, 2, 2, 0, p, example_inputs=torch.randn(16, 3))
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise bad_argument(WHERE, "threads", threads, "None or a positive integer", "e.g. threads=2")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise bad_argument(WHERE, "workers", workers, "None (auto) or a positive integer", "e.g. workers=2")
+    if final_only and axis == "epochs":
+        raise bad_argument(WHERE, "final_only", final_only, "False with axis='epochs' (the epoch-wise map needs "
+                           "the errors at every measured epoch)", "drop final_only (CLI --final-only)")
+    if workers is None and threads is not None:
+        workers = 1
     if widths is None:
         widths = list(DEFAULT_SAMPLE_WIDTHS if axis == "samples" else DEFAULT_WIDTHS)
     widths = _check_int_list("widths", list(widths), 1, "[8, 16, 32, 64]")
@@ -508,20 +335,20 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
 
     data_name, get_data = _resolve_data(data, noise=noise, n_train=n_train, n_test=n_test, data_seed=data_seed,
                                         data_dir=data_dir)
-    schedule = eng.eval_epochs(epochs, eval_points)
+    schedule = [epochs] if final_only else eng.eval_epochs(epochs, eval_points)
     base = {"experiment": "double-descent", "data": data_name, "noise": float(noise) if isinstance(data, str) else None,
             "pool": int(n_train) if isinstance(data, str) else None,
             "n_test": int(n_test) if data_name == "mnist1d" else None, "data_seed": int(data_seed),
             "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "optimizer": "adam(0.9,0.999,1e-8)",
-            "loss": "cross-entropy", "model": "mlp in-h-h-out relu", "eval_epochs": f"eval_epochs({epochs},{eval_points})",
+            "loss": "cross-entropy", "model": "mlp in-h-h-out relu", "eval_epochs": f"final({epochs})" if final_only else f"eval_epochs({epochs},{eval_points})",
             "order": "randperm per epoch, generator seeded by order_seed(seed)"}
-    st, opened = _open_store(store)
+    st, opened = open_store(store, WHERE)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         res = _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base, epochs, batch_size, lr,
-                   schedule, st, log, max_models, tol, min_rise, data_name)
+                   schedule, st, log, max_models, tol, min_rise, data_name, workers)
     finally:
         if threads is not None:
             torch.set_num_threads(old_threads)
@@ -531,15 +358,15 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     res.store = str(st.path) if st is not None else ""
     res.seconds = time.perf_counter() - t_start
     if plots is not None:
-        from . import dd_plots
+        from ..reports import dd_plots
         res.figures = dd_plots.write_all(res, plots)
     return res
 
 
 def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base, epochs, batch_size, lr, schedule,
-         st, log, max_models, tol, min_rise, data_name) -> DoubleDescentResult:
+         st, log, max_models, tol, min_rise, data_name, workers) -> DoubleDescentResult:
     kw = dict(get_data=get_data, base_config=base, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-              store=st, log=log, max_models=max_models)
+              store=st, log=log, max_models=max_models, workers=workers)
     full_n = n_train if isinstance(base["pool"], int) else None
     if axis == "samples":
         per_width = {w: [] for w in widths}
@@ -597,28 +424,6 @@ def _run_rows(sw) -> list[dict]:
         rows.append({"policy": p, "width": w, "seed": s, "n_train": sw["config"]["n_train"], "status": r.status,
                      **{k: r.final.get(k) for k in ("train_err", "test_err", "train_loss", "test_loss")}})
     return rows
-
-
-def _compare(p1, a1, p2, a2, curves2) -> dict:
-    def where(a, key):
-        return a.get(key)
-    t1, t2 = where(a1, "threshold_width"), where(a2, "threshold_width")
-    k1, k2 = where(a1, "peak_width"), where(a2, "peak_width")
-    moved_t = t1 != t2
-    moved_p = k1 != k2
-    if moved_p or moved_t:
-        statement = (f"INIT MOVES THE PEAK: {p1}: threshold width {t1}, peak width {k1} "
-                     f"({_pct(a1.get('peak_test_err'))}); {p2}: threshold width {t2}, peak width {k2} "
-                     f"({_pct(a2.get('peak_test_err'))}).")
-    else:
-        statement = (f"INIT DOES NOT MOVE THE PEAK: both {p1} and {p2} have threshold width {t1} and peak width {k1} "
-                     f"(peak test error {_pct(a1.get('peak_test_err'))} vs {_pct(a2.get('peak_test_err'))}).")
-    return {"policies": [p1, p2], "analysis": {p1: a1, p2: a2}, "curves": {p2: curves2},
-            "threshold_moved": moved_t, "peak_moved": moved_p, "statement": statement}
-
-
-def _pct(v) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.1%}"
 
 
 __all__ = ["double_descent", "DoubleDescentResult", "analyze_modelwise", "analyze_epochwise", "analyze_samplewise",

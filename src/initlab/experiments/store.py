@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InitError, bad_argument
+from .jsonsafe import json_safe  # noqa: F401  (re-exported: the one serializer)
 from .records import DIVERGED, FINISHED, RunRecord
 
 SCHEMA_VERSION = 1
@@ -90,13 +91,7 @@ def _now() -> str:
 
 def _finite_or_none(v):
     """Non-finite floats -> None (for exports that must be valid CSV/JSON)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _finite_or_none(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite_or_none(x) for x in v]
-    return v
+    return json_safe(v)
 
 
 def _jsonable(v):
@@ -113,11 +108,6 @@ def _jsonable(v):
 
 def _dumps(v) -> str:
     return json.dumps(v, default=_jsonable)
-
-
-def json_safe(v):
-    """A copy of `v` with every non-finite float replaced by None (strict JSON)."""
-    return _finite_or_none(v)
 
 
 class RunStore:

@@ -290,32 +290,18 @@ class threads:
         torch.set_num_threads(self.before)
 
 
-def train_minibatch(model, x, y, loss_fn, optimizer, *, epochs: int, batch_size: int, seed: int,
-                    on_epoch=None) -> list[float]:
-    """The source tutorials' plain loop: shuffle, minibatch SGD step, mean batch loss per epoch.
-
-    Used where a reproduction needs the source's exact protocol (e.g. MSE on a sigmoid
-    output) or the trained weights themselves; comparisons of many policies go through
-    initlab.compare.  on_epoch(epoch, mean_loss) is called after each epoch.
-    """
-    import torch
-    gen = torch.Generator().manual_seed(10_000 + int(seed))
-    n = len(y)
-    losses = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        total, batches = 0.0, 0
-        for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
-            loss = loss_fn(model(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-            batches += 1
-        losses.append(total / batches)
-        if on_epoch is not None:
-            on_epoch(epoch, losses[-1])
+def train_minibatch(model, x, y, loss: str, optimizer: str, lr: float, *, epochs: int, batch_size: int,
+                    seed: int) -> list[float]:
+    """Train `model` in place through the engine (experiments/engine: AutogradStack + fit) with the source
+    tutorials' protocol: shuffled mini-batches, `optimizer` ("sgd" | "adam") at `lr`, `loss` ("mse" on the
+    model's output as it is, e.g. a sigmoid; "bce" on a logit; "cross_entropy").  Returns the mean batch
+    loss of every epoch.  The batch order of run `seed` is the engine's rule for seed 10_000 + seed (the
+    order these reproductions always used).  Used where a reproduction needs the trained weights
+    themselves or a loss compare() does not offer; comparisons of many policies go through compare."""
+    from ..engine import TrainConfig, TrainData, train_stack
+    task = "regression" if loss == "mse" else "classification"
+    data = TrainData(task, x, y, x[:1], y[:1])      # the engine evaluates every epoch: on one row, for free
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, loss=loss).check()
+    res, = train_stack("sequential", [model], [10_000 + int(seed)], data, cfg)
     model.eval()
-    return losses
+    return [h["train_loss"] for h in res.history]

@@ -72,9 +72,7 @@ def _run(ctx: Context) -> Reproduction:
             acc0 = _acc(model, x, y)
             with torch.no_grad():
                 loss0 = float(torch.nn.functional.mse_loss(model(x), yf))
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            losses = train_minibatch(model, x, yf, torch.nn.functional.mse_loss, opt, epochs=epochs,
-                                     batch_size=BATCH, seed=s)
+            losses = train_minibatch(model, x, yf, "mse", "sgd", LR, epochs=epochs, batch_size=BATCH, seed=s)
             row = {"seed": s, "loss0": loss0, "losses": losses, "acc0": acc0,
                    "train_acc": _acc(model, x, y), "test_acc": _acc(model, ds.x_test, ds.y_test),
                    "w": float(model[0].weight.detach()), "b": float(model[0].bias.detach()),

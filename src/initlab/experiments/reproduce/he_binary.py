@@ -80,7 +80,6 @@ def _run(ctx: Context) -> Reproduction:
               "loss": "binary cross-entropy (BCEWithLogitsLoss)", "optimizer": "SGD", "lr": LR,
               "batch_size": BATCH, "epochs": epochs}
     h = config_hash({**config, "reproduction": NAME})
-    bce = torch.nn.BCEWithLogitsLoss()
     res = {p: [] for p in POLICIES}
     records, overlaps = [], []
     for s in ctx.seeds:
@@ -89,8 +88,7 @@ def _run(ctx: Context) -> Reproduction:
         yf = ds.y_train.float().view(-1, 1)
         for p in POLICIES:
             model = _model(p, s)
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            losses = train_minibatch(model, ds.x_train, yf, bce, opt, epochs=epochs, batch_size=BATCH, seed=s)
+            losses = train_minibatch(model, ds.x_train, yf, "bce", "sgd", LR, epochs=epochs, batch_size=BATCH, seed=s)
             row = {"seed": s, "losses": losses, "train_acc": _acc(model, ds.x_train, ds.y_train),
                    "test20": _acc(model, ds.x_test[:20], ds.y_test[:20]),
                    "test": _acc(model, ds.x_test, ds.y_test),

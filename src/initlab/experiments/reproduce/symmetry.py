@@ -88,18 +88,14 @@ def _run(ctx: Context) -> Reproduction:
     for setup, spec in SETUPS.items():
         for s in ctx.seeds:
             x, y, epochs = _data(setup, s, b)
-            if y.dtype == torch.float32:
-                loss_fn, target = torch.nn.functional.mse_loss, y
-            else:
-                loss_fn, target = torch.nn.functional.cross_entropy, y
+            loss_fn, target = ("mse" if y.dtype == torch.float32 else "cross_entropy"), y
             for pol in POLICIES[setup]:
                 torch.manual_seed(s)
                 model = build_model(spec["model"])
                 policy = ("constant", {"val": spec["const"]}) if pol == "constant" else pol
                 init_(model, policy, seed=s)
-                opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-                losses = train_minibatch(model, x, target, loss_fn, opt, epochs=epochs, batch_size=spec["batch"],
-                                         seed=s)
+                losses = train_minibatch(model, x, target, loss_fn, "adam", spec["lr"], epochs=epochs,
+                                         batch_size=spec["batch"], seed=s)
                 stats = [unit_stats(layer) for layer in hidden_layers(model)]
                 if s == ctx.seeds[0] and setup.startswith("fmnist"):
                     first_layer_diff[(setup, pol)] = unit_stats(hidden_layers(model)[0], matrix=True)[2]

@@ -1,4 +1,4 @@
-"""Stacked-MLP kernel: M same-shaped MLPs trained at once with batched matmuls and a hand-written backward.
+"""Stacked-MLP kernel: M MLPs trained at once with batched matmuls and a hand-written backward.
 
 Layout.  Activations are kept "column-major" per model, shape (M, features, batch), so every layer
 is one ``baddbmm`` (W (M, out, in) @ A (M, in, B) + b (M, out, 1)) with no permutes.  Models are
@@ -6,107 +6,90 @@ ordered seed-major in G groups of P models; the models of one group share their 
 their mini-batch, so the first layer of a whole group is a single wide matmul
 (G, P*out, in) @ (G, in, B) on the shared input instead of P copies of it.
 
+Width masks.  Models of one structure but different hidden widths (double descent) are stored at the
+largest width of each layer; a model of width h < P is exactly the narrow model: its padded weights
+and biases are 0, so a padded unit's pre-activation is 0 and, for activations with act(0) = 0, its
+output and every gradient through it are exactly 0.  For other activations (sigmoid) the padded units
+are multiplied by a 0/1 unit mask after the activation (and their gradient by it in the backward).
+Zero gradients leave padded entries at 0 under SGD, momentum, weight decay and Adam alike.
+
 Backward is explicit (no autograd tape): for the loss  sum_m mean_b loss_m  the output gradient of
 model m only depends on model m, so every model receives exactly the gradient it would get alone.
-Plain SGD (no momentum, no weight decay) is fused into the backward matmuls (``W.baddbmm_(dZ, A^T,
-alpha=-lr)`` after the input gradient has been taken from the old W); any other optimizer gets the
-gradients in ``.grad`` of the stacked tensors and is a ``torch.optim`` optimizer over them, which is
-exact because SGD/Adam/AdamW are elementwise (one shared step count; weight decay and Adam moments
-are per element, hence per model).
-
-Dropout masks are drawn per seed group from a generator seeded by the seed (common random numbers:
-the P policies of one seed see the same masks, different seeds see different masks); each model of
-the stack still gets its own mask slice.
+Plain SGD is fused into the backward matmuls (``W.baddbmm_(dZ, A^T, alpha=-lr)`` after the input
+gradient has been taken from the old W); every other optimizer gets the gradients in one flat buffer
+laid out like the parameters' flat buffer, so optim.Optimizer updates all models in a few passes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 
 import torch
-from torch import nn
+
+from .mlp_plan import ZERO_AT_ZERO, MLPPlan
 
 _aten = torch.ops.aten
 
-ACT_TYPES = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "identity",
-             nn.LeakyReLU: "leaky_relu"}
-
-
-@dataclass
-class MLPPlan:
-    """What the kernel needs to know about one model: its Linear shapes and the elementwise ops after each."""
-    shapes: list = field(default_factory=list)      # (in, out, has_bias) per Linear
-    ops: list = field(default_factory=list)         # per Linear: [("act", kind, slope) | ("dropout", p)]
-    linears: list = field(default_factory=list)     # attribute paths of the Linear modules, in order
-
-    @property
-    def n_in(self) -> int:
-        return self.shapes[0][0]
-
-    @property
-    def n_out(self) -> int:
-        return self.shapes[-1][1]
-
-    def params_per_model(self) -> int:
-        return sum(i * o + (o if b else 0) for i, o, b in self.shapes)
-
-
-def parse_mlp(model: nn.Module) -> tuple[MLPPlan | None, str]:
-    """(plan, "") when `model` is a plain nn.Sequential MLP the kernel can run, else (None, why not)."""
-    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
-        return None, f"{type(model).__name__} is not a plain nn.Sequential"
-    plan = MLPPlan()
-    for name, m in model.named_children():
-        if isinstance(m, nn.Linear):
-            if plan.shapes and plan.shapes[-1][1] != m.in_features:
-                return None, "Linear widths do not chain"
-            plan.shapes.append((m.in_features, m.out_features, m.bias is not None))
-            plan.ops.append([])
-            plan.linears.append(name)
-        elif isinstance(m, nn.Flatten) and not plan.shapes:
-            continue
-        elif not plan.shapes:
-            return None, f"{type(m).__name__} before the first Linear"
-        elif type(m) in ACT_TYPES:
-            slope = float(m.negative_slope) if isinstance(m, nn.LeakyReLU) else 0.0
-            if isinstance(m, nn.LeakyReLU) and slope <= 0:
-                return None, "LeakyReLU with a non-positive slope"
-            plan.ops[-1].append(("act", ACT_TYPES[type(m)], slope))
-        elif type(m) is nn.Dropout:
-            if m.p >= 1.0:
-                return None, "Dropout with p=1"
-            if m.p > 0:
-                plan.ops[-1].append(("dropout", float(m.p)))
-        else:
-            return None, f"layer {type(m).__name__} is not supported by the stacked-MLP kernel"
-    if not plan.shapes:
-        return None, "no Linear layer"
-    return plan, ""
-
 
 class StackedMLP:
-    """M MLPs as stacked tensors: weights[l] (M, out, in), biases[l] (M, out, 1) (None without bias)."""
+    """M MLPs as views into one flat buffer: weights[l] (M, out, in), biases[l] (M, out, 1) or None."""
 
-    def __init__(self, models, plan: MLPPlan, *, groups: int, device, dtype):
+    def __init__(self, models, plan: MLPPlan, plans, *, groups: int, device, dtype):
         self.plan = plan
         self.M = len(models)
         self.G = groups
         self.P = self.M // groups
-        self.weights, self.biases = [], []
-        self._ones_cache = {}
+        shapes = []
+        for i, o, has_b in plan.shapes:
+            shapes.append((self.M, o, i))
+            if has_b:
+                shapes.append((self.M, o, 1))
+        total = sum(math.prod(s) for s in shapes)
+        self.flat = torch.zeros(total, device=device, dtype=dtype)
+        self.flat_grad = torch.zeros(total, device=device, dtype=dtype)
+        self.weights, self.biases, self.gweights, self.gbiases = [], [], [], []
+        off = 0
+
+        def take(buf, shp):
+            return buf[off:off + math.prod(shp)].view(shp)
+        for i, o, has_b in plan.shapes:
+            self.weights.append(take(self.flat, (self.M, o, i)))
+            self.gweights.append(take(self.flat_grad, (self.M, o, i)))
+            off += self.M * o * i
+            if has_b:
+                self.biases.append(take(self.flat, (self.M, o, 1)))
+                self.gbiases.append(take(self.flat_grad, (self.M, o, 1)))
+                off += self.M * o
+            else:
+                self.biases.append(None)
+                self.gbiases.append(None)
+        self.padded = any(p.shapes != plan.shapes for p in plans)
+        self.widths = [[s[1] for s in p.shapes] for p in plans]        # per model: its out size per layer
         with torch.no_grad():
-            for name, (i, o, has_b) in zip(plan.linears, plan.shapes):
-                mods = [getattr(m, name) for m in models]
-                self.weights.append(torch.stack([m.weight.detach() for m in mods]).to(device, dtype).contiguous())
-                self.biases.append(torch.stack([m.bias.detach() for m in mods]).to(device, dtype).unsqueeze(-1)
-                                   .contiguous() if has_b else None)
-        # Views taken once: every update is in place, so they stay valid, and each step saves ~15 view calls
-        # (a few microseconds each: ~5 % of a batch-16 step).  wT[l]: W^T for the input gradient; first:
-        # layer 0 seen per seed group (G, P*out, in) and its bias (G, P*out, 1); bflat[l]: the bias as a vector.
+            for k, (m, p) in enumerate(zip(models, plans)):
+                for l, name in enumerate(plan.linears):
+                    lin = getattr(m, name)
+                    i, o, _ = p.shapes[l]
+                    self.weights[l][k, :o, :i] = lin.weight.detach()
+                    if lin.bias is not None:
+                        self.biases[l][k, :o, 0] = lin.bias.detach()
+        # unit masks (G, P, out, 1) where padded units would not stay 0 by themselves
+        self.unit = [None] * len(plan.shapes)
+        if self.padded:
+            for l, ops in enumerate(plan.ops[:-1]):
+                if any(op[0] == "act" and op[1] not in ZERO_AT_ZERO for op in ops):
+                    u = torch.zeros((self.M, plan.shapes[l][1], 1), device=device, dtype=dtype)
+                    for k in range(self.M):
+                        u[k, :self.widths[k][l]] = 1
+                    self.unit[l] = u.view(self.G, self.P, -1, 1)
+        self._ones_cache = {}
+        # Views taken once: every update is in place, so they stay valid (each step saves ~15 view calls).
         o0, i0 = self.weights[0].shape[1:]
         self._first_w = self.weights[0].view(groups, self.P * o0, i0)
+        self._first_gw = self.gweights[0].view(groups, self.P * o0, i0)
         self._first_b = self.biases[0].view(groups, self.P * o0, 1) if self.biases[0] is not None else None
         self._wT = [W.transpose(1, 2) for W in self.weights]
         self._bflat = [b.view(-1) if b is not None else None for b in self.biases]
+        self._gbflat = [b.view(-1) if b is not None else None for b in self.gbiases]
         self._eval_ws = {}         # rows -> per-layer eval output buffers (see forward_eval)
 
     def _ones(self, d: torch.Tensor) -> torch.Tensor:
@@ -117,22 +100,30 @@ class StackedMLP:
             t = self._ones_cache[key] = torch.ones(d.shape[2], dtype=d.dtype, device=d.device)
         return t
 
-    def parameters(self):
-        return [t for pair in zip(self.weights, self.biases) for t in pair if t is not None]
+    def per_layer(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """`flat` (laid out like the parameters, e.g. an optimizer state) as per-layer (M, ...) views."""
+        out, off = [], 0
+        for W, b in zip(self.weights, self.biases):
+            for t in (W, b):
+                if t is not None:
+                    out.append(flat[off:off + t.numel()].view(t.shape))
+                    off += t.numel()
+        return out
 
     def write_back(self, models) -> None:
         with torch.no_grad():
             for l, name in enumerate(self.plan.linears):
                 for k, m in enumerate(models):
                     lin = getattr(m, name)
-                    lin.weight.copy_(self.weights[l][k].to(lin.weight))
+                    o, i = lin.weight.shape
+                    lin.weight.copy_(self.weights[l][k, :o, :i].to(lin.weight))
                     if self.biases[l] is not None:
-                        lin.bias.copy_(self.biases[l][k, :, 0].to(lin.bias))
+                        lin.bias.copy_(self.biases[l][k, :o, 0].to(lin.bias))
 
     def zero_models(self, idx: torch.Tensor) -> None:
         """Zero the parameters of models `idx` (diverged) so their slices stay finite and inert."""
         with torch.no_grad():
-            for t in self.parameters():
+            for t in self.per_layer(self.flat):
                 t[idx] = 0
 
     # ------------------------------------------------------------------ forward
@@ -143,13 +134,11 @@ class StackedMLP:
         return z.view(self.M, self.weights[0].shape[1], -1)
 
     def forward_train(self, x_t: torch.Tensor, masks):
-        """Training forward.  x_t: (G, in, B).  masks(l, shape) -> scaled dropout mask or None.
-
-        Returns (output (M, out, B), tape) where tape holds what backward needs."""
+        """Training forward.  x_t: (G, in, B).  masks(l, p, b) -> a dropout mask broadcastable to
+        (G, P, out, b).  Returns (output (M, out, B), tape) where tape holds what backward needs."""
         tape = []
         a = x_t
-        L = len(self.weights)
-        for l in range(L):
+        for l in range(len(self.weights)):
             if l == 0:
                 z = self._first(x_t)
             else:
@@ -161,9 +150,12 @@ class StackedMLP:
                     z = _act_(z, op[1], op[2])
                     ops_tape.append(("act", op[1], op[2], z))
                 else:
-                    m = masks(l, op[1], z.shape)
+                    m = masks(l, op[1], z.shape[2])
                     z = (z.view(self.G, self.P, *z.shape[1:]) * m).view(z.shape)
                     ops_tape.append(("dropout", m))
+            if self.unit[l] is not None:
+                z = (z.view(self.G, self.P, *z.shape[1:]) * self.unit[l]).view(z.shape)
+                ops_tape.append(("dropout", self.unit[l]))
             tape.append((a, ops_tape))
             a = z
         return a, tape
@@ -201,12 +193,14 @@ class StackedMLP:
             for op in self.plan.ops[l]:
                 if op[0] == "act":
                     z = _act_(z, op[1], op[2])
+            if self.unit[l] is not None:
+                z.view(self.G, self.P, *z.shape[1:]).mul_(self.unit[l])
         return z
 
     # ------------------------------------------------------------------ backward
     def backward(self, dout: torch.Tensor, tape, *, sgd_lr: float | None = None, scale: float = 1.0) -> None:
         """Backpropagate scale * dout (M, out, B).  With sgd_lr: apply W -= lr*dW in place (fused plain
-        SGD); else store the gradients in .grad of the stacked tensors.
+        SGD); else write the gradients into `flat_grad`.
 
         `scale` (e.g. 1/batch for a mean loss) is folded into the update's alpha, which is exact because
         every gradient is linear in dout; it saves a pass over dout per step.  dout is consumed: the
@@ -224,9 +218,9 @@ class StackedMLP:
             W, b = self.weights[l], self.biases[l]
             d_in = torch.bmm(self._wT[l], d) if l > 0 else None
             if l == 0:
-                Wv, dv = self._first_w, d.view(G, self._first_w.shape[1], -1)
+                Wv, gWv, dv = self._first_w, self._first_gw, d.view(G, self._first_w.shape[1], -1)
             else:
-                Wv, dv = W, d
+                Wv, gWv, dv = W, self.gweights[l], d
             at = a_in.transpose(1, 2)
             # bias gradient = d summed over the batch: one matrix-vector product over all models at once
             d2 = d.view(-1, d.shape[2])
@@ -236,9 +230,9 @@ class StackedMLP:
                     self._bflat[l].addmv_(d2, self._ones(d), alpha=-sgd_lr * scale)
             else:
                 # beta=0: scale * dv @ at in one kernel (the first argument only supplies the shape)
-                W.grad = torch.baddbmm(Wv, dv, at, beta=0.0, alpha=scale).view(W.shape)
+                torch.baddbmm(Wv, dv, at, beta=0.0, alpha=scale, out=gWv)
                 if b is not None:
-                    b.grad = torch.addmv(self._bflat[l], d2, self._ones(d), beta=0.0, alpha=scale).view(b.shape)
+                    torch.addmv(self._bflat[l], d2, self._ones(d), beta=0.0, alpha=scale, out=self._gbflat[l])
             d = d_in
 
 

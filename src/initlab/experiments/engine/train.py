@@ -1,0 +1,177 @@
+"""Which stack trains a batch of models, and `train_runs`: the path choice with its fallback.
+
+    outcome = train_runs(models, seeds, data, TrainConfig(epochs=2, lr=0.05, batch_size=100))
+    outcome.results[k]   # RunResult(status, history, final, seconds) of models[k]
+    outcome.path         # "vectorized" | "sequential";  outcome.engine: "stacked-mlp" | "vmap" | "sequential"
+
+Every path trains *in place* through `fit` (the final weights end up in the given modules) and follows
+the rules of fit.py and seeds.py, so the stacks agree to float rounding (tests/experiments/
+test_engine_equivalence.py).  Stacks: "stacked-mlp" (MLPStack) for plain nn.Sequential MLPs, "vmap"
+(VmapStack) for other models, "sequential" (AutogradStack, one model after another) for models with
+BatchNorm (train-mode running statistics) and whenever a vectorized stack raises.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ...errors import bad_argument, unknown_choice
+from .autograd_stack import AutogradStack
+from .fit import fit
+from .mlp_plan import parse_mlp
+from .mlp_stack import MLPStack
+from .spec import TrainConfig, TrainData
+from .vmap_stack import VmapStack
+
+PATHS = ("auto", "vectorized", "sequential")
+STACKS = {"stacked-mlp": MLPStack, "vmap": VmapStack, "sequential": AutogradStack}
+_PROBE_FLOPS = 1e8             # pick_threads: FLOPs per timed matmul (about a millisecond)
+
+
+@dataclass
+class TrainOutcome:
+    results: list
+    path: str
+    reason: str
+    engine: str = ""
+
+
+def resolve_device(device) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise bad_argument("compare", "device", str(device), "'auto', 'cpu' or an available CUDA device",
+                           "no CUDA device is visible here; use --device cpu (or auto)")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise unknown_choice("compare", "device", device, ["auto", "cpu", "cuda"]) from None
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def vectorized_support(model: nn.Module) -> tuple[str | None, str]:
+    """(engine, explanation): engine "stacked-mlp" | "vmap", or None with the reason it must go sequentially."""
+    if _has_batchnorm(model):
+        return None, ("the model has BatchNorm: in train mode it updates running statistics per model, "
+                      "which the vectorized path does not batch")
+    plan, why = parse_mlp(model)
+    if plan is not None:
+        return "stacked-mlp", "stacked-MLP kernel (batched matmuls, hand-written backward)"
+    return "vmap", f"torch.func vmap over stacked weights (stacked-MLP kernel not applicable: {why})"
+
+
+def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candidates=None) -> tuple[int, str]:
+    """Thread count for training M stacked MLPs with these Linear shapes [(in, out), ...] on the CPU.
+
+    Times a forward/backward-sized set of batched matmuls at 1 thread and at every core, keeps the faster.
+    On a busy machine (other processes on the cores) more threads can be many times slower, so measure."""
+    if torch.device(device).type != "cpu":
+        return torch.get_num_threads(), "GPU: threads not tuned"
+    from .shards import usable_cores
+    cores = usable_cores()
+    cands = sorted(set(candidates or [1, max(1, cores)]))
+    if len(cands) == 1:
+        return cands[0], f"{cands[0]} thread(s): one core"
+    before = torch.get_num_threads()
+    i, o = max(shapes, key=lambda s: s[0] * s[1])
+    # the probe is capped at ~1e8 FLOPs per matmul (about a millisecond)
+    m = max(1, min(M, 8, int(_PROBE_FLOPS // (2 * o * i * batch))))
+    cols = max(1, min(batch, int(_PROBE_FLOPS // (2 * o * i * m))))
+    Wt = torch.randn(m, o, i, dtype=dtype)
+    A = torch.randn(m, i, cols, dtype=dtype)
+    times = {}
+    try:
+        for rep in range(2):
+            for n in cands:
+                torch.set_num_threads(n)
+                t0 = time.perf_counter()
+                for _ in range(2):
+                    z = torch.bmm(Wt, A)
+                    torch.bmm(z, A.transpose(1, 2))
+                times[n] = min(times.get(n, float("inf")), time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    best = min(cands, key=lambda n: times[n])
+    note = ", ".join(f"{n}: {1e3 * times[n]:.1f} ms" for n in cands)
+    return best, f"{best} thread(s) (timed a layer at {note})"
+
+
+def sharding_applies(device) -> bool:
+    """Whether worker processes can train slices of a sweep here: CPU, and fork available."""
+    from .shards import fork_available
+    return torch.device(device).type == "cpu" and fork_available()
+
+
+def train_stack(engine: str, models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None,
+                workers: int = 1) -> list:
+    """fit() the models on the stack `engine` ("stacked-mlp" | "vmap" | "sequential"); with workers > 1 (on
+    the CPU, where fork exists) that many processes of one thread each train disjoint slices (shards.py)."""
+    kind = loss_kind or cfg.loss
+    models, seeds = list(models), [int(s) for s in seeds]
+    if workers > 1 and len(models) > 1 and sharding_applies(cfg.device):
+        from .shards import fit_sharded
+        return fit_sharded(engine, models, seeds, data, cfg, progress, kind, workers)
+    return fit(STACKS[engine](models, seeds, data, cfg, kind), data, cfg, progress)
+
+
+def train_sequential(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None) -> list:
+    """Train each model with autograd (AutogradStack): any module, BatchNorm included."""
+    return train_stack("sequential", models, seeds, data, cfg, progress, loss_kind=loss_kind)
+
+
+def train_vectorized(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None,
+                     engine=None, workers: int = 1) -> tuple[list, str]:
+    """Train all models at once; returns (results, engine).  Raises when the models cannot be vectorized."""
+    eng, why = vectorized_support(models[0])
+    if eng is None:
+        raise bad_argument("train_vectorized", "models", type(models[0]).__name__,
+                           "a model without BatchNorm", why + "; use path='sequential' (or 'auto')")
+    eng = engine or eng
+    return train_stack(eng, models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers), eng
+
+
+def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = "auto", progress=None,
+               loss_kind=None, workers: int = 1) -> TrainOutcome:
+    """Train `models` (already initialized) in place; seeds[k] drives model k's batch order and dropout.
+
+    workers: processes on the CPU (see train_stack)."""
+    cfg.check()
+    if path not in PATHS:
+        raise unknown_choice("train_runs", "path", path, PATHS)
+    models, seeds = list(models), [int(s) for s in seeds]
+    if len(models) != len(seeds):
+        raise bad_argument("train_runs", "seeds", seeds, f"one seed per model ({len(models)})")
+    eng, why = vectorized_support(models[0])
+    if path == "sequential":
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+                            "sequential", "sequential path requested", "sequential")
+    if eng is None:
+        if path == "vectorized":
+            raise bad_argument("train_runs", "path", path, "'auto' or 'sequential' for this model",
+                               why + "; use path='auto'")
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+                            "sequential", why, "sequential")
+    backup = [copy.deepcopy(m.state_dict()) for m in models]
+    done_before = progress.done if progress is not None else 0
+    try:
+        results, eng = train_vectorized(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers)
+        return TrainOutcome(results, "vectorized", why, eng)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure of the vectorized path falls back
+        if path == "vectorized":
+            raise
+        for m, sd in zip(models, backup):
+            m.load_state_dict(sd)
+        if progress is not None:
+            progress.done = done_before
+        reason = f"the vectorized path failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); ran sequentially"
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+                            "sequential", reason, "sequential")

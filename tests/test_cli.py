@@ -57,7 +57,7 @@ def _one_line_exit_2(capsys, argv, *needles):
     (["compare", "--val-fraction", "1"], ["--val-fraction"]),
     (["compare", "--threads", "100000"], ["--threads", "core"]),
     (["compare", "--workers", "100000"], ["--workers"]),
-    (["compare", "--threads", "many"], ["--threads", "invalid int value"]),
+    (["compare", "--threads", "many"], ["--threads='many'"]),
     (["plan", "mlp:4-4", "--seed", "99999999999999999999999"], ["--seed", "9223372036854775807"]),
     (["plan", "mlp:4-4", "--seed", "-1"], ["--seed"]),
     (["diagnose", "mlp:4-4", "--seed", "99999999999999999999999"], ["--seed"]),

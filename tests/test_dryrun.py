@@ -50,6 +50,6 @@ def test_describing_every_builtin_scheme_draws_nothing():
     state = torch.get_rng_state()
     for s in initlab.registered_schemes():
         shape = (6, 4, 3) if s.name == "dirac" else (6, 4)
-        law = s.describe(shape, **({"val": 0.5} if s.name == "constant" else {}))
+        law = s.describe(shape, **{"constant": {"val": 0.5}, "sparse": {"sparsity": 0.5}}.get(s.name, {}))
         assert law is None or isinstance(law, dict)
     assert torch.equal(torch.get_rng_state(), state)

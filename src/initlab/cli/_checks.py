@@ -65,9 +65,15 @@ def parallel(flag: str, *, auto: bool = True):
     def check(text: str):
         if auto and text == "auto":
             return text
-        return integer(1, top, f"{'auto or ' if auto else ''}a count (at most 4x the {cores()} core(s) here)",
-                       f"{flag} {min(2, top)}")(text)
-    check.__name__ = "int"
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= top:
+            raise argparse.ArgumentTypeError(
+                f"{flag}={text!r} is not allowed; expected {'auto or ' if auto else ''}a count from 1 to {top} "
+                f"(4x the {cores()} core(s) here). Fix: e.g. {flag} {min(2, top)}")
+        return n
     return check
 
 

@@ -34,13 +34,12 @@ def fingerprint(t: torch.Tensor, sample: bool = False) -> str | None:
     if t.is_meta:
         return None
     t = t.detach()
-    if sample and t.numel() > SAMPLE:      # gather the sampled entries only (no copy of a non-contiguous view)
-        rem = torch.arange(0, t.numel(), t.numel() // SAMPLE)[:SAMPLE]
-        coords = []
-        for size in reversed(t.shape):        # torch.unravel_index is ~40x slower than this on CPU
-            coords.append(rem % size)
-            rem = rem // size
-        t = t[tuple(reversed(coords))]
+    if sample and t.numel() > SAMPLE:
+        # strided entries of the storage order (a transposed view is read through its contiguous transpose:
+        # no copy of the whole tensor; planning and verify pass the same view, so they hash the same entries)
+        if not t.is_contiguous() and t.dim() == 2 and t.t().is_contiguous():
+            t = t.t()
+        t = t.reshape(-1)[:: t.numel() // SAMPLE][:SAMPLE]
     data = t.contiguous().cpu().reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
     # SHA-256 runs on the CPU's SHA instructions where present (~2x blake2b: a plan hashes every parameter);
     # the buffer protocol avoids a copy

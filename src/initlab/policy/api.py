@@ -115,7 +115,7 @@ def _row(d) -> Row:
             raise InitError(f"plan: {t.name!r} (shape {tuple(shape)}): {e}") from None
     return Row(t.name, t.param_name, type(t.module).__name__, tuple(shape), tuple(t.param.shape), t.part,
                fan_in, fan_out, d.scheme, kwargs, law, d.rule, d.reason, d.action,
-               fingerprint(t.view()), transposed=t.transposed)
+               fingerprint(t.view(), sample=d.action != "keep"), transposed=t.transposed)
 
 
 def init_(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | None = None, bias=None,

@@ -12,6 +12,7 @@ import torch
 
 from ..errors import InitError
 from ..schemes import get_scheme
+from . import iid as _iid
 from . import verify as _verify
 
 
@@ -200,9 +201,15 @@ class Plan:
                 if r.action == "keep":
                     continue
                 view = r.view(params[r.param])
+                if view.is_meta:       # deferred init: no storage to write (nor CPU memory to spend on draws)
+                    continue
                 fn = get_scheme(r.scheme).fn
-                if gen is not None and view.device.type != "cpu":
-                    tmp = torch.empty(view.shape, dtype=view.dtype)
+                if r.transposed and _iid.draw(params[r.param], r, gen):
+                    continue           # an i.i.d. law drawn straight into the stored (in, out) tensor
+                if r.transposed or (gen is not None and view.device.type != "cpu"):
+                    # a transposed view is drawn into a contiguous buffer first: in-place draws on a
+                    # non-contiguous view are ~8x slower (HF Conv1D: most of GPT-2's weights)
+                    tmp = torch.empty(view.shape, dtype=view.dtype, device="cpu" if gen is not None else view.device)
                     fn(tmp, **r.kwargs, generator=gen)
                     view.copy_(tmp)
                 else:

@@ -269,9 +269,10 @@ def input_error(model, example_inputs, exc) -> InitError:
 # ---------------------------------------------------------------- 3. registration order
 def from_registration(model: nn.Module) -> list[Node]:
     nodes = [Node("input", "input")]
+    prefixes = tuple(p + "." for p in _leaf_prefixes(model))      # once, not per module (O(n) not O(n^2))
     for mname, m in model.named_modules():
         leaf = _leafy(m) or not any(True for _ in m.children())
-        inside = any(mname.startswith(p + ".") for p in _leaf_prefixes(model))
+        inside = mname.startswith(prefixes) if prefixes else False
         if not leaf or inside or m is model and any(True for _ in m.children()):
             continue
         node = classify_module(mname, m)

@@ -42,25 +42,11 @@ sweep stores one config per training-set size (``n_train``), so its n = 4000 run
 runs of the model-wise sweep.  History rows: {"epoch", "train_loss", "train_err", "test_loss",
 "test_err"} at the measured epochs only.
 
-Speed: widths and seeds train concurrently as masked width buckets (see dd_engine); a record's
-``seconds`` is its bucket's wall time divided by the bucket's models.  On a shared machine pass
-``threads=1`` (CLI ``--threads 1``): oversubscribed OpenMP threads make small batched ops crawl.
-
-Measured (default run, 1 seed, 1 thread, 2-core machine shared with ~10 other jobs): threshold
-width 64 (train error 0.0 %), test error there 55.4 %; classical minimum 48.3 % (width 11); widest
-(512) 43.6 %; peak of the curve at width 45 (56.3 %, train error 5.2 %) -> PEAK (+7.1 / +11.8 points).
-41 min wall, 403 s CPU.  kaiming_normal instead of torch-default (widths 4..181): the same threshold
-(64) and peak width (45), a higher peak (59.9 % vs 56.3 %).  Epoch-wise: near the threshold the test
-error falls to ~47 % by epoch ~50 and then rises while the noise is memorised; no width shows a
-second epoch-wise descent within 1000 epochs.  Sample-wise (widths 16, 45, 128; n = 500..4000): test
-error falls monotonically with n at these widths (no non-monotonicity >= 3 points).  Fashion-MNIST
-(n = 1000, 300 epochs, widths 4..256): only a weak bump, NO PEAK by the 3-point rule (+1.3 / +3.8);
-n = 4000, 300 epochs: NO PEAK, training not converged (width 128 ends at 17.8 % train error).
-Benchmark (benchmarks/double_descent_speed.py, 12 widths 2..128, 500 epochs, 1 thread): sequential
-reference 127 s vs masked buckets 32 s (interleaved, quiet machine): x4.01 wall and CPU; earlier runs
-x4.04 / x4.23 CPU (wall x4.06 / x3.0 while other jobs' load changed); final test-error curves within
-0.8 points.  Wide single-width buckets (181..512) are compute-bound and gain only ~x1.9, so the full
-2..512 grid is about x2 faster than the sequential loop, not x4.
+Speed: widths and seeds train concurrently as width buckets through the engine (see dd_sweep.py,
+engine/mlp_kernel.py), the buckets spread over one single-thread worker process per core (``threads``
+given: one process with that many threads); a record's ``seconds`` is its bucket's wall time divided
+by the bucket's models.  ``final_only=True`` (CLI ``--final-only``) measures only after the last epoch.
+Measured figures of the default sweep: docs/engine.md.
 """
 from __future__ import annotations
 

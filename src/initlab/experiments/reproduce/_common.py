@@ -172,22 +172,9 @@ class Context:
 
 
 def resolve_seeds(seeds, default: int) -> list[int]:
-    """None -> range(default); an int N -> range(N); an iterable -> those seeds."""
-    if seeds is None:
-        return list(range(default))
-    if isinstance(seeds, bool):
-        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=5")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise bad_argument("reproduce", "seeds", seeds, "a positive number of seeds", "e.g. seeds=5")
-        return list(range(seeds))
-    try:
-        out = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=[0, 1, 2]") from None
-    if not out or len(set(out)) != len(out):
-        raise bad_argument("reproduce", "seeds", seeds, "a non-empty list of distinct ints", "e.g. seeds=[0, 1, 2]")
-    return out
+    """None -> range(default); an int N -> range(N); an iterable -> those seeds (see seeds_arg.parse_seeds)."""
+    from ..seeds_arg import parse_seeds
+    return parse_seeds(seeds, "reproduce", default=default)
 
 
 def pyplot():

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import bad_argument, unknown_choice
 from . import dd_sweep as eng
+from .seeds_arg import parse_seeds
 
 WHERE = "initlab.double_descent"
 DATA_SETS = ("mnist1d", "fashion-mnist")
@@ -26,13 +27,7 @@ def _check_int_list(arg, values, lo, example):
 
 
 def _seeds(seeds):
-    if isinstance(seeds, bool):
-        raise bad_argument(WHERE, "seeds", seeds, "a number of seeds (int >= 1) or a list of seeds", "e.g. seeds=3")
-    if isinstance(seeds, (int, np.integer)):
-        if seeds < 1:
-            raise bad_argument(WHERE, "seeds", seeds, "a number of seeds (int >= 1) or a list of seeds", "e.g. seeds=3")
-        return list(range(int(seeds)))
-    return _check_int_list("seeds", list(seeds), 0, "[0, 1, 2]")
+    return parse_seeds(seeds, WHERE, sort=True, nonneg=True)
 
 
 def _tensor_digest(*ts) -> str:

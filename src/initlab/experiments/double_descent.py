@@ -42,31 +42,17 @@ sweep stores one config per training-set size (``n_train``), so its n = 4000 run
 runs of the model-wise sweep.  History rows: {"epoch", "train_loss", "train_err", "test_loss",
 "test_err"} at the measured epochs only.
 
-Speed: widths and seeds train concurrently as masked width buckets (see dd_engine); a record's
-``seconds`` is its bucket's wall time divided by the bucket's models.  On a shared machine pass
-``threads=1`` (CLI ``--threads 1``): oversubscribed OpenMP threads make small batched ops crawl.
-
-Measured (default run, 1 seed, 1 thread, 2-core machine shared with ~10 other jobs): threshold
-width 64 (train error 0.0 %), test error there 55.4 %; classical minimum 48.3 % (width 11); widest
-(512) 43.6 %; peak of the curve at width 45 (56.3 %, train error 5.2 %) -> PEAK (+7.1 / +11.8 points).
-41 min wall, 403 s CPU.  kaiming_normal instead of torch-default (widths 4..181): the same threshold
-(64) and peak width (45), a higher peak (59.9 % vs 56.3 %).  Epoch-wise: near the threshold the test
-error falls to ~47 % by epoch ~50 and then rises while the noise is memorised; no width shows a
-second epoch-wise descent within 1000 epochs.  Sample-wise (widths 16, 45, 128; n = 500..4000): test
-error falls monotonically with n at these widths (no non-monotonicity >= 3 points).  Fashion-MNIST
-(n = 1000, 300 epochs, widths 4..256): only a weak bump, NO PEAK by the 3-point rule (+1.3 / +3.8);
-n = 4000, 300 epochs: NO PEAK, training not converged (width 128 ends at 17.8 % train error).
-Benchmark (benchmarks/double_descent_speed.py, 12 widths 2..128, 500 epochs, 1 thread): sequential
-reference 127 s vs masked buckets 32 s (interleaved, quiet machine): x4.01 wall and CPU; earlier runs
-x4.04 / x4.23 CPU (wall x4.06 / x3.0 while other jobs' load changed); final test-error curves within
-0.8 points.  Wide single-width buckets (181..512) are compute-bound and gain only ~x1.9, so the full
-2..512 grid is about x2 faster than the sequential loop, not x4.
+Speed: widths and seeds train concurrently as width buckets through the engine (see dd_sweep.py,
+engine/mlp_kernel.py), the buckets spread over one single-thread worker process per core (``threads``
+given: one process with that many threads); a record's ``seconds`` is its bucket's wall time divided
+by the bucket's models.  ``final_only=True`` (CLI ``--final-only``) measures only after the last epoch.
+Measured figures of the default sweep: docs/engine.md.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+
 
 import numpy as np
 import torch
@@ -76,7 +62,7 @@ from . import dd_sweep as eng
 from .dd_analysis import (_compare, _pct, analyze_epochwise, analyze_modelwise, analyze_samplewise,  # noqa: F401
                           find_threshold)
 from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: F401
-from .jsonsafe import json_safe
+from .dd_result import DoubleDescentResult
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
 from .sink import open_store
 
@@ -105,68 +91,6 @@ def parse_label(label: str) -> tuple[str, int]:
     """Inverse of `run_label`."""
     policy, _, w = label.rpartition("@w=")
     return policy, int(w)
-
-
-# --------------------------------------------------------------------------- the result
-@dataclass
-class DoubleDescentResult:
-    axis: str
-    policy: str
-    config: dict
-    config_hashes: dict                      # {n_train: hash}
-    widths: list
-    seeds: list
-    epochs: int
-    curves: dict = field(default_factory=dict)      # model-wise: width, train_err, test_err (+ std) (final epoch, seed mean)
-    epochwise: dict = field(default_factory=dict)   # eval epochs, train/test matrices (width x epoch), analysis
-    samplewise: dict = field(default_factory=dict)  # samples, {width: test errors}, analysis
-    analysis: dict = field(default_factory=dict)    # analyze_modelwise of `curves`
-    comparison: dict | None = None                  # with compare=: the other policy's analysis and the peak shift
-    verdict: str = ""
-    figures: dict = field(default_factory=dict)     # name -> PNG path
-    runs: list = field(default_factory=list)        # per (n_train, width, seed): final metrics, status
-    trained: int = 0
-    skipped: int = 0
-    seconds: float = 0.0
-    path: str = "masked-buckets"
-    buckets: list = field(default_factory=list)
-    threads: int = 0
-    store: str = ""
-
-    def to_dict(self) -> dict:
-        return json_safe(asdict(self))
-
-    def summary(self) -> str:
-        """A few human lines: what ran, the measured figures, the verdict."""
-        c = self.config
-        lines = [f"double descent, axis={self.axis}: {c['data']} (n_train={c['n_train']}, label noise {_pct(c['noise'])}), "
-                 f"MLP {c['n_in']}-h-h-{c['n_out']}, widths {self.widths[0]}..{self.widths[-1]} ({len(self.widths)}), "
-                 f"{self.epochs} epochs Adam lr={c['lr']} batch {c['batch_size']}, seeds {self.seeds}, policy {self.policy}",
-                 f"trained {self.trained} models, skipped {self.skipped} found in the store, {self.seconds:.1f} s "
-                 f"({self.threads} torch thread(s), {self.path})"]
-        if self.curves:
-            lines.append("width  train_err  test_err")
-            for w, a, b in zip(self.curves["width"], self.curves["train_err"], self.curves["test_err"]):
-                lines.append(f"{w:>5}  {a:9.2%}  {b:8.2%}")
-        if self.axis == "epochs" and self.epochwise.get("analysis"):
-            ws = self.epochwise["analysis"]["widths_with_epochwise_dd"]
-            lines.append("epoch-wise double descent (test error falls, rises >= "
-                         f"{100 * self.analysis.get('min_rise', 0.03):.0f} points, falls again) at widths: "
-                         + (", ".join(map(str, ws)) if ws else "none"))
-        if self.axis == "samples" and self.samplewise.get("analysis"):
-            a = self.samplewise["analysis"]
-            lines.append("samples " + " ".join(f"{n:>7}" for n in a["samples"]))
-            for r in a["per_width"]:
-                lines.append(f"w={r['width']:<5} " + " ".join(f"{e:7.2%}" for e in r["test_err"])
-                             + ("   more data hurts: +%.1f points %s" % (100 * r["max_increase"], r["increase_between"])
-                                if r["non_monotone"] else ""))
-        if self.verdict:
-            lines.append(self.verdict)
-        if self.comparison:
-            lines.append(self.comparison["statement"])
-        for k, p in self.figures.items():
-            lines.append(f"figure {k}: {p}")
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- one sweep (one policy, one n)

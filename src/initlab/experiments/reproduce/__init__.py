@@ -53,7 +53,8 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
 
     seeds: None (the reproduction's default for the budget), a count N (seeds 0..N-1) or a list of seeds.
     budget: "full" (the source's protocol) or "quick" (reduced, for tests and smoke runs).
-    store: a RunStore (or a path for one) where the training runs are recorded; None records nothing.
+    store: None records nothing (the same meaning in every experiment, see experiments/sink.py), True the
+           default ./initlab-runs/runs.sqlite, a path or a RunStore: where the training runs are recorded.
     out_dir: where PNG plots go (default ./initlab-runs/reproduce/NAME/); plots=False writes none.
     progress: progress bars on stderr for the longer trainings.
     threads: torch threads while it runs (default 1: these models are small, and on a busy machine more
@@ -67,10 +68,8 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
     if out_dir is None:
         out_dir = os.path.join("initlab-runs", "reproduce", name)
-    owned = store is not None and isinstance(store, (str, os.PathLike))
-    if owned:
-        from ..store import RunStore
-        store = RunStore(store)
+    from ..sink import open_store
+    store, owned = open_store(store, "reproduce")
     ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
                   progress=bool(progress))
     t0 = time.perf_counter()

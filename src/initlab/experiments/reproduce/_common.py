@@ -1,4 +1,4 @@
-"""Shared pieces of the reproductions: result records, seed handling, statistics, plots, text.
+"""Shared pieces of the reproductions: result records, seed handling, statistics, text, training.
 
 Nothing here holds a result: every figure a reproduction shows is computed by its
 `run()` each time it is called.
@@ -161,41 +161,11 @@ class Context:
         os.makedirs(self.out_dir, exist_ok=True)
         return os.path.join(self.out_dir, filename)
 
-    def save_figure(self, fig, filename: str) -> str:
-        """Lay out, write as PNG into this reproduction's folder, close; returns the path."""
-        import matplotlib.pyplot as plt
-        fig.tight_layout()
-        path = self.plot_path(filename)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
-
 
 def resolve_seeds(seeds, default: int) -> list[int]:
-    """None -> range(default); an int N -> range(N); an iterable -> those seeds."""
-    if seeds is None:
-        return list(range(default))
-    if isinstance(seeds, bool):
-        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=5")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise bad_argument("reproduce", "seeds", seeds, "a positive number of seeds", "e.g. seeds=5")
-        return list(range(seeds))
-    try:
-        out = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise bad_argument("reproduce", "seeds", seeds, "a positive int or a list of ints", "e.g. seeds=[0, 1, 2]") from None
-    if not out or len(set(out)) != len(out):
-        raise bad_argument("reproduce", "seeds", seeds, "a non-empty list of distinct ints", "e.g. seeds=[0, 1, 2]")
-    return out
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+    """None -> range(default); an int N -> range(N); an iterable -> those seeds (see seeds_arg.parse_seeds)."""
+    from ..seeds_arg import parse_seeds
+    return parse_seeds(seeds, "reproduce", default=default)
 
 
 def fmt_num(v, digits: int = 4) -> str:

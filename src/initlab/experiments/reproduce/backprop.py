@@ -114,33 +114,11 @@ def run(ctx: Context) -> Reproduction:
             "gradients": hand["gradients"], "updated_weights": hand["updated_weights"],
             "forward": hand["forward"], "forward_after": hand["forward_after"],
             "autograd": auto, "max_abs_difference": worst}
-    plots = [_plot(ctx, hand, auto)] if ctx.plots else []
+    plots = []
+    if ctx.plots:
+        from ...reports.reproduce_plots import backprop_plot
+        plots.append(backprop_plot(ctx.plot_path("gradients_and_weights.png"), hand, auto, W0, LR))
     return Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, worked backpropagation example", ctx.budget, ctx.seeds,
                         config={"inputs": f"x1={X1}, x2={X2}, y={Y}", "initial weights": W0, "lr": LR,
                                 "net": "h1=w1x1+w2x2, h2=w3x1+w4x2, y'=w5h1+w6h2 (no bias, no activation)"},
                         figures=figs, claims=claims, notes=notes, data=data, digits=8, plots=plots)
-
-
-def _plot(ctx: Context, hand: dict, auto: dict) -> str:
-    from ._common import pyplot
-    plt = pyplot()
-    keys = list(W0)
-    x = range(len(keys))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax = axes[0]
-    ax.bar([i - 0.2 for i in x], [hand["gradients"][k] for k in keys], 0.4, label="chain rule by hand")
-    ax.bar([i + 0.2 for i in x], [auto["gradients"][k] for k in keys], 0.4, label="torch autograd")
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(keys)
-    ax.set_title("gradients d loss / d w", fontsize=10)
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    ax.bar([i - 0.2 for i in x], [W0[k] for k in keys], 0.4, color="tab:gray", label="before")
-    ax.bar([i + 0.2 for i in x], [hand["updated_weights"][k] for k in keys], 0.4, color="tab:green",
-           label=f"after one step (lr {LR})")
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(keys)
-    ax.set_title(f"weights; loss {hand['loss_before']:.4f} -> {hand['loss_after']:.4f}", fontsize=10)
-    ax.legend(fontsize=8)
-    path = ctx.save_figure(fig, "gradients_and_weights.png")
-    return path

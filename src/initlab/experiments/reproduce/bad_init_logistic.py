@@ -13,7 +13,6 @@ Initial weights compared:
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ...experiments.records import RunRecord, config_hash
 from ._common import CATALOG, Claim, Context, Figure, Reproduction, record_runs, threads, train_minibatch
@@ -120,25 +119,9 @@ def _run(ctx: Context) -> Reproduction:
              + (" ..." if len(bad) > 3 else "")]
     plots = []
     if ctx.plots:
-        from ._common import pyplot
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(7, 4))
-        colors = {"bad": "tab:red", "default": "tab:blue", "xavier": "tab:green"}
-        for p in POLICIES:
-            L = np.array([r["losses"] for r in res[p]])
-            ep = np.arange(1, L.shape[1] + 1)
-            ax.plot(ep, L.mean(0), color=colors[p],
-                    label={"bad": f"bad (w={BAD_W:g}, b={BAD_B:g})", "default": "torch default",
-                           "xavier": "Xavier uniform"}[p])
-            if len(L) > 1:
-                ax.fill_between(ep, L.min(0), L.max(0), color=colors[p], alpha=0.2)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("train MSE (mean over batches)")
-        ax.set_title(f"logistic regression, MSE, SGD lr {LR:g}, batch {BATCH}: mean and range over "
-                     f"{len(ctx.seeds)} seeds", fontsize=9)
-        ax.legend()
-        path = ctx.save_figure(fig, "loss.png")
-        plots.append(path)
+        from ...reports.reproduce_plots import bad_init_logistic_plot
+        plots.append(bad_init_logistic_plot(ctx.plot_path("loss.png"), res, POLICIES, bad_w=BAD_W, bad_b=BAD_B, lr=LR,
+                                            batch=BATCH, n_seeds=len(ctx.seeds)))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 002, 'The Effect of Initial Values of Model Weights'",
                      ctx.budget, ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
                      data={"loss_curves": {p: {str(r["seed"]): r["losses"] for r in res[p]} for p in POLICIES}})

@@ -108,33 +108,7 @@ def run(ctx: Context) -> Reproduction:
                      data={"summary": res.summary})
     r.stored = len(res.runs) - res.skipped if ctx.store is not None else 0
     if ctx.plots:
-        r.plots.append(_plot(ctx, b["policies"], acc, loss))
+        from ...reports.reproduce_plots import constant_and_uniform_plot
+        r.plots.append(constant_and_uniform_plot(ctx.plot_path("accuracy_and_loss.png"), b["policies"], acc, loss,
+                                                 published=PUBLISHED, labels=LABELS, lr=LR, n_seeds=len(ctx.seeds)))
     return r
-
-
-def _plot(ctx, policies, acc, loss) -> str:
-    from ._common import mean_ci, pyplot
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    xs = range(len(policies))
-    for ax, vals, pub_i, title in ((axes[0], acc, 0, "validation accuracy (%)"),
-                                   (axes[1], loss, 1, "training loss, last epoch (log scale)")):
-        means, errs = [], [[], []]
-        for p in policies:
-            m, ci = mean_ci(vals[p])
-            means.append(m)
-            errs[0].append(0 if ci is None or not math.isfinite(ci[0]) else max(0.0, m - ci[0]))
-            errs[1].append(0 if ci is None or not math.isfinite(ci[1]) else max(0.0, ci[1] - m))
-        ax.bar(xs, means, yerr=errs, color="tab:blue", alpha=0.7, capsize=3, label="ours (mean, 95 % CI)")
-        pub = [(i, PUBLISHED[p][pub_i]) for i, p in enumerate(policies) if p in PUBLISHED]
-        ax.plot([i for i, _ in pub], [v for _, v in pub], "r^", label="source (one run)")
-        ax.set_xticks(list(xs))
-        ax.set_xticklabels([LABELS[p] for p in policies], rotation=35, ha="right", fontsize=8)
-        ax.set_title(title, fontsize=10)
-        if pub_i == 1:
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Fashion-MNIST, 784-256-128-10 + dropout 0.2, Adam {LR}, 2 epochs, {len(ctx.seeds)} seeds",
-                 fontsize=10)
-    path = ctx.save_figure(fig, "accuracy_and_loss.png")
-    return path

@@ -64,13 +64,13 @@ def _acc(model, x, y) -> float:
         return 100.0 * float(((model(x) > 0).long().view(-1) == y.view(-1)).float().mean())
 
 
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """Data, training (through the engine) and records: every number figures() and claims() read."""
     with threads(1):                                  # a 2-64-1 net: one thread is fastest
-        return _run(ctx)
+        return _experiment(ctx)
 
 
-def _run(ctx: Context) -> Reproduction:
-    import torch
+def _experiment(ctx: Context) -> dict:
     from ...data import load
     epochs = EPOCHS[ctx.budget]
     config = {"data": f"initlab.data.load('points2d', seed=s, n_test={N_TEST}): 100 train, {N_TEST} disjoint test",
@@ -81,7 +81,7 @@ def _run(ctx: Context) -> Reproduction:
               "batch_size": BATCH, "epochs": epochs}
     h = config_hash({**config, "reproduction": NAME})
     res = {p: [] for p in POLICIES}
-    records, overlaps = [], []
+    records, overlaps, first = [], [], None
     for s in ctx.seeds:
         ds = load("points2d", seed=s, n_test=N_TEST)
         overlaps.append(_shared_rows(ds.x_train, ds.x_test))
@@ -94,16 +94,21 @@ def _run(ctx: Context) -> Reproduction:
                    "test": _acc(model, ds.x_test, ds.y_test),
                    "source_style": _acc(model, ds.x_train[:20], ds.y_train[:20])}
             res[p].append(row)
-            if p == "he_normal" and s == ctx.seeds[0]:
+            if p == "he_normal" and first is None:
                 first = (model, ds)                   # drawn in the plot
             records.append(RunRecord(policy=p, seed=s, config_hash=h,
                                      history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
                                      final={"train_loss": losses[-1], "train_acc": row["train_acc"] / 100,
                                             "test_acc": row["test"] / 100}))
-    src = source_test_set_overlap()
-    figs = []
+    return {"config": config, "epochs": epochs, "results": res, "records": records, "overlaps": overlaps,
+            "source": source_test_set_overlap(), "first": first, "seed": ctx.seeds[0], "published": PUBLISHED}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Our numbers beside the source's, per policy."""
+    figs, epochs = [], exp["epochs"]
     for p in POLICIES:
-        rows = res[p]
+        rows = exp["results"][p]
         pub = (lambda v: v) if p == "he_normal" else (lambda v: None)
         for e in sorted(PUBLISHED["loss_at"]):
             if e <= epochs and (e in (100, epochs) or e % 500 == 0):
@@ -117,8 +122,13 @@ def _run(ctx: Context) -> Reproduction:
             Figure(p, "test accuracy, 20 disjoint points", [r["test20"] for r in rows], unit="%"),
             Figure(p, f"test accuracy, {N_TEST} disjoint points", [r["test"] for r in rows], unit="%"),
         ]
-    he = res["he_normal"]
-    claims = [
+    return figs
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    he, src, overlaps = exp["results"]["he_normal"], exp["source"], exp["overlaps"]
+    return [
         Claim("our test points share no sample with the training points (every seed)", max(overlaps) == 0,
               f"shared rows per seed: {overlaps}"),
         Claim("the source's test set is a subset of its training set (rebuilt the source's way)",
@@ -129,47 +139,29 @@ def _run(ctx: Context) -> Reproduction:
         Claim("the training loss falls (last epoch below the first, every seed)",
               all(r["losses"][-1] < r["losses"][0] for r in he)),
     ]
-    notes = [f"what we found about the source's test set: generate_dataset() calls np.random.seed(0) every time, so "
-             f"generate_dataset(num_samples=20) returns the first 20 of the 100 training points; {src['shared']} of "
-             f"{src['test']} 'test' points were trained on, and its 100 % is a training accuracy",
-             "our test points come from the same distribution and labelling but are drawn after the training points "
-             "from one seeded stream without replacement (initlab.data 'points2d'), and we check no row is shared",
-             "20 test points give accuracy in steps of 5 %; the 1000-point figure is the one to trust",
-             "the source's losses come from one unseeded run (its shuffling and init are not seeded); ours are "
-             "means over seeds"]
+
+
+def notes(exp: dict) -> list[str]:
+    src = exp["source"]
+    return [f"what we found about the source's test set: generate_dataset() calls np.random.seed(0) every time, so "
+            f"generate_dataset(num_samples=20) returns the first 20 of the 100 training points; {src['shared']} of "
+            f"{src['test']} 'test' points were trained on, and its 100 % is a training accuracy",
+            "our test points come from the same distribution and labelling but are drawn after the training points "
+            "from one seeded stream without replacement (initlab.data 'points2d'), and we check no row is shared",
+            "20 test points give accuracy in steps of 5 %; the 1000-point figure is the one to trust",
+            "the source's losses come from one unseeded run (its shuffling and init are not seeded); ours are "
+            "means over seeds"]
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
     plots = []
     if ctx.plots:
-        from ._common import pyplot
-        plt = pyplot()
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        ax = axes[0]
-        for p, c in (("he_normal", "tab:blue"), ("default", "tab:gray")):
-            L = np.array([r["losses"] for r in res[p]])
-            ax.plot(np.arange(1, L.shape[1] + 1), L.mean(0), color=c, label=f"{p} (mean of {len(L)} seeds)")
-        pe = [e for e in PUBLISHED["loss_at"] if e <= epochs]
-        ax.plot(pe, [PUBLISHED["loss_at"][e] for e in pe], "k^", label="source (He, one run)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("train BCE")
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-        ax = axes[1]
-        model, ds = first
-        g = torch.linspace(0, 1, 101)
-        gx, gy = torch.meshgrid(g, g, indexing="xy")
-        with torch.no_grad():
-            z = torch.sigmoid(model(torch.stack([gx.flatten(), gy.flatten()], 1))).view(101, 101)
-        ax.contourf(gx, gy, z, levels=[0, 0.5, 1], colors=["#ddf", "#fdd"])   # blue: class 0, red: class 1
-        ax.plot([0, 1], [1, 0], "k--", lw=1, label="true boundary x1 + x2 = 1")
-        xt, yt = ds.x_train.numpy(), ds.y_train.numpy()
-        ax.scatter(xt[:, 0], xt[:, 1], c=yt, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3, label="train")
-        xs, ys = ds.x_test[:200].numpy(), ds.y_test[:200].numpy()
-        ax.scatter(xs[:, 0], xs[:, 1], c=ys, cmap="coolwarm", s=8, marker="x", label="test (200 of 1000)")
-        ax.set_title(f"He init, seed {ctx.seeds[0]}: decision region after {epochs} epochs", fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
-        path = ctx.save_figure(fig, "he_binary.png")
-        plots.append(path)
+        from ...reports.reproduce_plots import he_binary_plot
+        plots.append(he_binary_plot(exp, ctx.plot_path("he_binary.png")))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 000, 'Train the model' and 'Evaluation'", ctx.budget,
-                     ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
-                     data={"source_test_set": src, "shared_rows_per_seed": overlaps})
-    r.stored = record_runs(ctx, config, records)
+                     ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
+                     plots=plots, data={"source_test_set": exp["source"], "shared_rows_per_seed": exp["overlaps"]})
+    r.stored = record_runs(ctx, exp["config"], exp["records"])
     return r

@@ -120,28 +120,7 @@ def run(ctx: Context) -> Reproduction:
                            "reference_mse": {"training_mean": mean_mse, "least_squares": lin_mse}})
     r.stored = (n_runs - skipped) if ctx.store is not None else 0
     if ctx.plots:
-        r.plots.append(_plot(ctx, results, epochs))
+        from ...reports.reproduce_plots import housing_plot
+        r.plots.append(housing_plot(ctx.plot_path("test_mse.png"), results, models=MODELS, policies=POLICIES,
+                                    published=PUBLISHED, source_epochs=SOURCE_EPOCHS, n_seeds=len(ctx.seeds)))
     return r
-
-
-def _plot(ctx, results, epochs) -> str:
-    import numpy as np
-    from ._common import pyplot
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colors = {"torch-default": "tab:gray", "xavier_normal": "tab:blue", "auto": "tab:green"}
-    for ax, model in zip(axes, MODELS):
-        for p in POLICIES:
-            curves = np.array(results[(model, p)]["curves"], dtype=float)
-            ep = np.arange(1, curves.shape[1] + 1)
-            ax.plot(ep, np.nanmean(curves, 0), color=colors[p], label=p, marker="o" if len(ep) < 5 else None)
-        pub = [(p, v) for (m, p), v in PUBLISHED.items() if m == model]
-        for p, v in pub:
-            ax.axhline(v, color="r", ls="--", lw=1, label=f"source ({p}, {SOURCE_EPOCHS[model]} epochs)")
-        ax.set_title(f"{MODELS[model]}: test MSE, mean of {len(ctx.seeds)} seeds", fontsize=9)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test MSE")
-        ax.set_ylim(0.8, 1.6)
-        ax.legend(fontsize=8)
-    path = ctx.save_figure(fig, "test_mse.png")
-    return path

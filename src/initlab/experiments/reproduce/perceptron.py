@@ -110,26 +110,10 @@ def run(ctx: Context) -> Reproduction:
              " zero mistakes on a set that is not linearly separable (the LP confirms it is not)"]
     plots = []
     if ctx.plots:
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for kind, color in (("separable", "tab:blue"), ("xor", "tab:red")):
-            for i, r in enumerate(out[kind]):
-                ax.plot(range(1, len(r["mistakes"]) + 1), r["mistakes"], color=color, alpha=0.6, lw=1,
-                        label=("separable" if kind == "separable" else "XOR-like") if i == 0 else None)
-        ax.set_xscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("mistakes in the epoch")
-        ax.set_title(f"perceptron rule, {N_POINTS} points, one line per seed")
-        ax.legend()
-        path = ctx.save_figure(fig, "mistakes_per_epoch.png")
-        plots.append(path)
+        from ...reports.reproduce_plots import perceptron_plot
+        plots.append(perceptron_plot(ctx.plot_path("mistakes_per_epoch.png"), out, N_POINTS))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'The Perceptron' pseudocode", ctx.budget, ctx.seeds,
                      config=config, figures=figs, claims=claims, notes=notes, plots=plots,
                      data={"mistakes_per_epoch": {k: {str(r["seed"]): r["mistakes"] for r in v} for k, v in out.items()}})
     r.stored = record_runs(ctx, {**config, "reproduction": NAME}, records)
     return r
-
-
-def _plt():
-    from ._common import pyplot
-    return pyplot()

@@ -151,30 +151,13 @@ def _run(ctx: Context) -> Reproduction:
              "between the units of a randomly initialized net",
              "all zeros is the degenerate constant: hidden outputs are 0, ReLU'(0) = 0 in torch, so no weight "
              "gets a gradient"]
-    plots = [_plot(ctx, first_layer_diff)] if ctx.plots else []
+    plots = []
+    if ctx.plots:
+        from ...reports.reproduce_plots import symmetry_plot
+        plots.append(symmetry_plot(ctx.plot_path("unit_differences.png"), first_layer_diff, ctx.seeds[0]))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seeds 003 and 004 (the symmetry argument)", ctx.budget,
                      ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
                      data={"units": {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
                                      for k, v in results.items()}})
     r.stored = record_runs(ctx, config, records)
     return r
-
-
-def _plot(ctx, mats) -> str:
-    from ._common import pyplot
-    plt = pyplot()
-    keys = [("fmnist", "constant"), ("fmnist+dropout", "constant"), ("fmnist", "torch-default")]
-    vmax = max(float(mats[k].max()) for k in keys) or 1.0
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    for ax, k in zip(axes, keys):
-        im = ax.imshow(mats[k], vmin=0, vmax=vmax, cmap="viridis")
-        ax.set_title(f"{k[0]} / {k[1]}: max {float(mats[k].max()):.3g}", fontsize=9)
-        ax.set_xlabel("hidden unit")
-        ax.set_ylabel("hidden unit")
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="max |w_i - w_j| after training")
-    fig.suptitle(f"Fashion-MNIST, hidden layer 1 (256 units), seed {ctx.seeds[0]}: 0 everywhere = all units identical",
-                 fontsize=10)
-    path = ctx.plot_path("unit_differences.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

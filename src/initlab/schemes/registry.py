@@ -81,7 +81,8 @@ class Scheme:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     # float64: the widest dtype, so range checks that depend on the dtype are left to the call
-                    self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound)
+                    strict = {"strict": True} if "strict" in _signature(self.fn).parameters else {}   # initlab's checks
+                    self.fn(torch.empty(tuple(shape), device="meta", dtype=torch.float64), **bound, **strict)
                 if key is not None:
                     if len(_VALIDATED) > 4096:
                         _VALIDATED.clear()
@@ -121,10 +122,10 @@ def _signature(fn) -> inspect.Signature:
 
 def _scheme_params(fn) -> tuple[str, ...]:
     """fn's scheme arguments: every parameter but the first (the tensor, whatever its name),
-    `generator` and *args / **kwargs."""
+    `generator`, the built-ins' `strict` option and *args / **kwargs."""
     params = list(_signature(fn).parameters.values())[1:]
     return tuple(p.name for p in params
-                 if p.name != "generator" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+                 if p.name not in ("generator", "strict") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 def _uniform(lo, hi):

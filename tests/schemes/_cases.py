@@ -34,7 +34,7 @@ RANDOM_ARGS: dict[str, list[dict]] = {
     "kaiming_uniform": [{}, {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
                         {"mode": "fan_in", "nonlinearity": "relu"}],
     "kaiming_normal": [{}, {"mode": "fan_out", "nonlinearity": "relu"},
-                       {"a": math.sqrt(5), "nonlinearity": "leaky_relu"}, {"nonlinearity": "tanh", "mode": "fan_avg"}],
+                       {"a": math.sqrt(5), "nonlinearity": "leaky_relu"}, {"nonlinearity": "tanh", "mode": "FAN_OUT"}],
     "lecun_uniform": [{}],
     "lecun_normal": [{}],
     "general_rule_uniform": [{}],
@@ -73,3 +73,10 @@ def fan_out(shape) -> int:
 def takes_generator(scheme) -> bool:
     import inspect
     return "generator" in inspect.signature(scheme.fn).parameters
+
+
+def strict(scheme) -> dict:
+    """{"strict": True} for a built-in with torch's name (initlab's checks, and a generator that drives
+    every draw), {} for initlab's own names (always strict)."""
+    import inspect
+    return {"strict": True} if "strict" in inspect.signature(scheme.fn).parameters else {}

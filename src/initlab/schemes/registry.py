@@ -78,7 +78,9 @@ class Scheme:
             key = (id(self.fn), tuple(shape), tuple((k, _typed(v)) for k, v in sorted(bound.items()))) \
                 if all(_plain(v) for v in bound.values()) else None
             if key is None or key not in _VALIDATED:
-                check_arguments(self.fn, shape, bound)
+                # initlab's own checks (strict=True) where the scheme has them: a plan refuses what torch tolerates
+                strict = {"strict": True} if "strict" in _signature(self.fn).parameters else {}
+                check_arguments(self.fn, shape, {**bound, **strict})
                 if key is not None:
                     if len(_VALIDATED) > 4096:
                         _VALIDATED.clear()
@@ -118,10 +120,10 @@ def _signature(fn) -> inspect.Signature:
 
 def _scheme_params(fn) -> tuple[str, ...]:
     """fn's scheme arguments: every parameter but the first (the tensor, whatever its name),
-    `generator` and *args / **kwargs."""
+    `generator`, the built-ins' `strict` option and *args / **kwargs."""
     params = list(_signature(fn).parameters.values())[1:]
     return tuple(p.name for p in params
-                 if p.name != "generator" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+                 if p.name not in ("generator", "strict") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 def _uniform(lo, hi):

@@ -9,72 +9,91 @@ import math
 
 import torch
 
-from ..errors import bad_argument, check_finite
+from ..errors import InitIndexError, InitNotImplementedError, bad_argument, check_finite, like_torch
 from .fans import MAX_SIGMAS, check_fits, check_float_tensor, is_empty
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-@torch.no_grad()
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None):
-    """(Semi-)orthogonal matrix times `gain` (Saxe et al. 2013), flattened to (rows, prod(rest)).
-
-    W W^T = gain^2 I when rows <= cols, W^T W = gain^2 I otherwise.  Q is the QR
-    factor of a Gaussian matrix with signs fixed by diag(R) so it is Haar
-    distributed (Mezzadri 2007).  Low precision tensors are built in float32.
-
-    Example:
-        >>> initlab.orthogonal_(torch.empty(64, 64), gain=2 ** 0.5)
-    """
-    where = "orthogonal_"
+def _check_orthogonal(tensor, gain, where="orthogonal_") -> None:
     check_float_tensor(tensor, where)
     check_finite(where, gain=gain)
     check_fits(where, tensor, "gain", gain, abs(gain))   # entries of gain * (unit vector)
     if tensor.dim() < 2:
         raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a tensor with at least 2 dims",
                            "orthogonal_ needs a matrix; for a 1-D bias use zeros_")
-    if is_empty(tensor) or tensor.is_meta:   # meta: no storage, nothing to draw (as torch)
+
+
+def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generator | None = None, *,
+                strict: bool = False):
+    """(Semi-)orthogonal matrix times `gain` (Saxe et al. 2013), flattened to (rows, prod(rest)).
+
+    W W^T = gain^2 I when rows <= cols, W^T W = gain^2 I otherwise.  Q is the QR
+    factor of a Gaussian matrix with signs fixed by diag(R) so it is Haar
+    distributed (Mezzadri 2007).  torch.nn.init.orthogonal_'s draws, bit for bit; two
+    things torch refuses work here: float16/bfloat16 tensors (torch has no half-precision
+    QR; initlab builds Q in float32) and non-contiguous kernels that cannot be viewed as
+    a matrix.  strict=True: a real float tensor, a finite gain whose entries fit the dtype.
+
+    Example:
+        >>> initlab.orthogonal_(torch.empty(64, 64), gain=2 ** 0.5)
+    """
+    where = "orthogonal_"
+    check = lambda: _check_orthogonal(tensor, gain)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        if tensor.ndimension() < 2:
+            raise ValueError("Only tensors with 2 or more dimensions are supported")
+        if tensor.numel() == 0 or tensor.is_meta:   # nothing to draw (as torch)
+            return tensor
+        rows = tensor.size(0)
+        cols = tensor.numel() // rows
+        work = tensor.dtype
+        if tensor.dtype in _LOW_PRECISION:   # initlab's extension (torch: no half-precision QR)
+            work = torch.float32
+            if not abs(gain) <= torch.finfo(tensor.dtype).max:   # gain * Q would not fit: refuse as torch
+                tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)   # does, after its draw
+                raise bad_argument(where, "gain", gain, f"a gain whose entries fit {tensor.dtype} (|gain| <= "
+                                   f"{torch.finfo(tensor.dtype).max:g}); torch has no {tensor.dtype} QR at all",
+                                   "use a smaller gain or a float32 tensor", cls=InitNotImplementedError)
+        flat = torch.empty((rows, cols), dtype=work, device=tensor.device).normal_(0, 1, generator=generator)
+        if rows < cols:
+            flat.t_()
+        q, r = torch.linalg.qr(flat)
+        q *= torch.diag(r, 0).sign()
+        if rows < cols:
+            q.t_()
+        with torch.no_grad():
+            tensor.copy_(q.view(tensor.shape))   # torch's tensor.view_as(q) fails on a non-contiguous kernel
+            tensor.mul_(gain)
         return tensor
-    rows = tensor.size(0)
-    cols = tensor.numel() // rows
-    work_dtype = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
-    flat = torch.empty((rows, cols), dtype=work_dtype, device=tensor.device).normal_(0, 1, generator=generator)
-    if rows < cols:
-        flat.t_()
-    q, r = torch.linalg.qr(flat)
-    q *= torch.diag(r, 0).sign()
-    if rows < cols:
-        q.t_()
-    tensor.copy_(q.view(tensor.shape))   # (torch's tensor.view_as(q) fails on a non-contiguous kernel)
-    tensor.mul_(gain)
-    return tensor
 
 
-@torch.no_grad()
-def eye_(tensor: torch.Tensor):
+def eye_(tensor: torch.Tensor, *, strict: bool = False):
     """Identity matrix (a 2-D weight that passes its input through: W x = x[:out]).
+
+    torch.nn.init.eye_ exactly (any dtype; ValueError -- InitError -- unless 2-D).
 
     Example:
         >>> initlab.eye_(torch.empty(5, 5))
     """
-    if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2:
-        shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
-        raise bad_argument("eye_", "tensor.shape", shape, "a 2-D tensor (out, in)",
-                           "for convolution kernels (3-5 dims) use dirac_")
-    if is_empty(tensor):
+    def check():
+        if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2:
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise bad_argument("eye_", "tensor.shape", shape, "a 2-D tensor (out, in)",
+                               "for convolution kernels (3-5 dims) use dirac_")
+    if strict:
+        check()
+    with like_torch("eye_", check):
+        if tensor.ndimension() != 2:
+            raise ValueError("Only tensors with 2 dimensions are supported")
+        with torch.no_grad():
+            torch.eye(*tensor.shape, out=tensor, requires_grad=tensor.requires_grad)
         return tensor
-    tensor.copy_(torch.eye(tensor.size(0), tensor.size(1), dtype=tensor.dtype, device=tensor.device))
-    return tensor
 
 
-@torch.no_grad()
-def dirac_(tensor: torch.Tensor, groups: int = 1):
-    """Dirac delta kernel: a conv that copies input channel d to output channel d in each group.
-
-    Example:
-        >>> initlab.dirac_(torch.empty(16, 16, 3, 3))
-    """
-    where = "dirac_"
+def _check_dirac(tensor, groups, where="dirac_") -> None:
     if not isinstance(tensor, torch.Tensor) or tensor.dim() not in (3, 4, 5):
         shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise bad_argument(where, "tensor.shape", shape, "a 3-, 4- or 5-D convolution kernel (out, in, *k)",
@@ -82,31 +101,46 @@ def dirac_(tensor: torch.Tensor, groups: int = 1):
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.size(0) % groups:
         raise bad_argument(where, "groups", groups, f"a positive int dividing out_channels={tensor.size(0)}",
                            "pass the conv layer's `groups`")
-    if is_empty(tensor):
-        return tensor
-    per_group = tensor.size(0) // groups
-    n = min(per_group, tensor.size(1))
-    center = tuple(s // 2 for s in tensor.shape[2:])
-    tensor.zero_()
-    d = torch.arange(n, device=tensor.device)
-    for g in range(groups):
-        tensor[(g * per_group + d, d) + center] = 1
-    return tensor
+    if 0 in tensor.shape[2:] and min(tensor.size(0) // groups, tensor.size(1)) > 0:
+        raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a kernel with a centre tap (no 0 in "
+                           "the kernel size)", "a kernel with a zero-size dim has nothing to set: skip it",
+                           cls=InitIndexError)
 
 
-@torch.no_grad()
-def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *, generator: torch.Generator | None = None):
-    """Sparse init (Martens 2010): N(0, std^2), then ceil(sparsity * rows) zeros per column.
+def dirac_(tensor: torch.Tensor, groups: int = 1, *, strict: bool = False):
+    """Dirac delta kernel: a conv that copies input channel d to output channel d in each group.
 
-    With generator=None the zero positions come from the global RNG, exactly as
-    torch.nn.init.sparse_.  With a generator, initlab also draws them from it
-    (torch ignores its generator there), so a seeded generator reproduces the
-    whole tensor.
+    torch.nn.init.dirac_ exactly (groups is whatever torch takes: a NumPy integer too).
+    strict=True: a positive int dividing out_channels.
 
     Example:
-        >>> initlab.sparse_(torch.empty(100, 50), sparsity=0.9)
+        >>> initlab.dirac_(torch.empty(16, 16, 3, 3))
     """
-    where = "sparse_"
+    check = lambda: _check_dirac(tensor, groups)  # noqa: E731
+    if strict:
+        check()
+    with like_torch("dirac_", check):
+        if tensor.ndimension() not in (3, 4, 5):
+            raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+        sizes = tensor.size()
+        if sizes[0] % groups != 0:
+            raise ValueError("dim 0 must be divisible by groups")
+        if tensor.is_meta:
+            return tensor
+        per_group = sizes[0] // groups
+        n = min(per_group, sizes[1])
+        center = tuple(s // 2 for s in sizes[2:])
+        with torch.no_grad():
+            tensor.zero_()
+            for g in range(groups):
+                d = list(range(n))   # torch's loop bounds, so odd `groups` fail where torch's do
+                if d:
+                    d = torch.tensor(d, device=tensor.device)
+                    tensor[(g * per_group + d, d) + center] = 1
+        return tensor
+
+
+def _check_sparse(tensor, sparsity, std, where="sparse_") -> None:
     check_float_tensor(tensor, where)
     if tensor.dim() != 2:
         raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a 2-D tensor (rows, cols)",
@@ -117,15 +151,38 @@ def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *, generat
     if std < 0:
         raise bad_argument(where, "std", std, "std >= 0", "pass a non-negative standard deviation")
     check_fits(where, tensor, "std", std, MAX_SIGMAS * std)
-    if is_empty(tensor) or tensor.is_meta:   # meta: as torch, and no draws from the global RNG
+
+
+def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None,
+            *, strict: bool = False):
+    """Sparse init (Martens 2010): N(0, std^2), then ceil(sparsity * rows) zeros per column.
+
+    As torch.nn.init.sparse_, the zero positions come from the global RNG even when a
+    generator is given (sparsity=1.0 zeroes everything).  strict=True: a float 2-D
+    tensor, 0 <= sparsity < 1, finite std >= 0, and the generator (when given) draws
+    the zero positions too, so a seeded generator reproduces the whole tensor.
+
+    Example:
+        >>> initlab.sparse_(torch.empty(100, 50), sparsity=0.9)
+    """
+    where = "sparse_"
+    check = lambda: _check_sparse(tensor, sparsity, std)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        if tensor.ndimension() != 2:
+            raise ValueError("Only tensors with 2 dimensions are supported")
+        if tensor.is_meta:
+            return tensor
+        rows, cols = tensor.shape
+        n_zeros = math.ceil(sparsity * rows)
+        perm_gen = generator if strict else None
+        with torch.no_grad():
+            tensor.normal_(0, std, generator=generator)
+            for col in range(cols):
+                perm = torch.randperm(rows, generator=perm_gen) if perm_gen is not None else torch.randperm(rows)
+                tensor[perm[:n_zeros], col] = 0
         return tensor
-    rows, cols = tensor.shape
-    n_zeros = math.ceil(sparsity * rows)
-    tensor.normal_(0, std, generator=generator)
-    for col in range(cols):
-        perm = torch.randperm(rows, generator=generator) if generator is not None else torch.randperm(rows)
-        tensor[perm[:n_zeros].to(tensor.device), col] = 0
-    return tensor
 
 
 def hadamard(m: int, dtype=torch.float32, device=None) -> torch.Tensor:

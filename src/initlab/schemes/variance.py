@@ -18,13 +18,16 @@ General rule  (seed 004)              : U(+-1/sqrt(fan_in)) = fan_in, gain 1/sqr
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
-from ..errors import bad_argument, check_finite, unknown_choice
-from .basic import trunc_normal_
+from ..errors import bad_argument, check_finite, like_torch, unknown_choice
 from .fans import (FAN_MODES, MAX_SIGMAS, calculate_fan_in_and_fan_out, calculate_gain, check_fits,
-                   check_float_tensor, is_empty, std_for)
+                   check_float_tensor, check_gain_args, correct_fan, is_empty, std_for, torch_gain)
+from .truncated import trunc_normal_
+
+_has_torch_function = torch.overrides.has_torch_function_variadic
 
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 
@@ -68,7 +71,7 @@ def scaled_(tensor: torch.Tensor, gain: float, mode: str, distribution: str, *,
     s = abs(std) / TRUNC_STD_2
     if s == 0:
         return tensor.zero_()
-    return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, generator=generator)
+    return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, generator, strict=True)
 
 
 def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan_in",
@@ -85,49 +88,133 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan
     return scaled_(tensor, math.sqrt(scale), mode, distribution, generator=generator)
 
 
-def xavier_uniform_(tensor, gain: float = 1.0, *, generator=None):
+def _check_xavier(where, tensor, gain) -> None:
+    """initlab's checks for Xavier (strict=True, and the message when torch refuses the call)."""
+    check_float_tensor(tensor, where, complex_ok=True)
+    check_finite(where, gain=gain)
+    if gain < 0:
+        raise bad_argument(where, "gain", gain, "gain >= 0 (it multiplies a standard deviation)",
+                           f"pass gain={-gain!r}: the law is symmetric, so the sign changes nothing")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
+    if fan_in + fan_out == 0:
+        raise bad_argument(where, "tensor.shape", tuple(tensor.shape), "a shape with fan_in + fan_out > 0",
+                           "a weight with no inputs and no outputs has nothing to scale; skip it")
+    std = std_for(gain, fan_in, fan_out, "fan_avg")
+    check_fits(where, tensor, "gain", gain, (2 * math.sqrt(3.0) if "uniform" in where else MAX_SIGMAS) * std)
+
+
+def xavier_uniform_(tensor, gain: float = 1.0, generator: torch.Generator | None = None, *, strict: bool = False):
     """Xavier/Glorot uniform: U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+
+    torch.nn.init.xavier_uniform_ exactly; strict=True: a float tensor, finite gain >= 0
+    and bounds the dtype holds.
 
     Example:
         >>> initlab.xavier_uniform_(torch.empty(3, 5), gain=initlab.calculate_gain("tanh"))
     """
-    return scaled_(tensor, gain, "fan_avg", "uniform", generator=generator, where="xavier_uniform_")
+    where = "xavier_uniform_"
+    check = lambda: _check_xavier(where, tensor, gain)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
+        bound = math.sqrt(3.0) * std_for(gain, fan_in, fan_out, "fan_avg")
+        with torch.no_grad():
+            return tensor.uniform_(-bound, bound, generator=generator)
 
 
-def xavier_normal_(tensor, gain: float = 1.0, *, generator=None):
+def xavier_normal_(tensor, gain: float = 1.0, generator: torch.Generator | None = None, *, strict: bool = False):
     """Xavier/Glorot normal: N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+
+    torch.nn.init.xavier_normal_ exactly; strict=True as xavier_uniform_.
 
     Example:
         >>> initlab.xavier_normal_(torch.empty(3, 5))
     """
-    return scaled_(tensor, gain, "fan_avg", "normal", generator=generator, where="xavier_normal_")
+    where = "xavier_normal_"
+    check = lambda: _check_xavier(where, tensor, gain)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        fan_in, fan_out = calculate_fan_in_and_fan_out(tensor, where=where)
+        std = std_for(gain, fan_in, fan_out, "fan_avg")
+        with torch.no_grad():
+            return tensor.normal_(0.0, std, generator=generator)
 
 
-def _kaiming_gain(where: str, a, nonlinearity: str) -> float:
+def _check_kaiming(where, tensor, a, mode, nonlinearity) -> None:
+    """initlab's checks for Kaiming (strict=True, and the message when torch refuses the call)."""
+    check_float_tensor(tensor, where, complex_ok=True)
+    if not isinstance(mode, str) or mode.lower() not in ("fan_in", "fan_out"):
+        raise unknown_choice(where, "mode", mode, ("fan_in", "fan_out"),
+                             "fan_avg belongs to variance_scaling_: initlab.variance_scaling_(w, mode='fan_avg')"
+                             if str(mode).lower() == "fan_avg" else None)
     check_finite(where, a=a)
-    return calculate_gain(nonlinearity, a)
+    check_gain_args(where, nonlinearity, a, "a")
+    fan = correct_fan(tensor, mode, where)
+    if fan == 0:   # a zero-element tensor: nothing is drawn
+        return
+    std = std_for(calculate_gain(nonlinearity, a), fan, fan, "fan_in")
+    check_fits(where, tensor, "a", a, (2 * math.sqrt(3.0) if "uniform" in where else MAX_SIGMAS) * std)
 
 
-def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, generator=None):
+def _kaiming_std(where, tensor, a, mode, nonlinearity) -> float | None:
+    """torch's order: a zero-element tensor warns and is left as it is (None), then the mode, the fan, the gain."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
+        return None
+    fan = correct_fan(tensor, mode, where)
+    return std_for(torch_gain(nonlinearity, a), fan, fan, "fan_in")
+
+
+def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: torch.Generator | None = None, *, strict: bool = False):
     """Kaiming/He uniform: U(-b, b), b = gain sqrt(3 / fan), gain = calculate_gain(nonlinearity, a) (He et al. 2015).
 
-    `a` is the negative slope of the leaky ReLU that follows (0: plain ReLU).
+    `a` is the negative slope of the leaky ReLU that follows (0: plain ReLU).  As
+    torch.nn.init.kaiming_uniform_: mode is 'fan_in' or 'fan_out' in any case (fan_avg is
+    variance_scaling_'s), a zero-element tensor warns and stays as it is.  strict=True:
+    a float tensor, a finite slope, a known nonlinearity, bounds the dtype holds.
 
     Example:
         >>> initlab.kaiming_uniform_(torch.empty(3, 5), mode="fan_in", nonlinearity="relu")
     """
     where = "kaiming_uniform_"
-    return scaled_(tensor, _kaiming_gain(where, a, nonlinearity), mode, "uniform", generator=generator, where=where)
+    if _has_torch_function(tensor):
+        return torch.overrides.handle_torch_function(
+            kaiming_uniform_, (tensor,), tensor=tensor, a=a, mode=mode, nonlinearity=nonlinearity,
+            generator=generator, **({"strict": True} if strict else {}))
+    check = lambda: _check_kaiming(where, tensor, a, mode, nonlinearity)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        std = _kaiming_std(where, tensor, a, mode, nonlinearity)
+        if std is None:
+            return tensor
+        bound = math.sqrt(3.0) * std
+        with torch.no_grad():
+            return tensor.uniform_(-bound, bound, generator=generator)
 
 
-def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, generator=None):
+def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: torch.Generator | None = None, *, strict: bool = False):
     """Kaiming/He normal: N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a) (He et al. 2015).
+
+    torch.nn.init.kaiming_normal_ exactly; strict=True as kaiming_uniform_.
 
     Example:
         >>> initlab.kaiming_normal_(torch.empty(3, 5), mode="fan_out", nonlinearity="relu")
     """
     where = "kaiming_normal_"
-    return scaled_(tensor, _kaiming_gain(where, a, nonlinearity), mode, "normal", generator=generator, where=where)
+    check = lambda: _check_kaiming(where, tensor, a, mode, nonlinearity)  # noqa: E731
+    if strict:
+        check()
+    with like_torch(where, check):
+        std = _kaiming_std(where, tensor, a, mode, nonlinearity)
+        if std is None:
+            return tensor
+        with torch.no_grad():
+            return tensor.normal_(0, std, generator=generator)
 
 
 def lecun_uniform_(tensor, *, generator=None):

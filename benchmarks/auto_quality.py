@@ -128,7 +128,12 @@ QUICK = ["relu-d20", "tanh-d20", "sigmoid-d6", "housing-relu-d6"]
 
 @lru_cache(maxsize=None)
 def dataset(name: str):
-    """(x_train, y_train, x_val, y_val, task) as float32 tensors (labels int64 for classification)."""
+    """(x_train, y_train, x_val, y_val, task) as float32 tensors (labels int64 for classification).
+    "NAME:N" keeps the first N training samples of NAME (the tests' small version)."""
+    if ":" in name:
+        base, n = name.split(":")
+        xt, yt, xv, yv, kind = dataset(base)
+        return xt[:int(n)], yt[:int(n)], xv, yv, kind
     if name == "digits":
         ds = initlab.data.load("digits", seed=0)
     elif name == "mnist1d":

@@ -128,6 +128,9 @@ def run(model, plan) -> None:
 def calibrate(model, plan) -> None:
     """auto's calibrate rows: mean of squares of the layer's output = 1 on plan.calibration's batch."""
     cal = plan.calibration
+    if getattr(cal, "center", False):          # example_inputs: centre and scale every calibrated layer
+        from .calibrate import apply_rows
+        return apply_rows(model, plan)
     rows = [r for r in plan.rows if r.action == "calibrate"]
     res = rescale_layers(model, _layers(model, rows), cal.batch(model), statistic="second moment",
                          target=cal.target, tol=cal.tol, max_iter=cal.max_iter)

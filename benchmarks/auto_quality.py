@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import statistics
 import sys
@@ -289,21 +290,39 @@ def _job(args):
         return train(BY_NAME[name], column, seed)
 
 
-def run(tasks, columns, seeds, jobs: int = 1, log=print) -> dict:
-    """results[(task, column)] = [metric for seed 0..seeds-1]; `jobs` worker processes (fork) share the runs."""
+def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "") -> dict:
+    """results[(task, column)] = [metric for seed 0..seeds-1]; `jobs` worker processes (fork) share the runs.
+    save: a JSON file written after every finished run and read first, so an interrupted run resumes."""
     for t in tasks:
         dataset(t.data)                          # load once, before forking
-    todo = [(t.name, c, s) for t in tasks for c in columns for s in range(seeds)]
-    if jobs > 1:
+    done = {}
+    if save and os.path.exists(save):
+        with open(save) as fh:
+            done = {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())}
+    todo = [(t.name, c, s) for t in tasks for c in columns for s in range(seeds) if (t.name, c, s) not in done]
+    if done:
+        log(f"# {len(done)} run(s) loaded from {save}, {len(todo)} to train")
+
+    def keep(job, v):
+        done[job] = v
+        if save:
+            tmp = save + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump({"|".join(map(str, k)): x for k, x in done.items()}, fh)
+            os.replace(tmp, save)
+
+    if jobs > 1 and len(todo) > 1:
         import multiprocessing as mp
         with mp.get_context("fork").Pool(jobs) as pool:
-            values = pool.map(_job, todo, chunksize=1)
+            for job, v in zip(todo, pool.imap(_job, todo, chunksize=1)):
+                keep(job, v)
     else:
-        values = [_job(j) for j in todo]
+        for job in todo:
+            keep(job, _job(job))
     results: dict = {}
-    for (n, c, _), v in zip(todo, values):
-        results.setdefault((n, c), []).append(v)
     for t in tasks:
+        for c in columns:
+            results[(t.name, c)] = [done[(t.name, c, s)] for s in range(seeds)]
         log(f"# {t.name}: " + ", ".join(f"{c} {statistics.fmean(results[(t.name, c)]):.3g}" for c in columns))
     return results
 
@@ -314,6 +333,10 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)} with 2 seeds")
     ap.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     ap.add_argument("--columns", default="", help="comma-separated columns (default: all)")
+    ap.add_argument("--save", default="", help="JSON file of per-seed results, written after every run and "
+                    "read first: a rerun with the same file resumes (skips what is there)")
+    ap.add_argument("--merge", nargs="+", default=[], help="print the table of saved JSON files (columns from "
+                    "several runs of the same tasks and seeds; training is deterministic) instead of training")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each (default 2)")
     a = ap.parse_args(argv)
     names = a.tasks.split(",") if a.tasks else (QUICK if a.quick else [t.name for t in TASKS])
@@ -321,12 +344,21 @@ def main(argv=None) -> None:
     if unknown:
         sys.exit(f"auto_quality: unknown task(s) {unknown}; expected some of {[t.name for t in TASKS]}")
     tasks = [t for t in TASKS if t.name in names]
-    columns, notes = available(a.columns.split(",") if a.columns else COLUMNS)
     seeds = 2 if a.quick and a.seeds == 3 else a.seeds
+    if a.merge:
+        runs = {}
+        for f in a.merge:
+            with open(f) as fh:
+                runs.update({tuple(k.split("|")): v for k, v in json.load(fh).items()})
+        columns = [c for c in COLUMNS if all((t.name, c, str(s)) in runs for t in tasks for s in range(seeds))]
+        res = {(t.name, c): [runs[(t.name, c, str(s))] for s in range(seeds)] for t in tasks for c in columns}
+        print(table(summarize(res, tasks, columns), columns, seeds))
+        return
+    columns, notes = available(a.columns.split(",") if a.columns else COLUMNS)
     for n in notes:
         print("note:", n)
     t0 = time.perf_counter()
-    res = run(tasks, columns, seeds, a.jobs)
+    res = run(tasks, columns, seeds, a.jobs, save=a.save)
     print()
     print(table(summarize(res, tasks, columns), columns, seeds))
     print(f"\n({len(tasks)} tasks x {len(columns)} columns x {seeds} seeds in {time.perf_counter() - t0:.0f}s, "

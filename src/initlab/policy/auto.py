@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch.nn as nn
 
@@ -188,6 +188,7 @@ class Auto:
     def _decide(self, ctx: Context, uncalibrated: list) -> list[Decision]:
         out = []
         data = auto_data.calibrated_modules(ctx, expand(ctx.targets)) if self.calibrate else set()
+        targets: dict = {}
         for t in expand(ctx.targets):
             if t.family == "norm":
                 d = self.norm_override(ctx, t)
@@ -210,7 +211,10 @@ class Auto:
                     scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
                 if t.module_name in data and t.part is None:
                     _calibration(ctx)
-                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason), action="calibrate"))
+                    q, why = auto_data.target_for(ctx, t)
+                    targets[t.module_name] = q
+                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason) + why,
+                                   action="calibrate"))
                     continue
                 slope = self.calibrates(ctx, t)
                 if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is None:
@@ -235,6 +239,8 @@ class Auto:
                 out.append(self.rnn(t))
             else:
                 out.append(keep_as_is(t, "auto", "no auto rule for this parameter"))
+        if targets and ctx.calibration is not None:
+            ctx.calibration = replace(ctx.calibration, targets=tuple(targets.items()))
         return out
 
     def bias(self, ctx: Context, t) -> Decision:

@@ -19,6 +19,8 @@ Not calibrated, each for its own reason (the row says which):
 """
 from __future__ import annotations
 
+import math
+
 from .targets import MHA
 
 DATA_TOL = 0.01       # |mean of squares - 1| < tol (and |unit mean| < tol when centred)
@@ -86,3 +88,58 @@ def note(ctx, decisions) -> str:
                                                 for k, v in skipped.items())
     return out
 
+
+
+# ---------------------------------------------------------------------------- depth-aware target
+GROWTH = 2.0                                   # at most this growth of the gradient's second moment per stack
+Q_GRID = tuple(0.8 ** k for k in range(22))    # candidate targets 1 ... 0.0092, largest first
+_CHI: dict = {}
+
+
+def chi(fn, q: float) -> float:
+    """Mean-field gradient factor of one layer calibrated to pre-activation second moment q:
+    chi(q) = q E[f'(sqrt(q) z)^2] / E[f(sqrt(q) z)^2] (Poole et al. 2016; Schoenholz et al. 2017): what one
+    layer multiplies the gradient's second moment by.  1 for relu at every q; tanh 1.18 at q = 1 -> 1 as q -> 0."""
+    from .gains import second_moment
+    s, e = math.sqrt(q), 1e-4
+    m2 = second_moment(lambda z: fn(s * z))
+    d2 = second_moment(lambda z: (fn(s * z + e) - fn(s * z - e)) / (2 * e))
+    return q * d2 / m2 if m2 > 0 else 1.0
+
+
+def depth_target(act, depth: int) -> tuple[float, float]:
+    """(q, chi(q)): the largest q of Q_GRID with chi(q)^depth <= GROWTH, for `depth` layers before `act` in
+    a plain stack (no skip path for the gradient); (1, chi(1)) when q = 1 already satisfies it."""
+    key = (act.key, depth)
+    if key not in _CHI:
+        best = (Q_GRID[-1], chi(act.fn, Q_GRID[-1]))
+        for q in Q_GRID:
+            c = chi(act.fn, q)
+            if c ** depth <= GROWTH:
+                best = (q, c)
+                break
+        _CHI[key] = best
+    return _CHI[key]
+
+
+def plain_depth(ctx, act) -> int:
+    """Weight layers followed by `act` outside residual branches (the gradient has no skip path there)."""
+    topo = ctx.topology
+    return sum(1 for n, f in topo.follow.items() if f.kind == "activation" and f.act is not None
+               and f.act.key == act.key and topo.branch_of(n) is None)
+
+
+def target_for(ctx, t) -> tuple[float, str]:
+    """(target mean of squares, words for the reason) for the calibrated layer `t`."""
+    f = ctx.topology.follow.get(t.module_name)
+    if (f is None or f.kind != "activation" or f.act is None or f.act.fn is None
+            or ctx.topology.branch_of(t.module_name) is not None):
+        return 1.0, ""
+    L = plain_depth(ctx, f.act)
+    c1 = chi(f.act.fn, 1.0)
+    if c1 ** L <= GROWTH:
+        return 1.0, ""
+    q, c = depth_target(f.act, L)
+    return q, (f"; target mean of squares {q:.3g}, not 1: at 1 {f.act.name}'s gradient factor chi = {c1:.3f} per "
+               f"layer would grow the gradient's second moment {c1 ** L:.3g}x through these {L} plain layers; at "
+               f"{q:.3g} chi = {c:.3f} (chi^{L} <= {GROWTH:g}; depth-aware, Schoenholz et al. 2017)")

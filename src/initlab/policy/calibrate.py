@@ -46,19 +46,22 @@ def _stats(module, out):
     return mean, q, float((mean * mean).mean()) / q if q > 0 else float("nan")
 
 
-def calibrate_layers(model, layers: dict, example_inputs, *, center="share", target: float = 1.0,
+def calibrate_layers(model, layers: dict, example_inputs, *, center="share", target=1.0,
                      tol: float = 0.01, max_iter: int = 3, fixed_bias=()) -> dict:
     """Centre (when `center` and the layer has a bias) and scale each layer's output on `example_inputs`.
 
     layers: module name -> module (with .weight, optional .bias), written in place.  Returns module name ->
     {"scale", "shift", "variance", "mean", "rounds", "converged"}: the factor the weight was multiplied by,
     the largest |change| of a bias entry, the output variance and largest |unit mean| measured before.
+    target: the mean of squares to reach, a float or {layer name: float} (missing names: 1).
     fixed_bias: names of layers whose bias must not change (a user's bias= choice): their weight alone is scaled.
     A layer whose hook never ran (not called as a module) is reported with variance nan, not converged."""
     mods = dict(model.named_modules())
     results: dict = {}
 
     def hook_for(name, module):
+        goal = float(target.get(name, 1.0)) if isinstance(target, dict) else float(target)
+
         def hook(mod, args, kwargs, out):
             if name in results:          # a layer called twice: calibrated on its first call
                 return None
@@ -73,10 +76,10 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
                 if mean is None or not math.isfinite(q) or q <= 0:
                     break
                 var = q - float((mean * mean).mean()) if cen else q
-                ok = abs(var - target) < tol and (not cen or float(mean.abs().max()) < tol * math.sqrt(target))
+                ok = abs(var - goal) < tol * goal and (not cen or float(mean.abs().max()) < tol * math.sqrt(goal))
                 if ok or it == max_iter:
                     break
-                d = math.sqrt(var / target)
+                d = math.sqrt(var / goal)
                 with torch.no_grad():
                     if cen:
                         b.sub_(mean.to(b.dtype).view(b.shape))
@@ -87,7 +90,7 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
                 out = mod.forward(*args, **kwargs)
             if cen:
                 shift = float((b.detach() - b0).abs().max())
-            results[name] = {"scale": scale, "centered": cen, "shift": shift,
+            results[name] = {"scale": scale, "target": goal, "centered": cen, "shift": shift,
                              "second_moment": first[0] if first else float("nan"),
                              "mean_share": first[1] if first else float("nan"), "rounds": it, "converged": ok}
             return out
@@ -117,8 +120,9 @@ def apply_rows(model, plan) -> None:
     mods = dict(model.named_modules())
     wrows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("weight")}
     brows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("bias")}
+    goal = {n: dict(cal.targets).get(n, cal.target) for n in wrows}
     res = calibrate_layers(model, {n: mods[n] for n in wrows}, cal.batch(model), center="share" if cal.center else False,
-                           target=cal.target, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows))
+                           target=goal, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows))
     for name, r in wrows.items():
         got = res[name]
         r.applied = dict(got, planned_kwargs=dict(r.kwargs))

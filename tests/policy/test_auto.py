@@ -322,7 +322,7 @@ def test_calibration_batch_from_initlab_input_shape_and_fallback_without_a_shape
     assert not any(r.action == "calibrate" for r in q.rows) and q.calibration is None
     assert any("unstable" in n and "pass example_inputs" in n for n in q.notes)
     q = initlab.plan(conv, "auto", example_inputs=torch.randn(16, 4, 5))
-    assert sum(r.action == "calibrate" for r in q.rows) == 8
+    assert sum(r.action == "calibrate" for r in q.rows if r.param.endswith("weight")) == 8   # + their biases
 
 
 def test_residual_branch_ends_fixup_and_lsuv_are_not_calibrated():
@@ -371,7 +371,7 @@ def test_auto_uses_the_forward_fan_of_a_transposed_conv(cin, cout, k, stride, pa
     torch.manual_seed(0)
     m = nn.Sequential(nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=pad), nn.ReLU())
     x = torch.randn(32, cin, 16, 16)
-    plan = initlab.init_(m, "auto", example_inputs=x, seed=0)
+    plan = initlab.init_(m, "auto", seed=0)          # the analytic law (example_inputs would calibrate it to 1)
     assert "forward fan" in plan.rows[0].reason
     assert plan.verify(m) == []
     with torch.no_grad():
@@ -384,7 +384,7 @@ def test_auto_says_when_it_cannot_calibrate_for_want_of_a_batch():
     p = initlab.plan(m, "auto")
     assert any("uncalibrated" in n and "example_inputs" in n for n in p.notes)
     with_batch = initlab.plan(m, "auto", example_inputs=torch.randn(16, 3, 8, 8))
-    assert [r.action for r in with_batch.rows].count("calibrate") == 2
+    assert [r.action for r in with_batch.rows if r.param.endswith("weight")].count("calibrate") == 2
     assert not any("uncalibrated" in n for n in with_batch.notes)
     from initlab.policy import Auto
     assert not any("uncalibrated" in n for n in initlab.plan(m, Auto(calibrate=False)).notes)

@@ -22,12 +22,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch.nn as nn
 
 from ..errors import InitError, bad_argument, check_finite, unknown_choice
 from ..schemes import calculate_gain
+from . import auto_data
 from .base import (Calibration, Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use,
                    weight_decisions)
 from .gains import NODES, numerical_gain
@@ -186,6 +187,8 @@ class Auto:
 
     def _decide(self, ctx: Context, uncalibrated: list) -> list[Decision]:
         out = []
+        data = auto_data.calibrated_modules(ctx, expand(ctx.targets)) if self.calibrate else set()
+        targets: dict = {}
         for t in expand(ctx.targets):
             if t.family == "norm":
                 d = self.norm_override(ctx, t)
@@ -197,7 +200,10 @@ class Auto:
                 out.append(d)
                 continue
             if not is_weight(t):
-                out.append(self.bias(ctx, t))
+                if t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None:
+                    out.append(use(t, "zeros", {}, "auto", auto_data.BIAS_REASON, action="calibrate"))
+                else:
+                    out.append(self.bias(ctx, t))
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
                 scheme, kwargs, reason = self.layer(ctx, t)
@@ -205,6 +211,13 @@ class Auto:
                 scheme, kwargs, reason = transformer_head(ctx, t, scheme, kwargs, reason)
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = _forward_fan(t, scheme, kwargs, reason)
+                if t.module_name in data and t.part is None:
+                    _calibration(ctx)
+                    q, why = auto_data.target_for(ctx, t)
+                    targets[t.module_name] = q
+                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason) + why,
+                                   action="calibrate"))
+                    continue
                 slope = self.calibrates(ctx, t)
                 if slope is not None and scheme == "variance_scaling" and _calibration(ctx) is None:
                     uncalibrated.append(t.name)
@@ -227,6 +240,8 @@ class Auto:
                 out.append(self.rnn(t))
             else:
                 out.append(keep_as_is(t, "auto", "no auto rule for this parameter"))
+        if targets and ctx.calibration is not None:
+            ctx.calibration = replace(ctx.calibration, targets=tuple(targets.items()))
         return out
 
     def bias(self, ctx: Context, t) -> Decision:
@@ -290,8 +305,9 @@ def _calibration(ctx: Context) -> Calibration | None:
         return ctx.calibration
     ctx.calibration_tried = True
     opts = dict(target=1.0, tol=CALIBRATION_TOL, max_iter=CALIBRATION_ROUNDS)
-    if ctx.example_inputs is not None:
-        ctx.calibration = Calibration("example_inputs", example_inputs=ctx.example_inputs, **opts)
+    if ctx.example_inputs is not None:     # every eligible layer, centred where its unit means dominate
+        ctx.calibration = Calibration("example_inputs", example_inputs=ctx.example_inputs, center=True,
+                                      target=1.0, tol=auto_data.DATA_TOL, max_iter=auto_data.DATA_ROUNDS)
         return ctx.calibration
     shape, where = getattr(ctx.model, "initlab_input_shape", None), "model.initlab_input_shape"
     name, first = _first_layer(ctx)
@@ -335,7 +351,9 @@ def _drift_note(ctx: Context, decisions, calibrate: bool = True) -> None:
     if ctx._topology is None:
         return
     cal = [d for d in decisions if d.action == "calibrate"]
-    if cal:
+    if cal and ctx.calibration is not None and ctx.calibration.center:
+        ctx.notes.append(auto_data.note(ctx, decisions))
+    elif cal:
         c = ctx.calibration
         ctx.notes.append(
             f"auto calibration: {len(cal)} layer(s) followed by an unstable activation are rescaled at apply time, "

@@ -47,6 +47,8 @@ class Calibration:
     seed: int | None = None
     shape_from: str = ""                # where the shape came from, for the plan's note
     like: str | None = None             # parameter whose device and dtype the batch takes
+    center: bool = False                # example_inputs: also centre layers (auto_data.py, calibrate.py)
+    targets: tuple = ()                 # ((module name, target), ...) where a layer's target is not `target`
 
     def batch(self, model=None):
         if self.source == "example_inputs":
@@ -69,6 +71,10 @@ class Calibration:
     def to_dict(self) -> dict:
         d = {"source": self.source, "statistic": self.statistic, "target": self.target, "tol": self.tol,
              "max_iter": self.max_iter}
+        if self.targets:
+            d["targets"] = {n: v for n, v in self.targets if v != self.target}
+        if self.center:
+            d["center"] = "unit means into the bias when they carry > 50 % of the output's mean of squares"
         if self.source == "synthetic":
             d.update(rows=self.rows, shape=list(self.shape), seed=self.seed, shape_from=self.shape_from)
         return d

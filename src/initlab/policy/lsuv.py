@@ -143,6 +143,9 @@ def run(model, plan) -> None:
 def calibrate(model, plan) -> None:
     """auto's calibrate rows: mean of squares of the layer's output = 1 on plan.calibration's batch."""
     cal = plan.calibration
+    if getattr(cal, "center", False):          # example_inputs: centre and scale every calibrated layer
+        from .calibrate import apply_rows
+        return apply_rows(model, plan)
     rows = [r for r in plan.rows if r.action == "calibrate"]
     if _deferred(model, rows, "auto calibration"):
         return

@@ -49,6 +49,8 @@ class Row:
         law = self.law
         if self.action == "keep":
             return "(kept)"
+        if law is None and self.action == "calibrate" and (self.applied or {}).get("centered"):
+            return "centred on data"      # a bias set from the batch (calibrate.apply_rows): no law
         if law is None:
             return "?"
         d = law["dist"]

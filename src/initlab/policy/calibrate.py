@@ -1,0 +1,138 @@
+"""auto's data-aware calibration: per layer, in forward order, center and scale the output on a real batch.
+
+When `example_inputs` are given, auto (like LSUV, Mishkin & Matas 2015) measures each calibrated layer's
+output on that batch after the draw and
+  1. subtracts each output unit's (channel's) mean from the layer's bias, so every unit starts centred on
+     the data (half of a ReLU unit's inputs on each side, a sigmoid unit at its steepest point) -- the mean
+     that variance-only rules ignore: pixels in [0, 1] and sigmoid outputs in (0, 1) shift every
+     pre-activation by W E[x], which no gain removes (Kraehenbuehl et al. 2016 centre per unit too);
+  2. divides weight and bias by one scalar so the layer's output variance on the batch is 1 (LSUV's
+     statistic), the pre-activation variance every gain rule aims at, now measured instead of assumed
+     (inputs that are not standardized, depth, the real activation statistics).
+A layer's output is affine in its weight and bias, so one round is exact; a second round only runs when a
+layer recomputes its output differently (bounded by max_iter).  Layers are measured in forward order on what
+the earlier, already calibrated layers produce, in ONE forward pass (forward hooks that rescale and recompute
+the layer's output, as lsuv.rescale_layers).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..schemes import get_scheme
+from .trace import call, quiet_forward
+
+
+def _channels(module, o: torch.Tensor) -> int:
+    """The dim holding the output units: the last for Linear, 1 for Conv (N, C, ...)."""
+    return o.dim() - 1 if isinstance(module, torch.nn.Linear) or o.dim() < 3 else 1
+
+
+SCALED = ("std", "low", "high", "a", "b", "gain")   # law entries that a weight scale multiplies
+MEAN_SHARE = 0.5   # centre a layer when its units' means carry more than this share of its output's second moment
+
+
+def _stats(module, out):
+    """(per-unit means, mean of squares, share of the mean of squares that the per-unit means carry)."""
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(o, torch.Tensor) or o.numel() < 2:
+        return None, float("nan"), float("nan")
+    o = o.detach().double()
+    c = _channels(module, o)
+    dims = [d for d in range(o.dim()) if d != c]
+    mean = o.mean(dim=dims)
+    q = float((o * o).mean())
+    return mean, q, float((mean * mean).mean()) / q if q > 0 else float("nan")
+
+
+def calibrate_layers(model, layers: dict, example_inputs, *, center="share", target=1.0,
+                     tol: float = 0.01, max_iter: int = 3, fixed_bias=()) -> dict:
+    """Centre (when `center` and the layer has a bias) and scale each layer's output on `example_inputs`.
+
+    layers: module name -> module (with .weight, optional .bias), written in place.  Returns module name ->
+    {"scale", "shift", "variance", "mean", "rounds", "converged"}: the factor the weight was multiplied by,
+    the largest |change| of a bias entry, the output variance and largest |unit mean| measured before.
+    target: the mean of squares to reach, a float or {layer name: float} (missing names: 1).
+    fixed_bias: names of layers whose bias must not change (a user's bias= choice): their weight alone is scaled.
+    A layer whose hook never ran (not called as a module) is reported with variance nan, not converged."""
+    mods = dict(model.named_modules())
+    results: dict = {}
+
+    def hook_for(name, module):
+        goal = float(target.get(name, 1.0)) if isinstance(target, dict) else float(target)
+
+        def hook(mod, args, kwargs, out):
+            if name in results:          # a layer called twice: calibrated on its first call
+                return None
+            w, b = mod.weight, (None if name in fixed_bias else getattr(mod, "bias", None))
+            scale, shift, first, it, ok, cen = 1.0, 0.0, None, 0, False, False
+            b0 = b.detach().clone() if isinstance(b, torch.Tensor) else None
+            for it in range(max_iter + 1):
+                mean, q, share = _stats(mod, out)
+                if first is None:
+                    first = (q, share)
+                    cen = isinstance(b, torch.Tensor) and (center is True or (center == "share" and share > MEAN_SHARE))
+                if mean is None or not math.isfinite(q) or q <= 0:
+                    break
+                var = q - float((mean * mean).mean()) if cen else q
+                ok = abs(var - goal) < tol * goal and (not cen or float(mean.abs().max()) < tol * math.sqrt(goal))
+                if ok or it == max_iter:
+                    break
+                d = math.sqrt(var / goal)
+                with torch.no_grad():
+                    if cen:
+                        b.sub_(mean.to(b.dtype).view(b.shape))
+                    w.div_(d)
+                    if isinstance(b, torch.Tensor):
+                        b.div_(d)
+                scale /= d
+                out = mod.forward(*args, **kwargs)
+            if cen:
+                shift = float((b.detach() - b0).abs().max())
+            results[name] = {"scale": scale, "target": goal, "centered": cen, "shift": shift,
+                             "second_moment": first[0] if first else float("nan"),
+                             "mean_share": first[1] if first else float("nan"), "rounds": it, "converged": ok}
+            return out
+        return hook
+
+    handles = [mods[n].register_forward_hook(hook_for(n, m), with_kwargs=True) for n, m in layers.items()]
+    try:
+        with quiet_forward(model):
+            call(model, example_inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    for n in layers:
+        results.setdefault(n, {"scale": 1.0, "centered": False, "shift": 0.0, "second_moment": float("nan"),
+                               "mean_share": float("nan"), "rounds": 0, "converged": False})
+    return results
+
+
+def apply_rows(model, plan) -> None:
+    """Plan.apply's step for auto's data calibration (plan.calibration.center): run calibrate_layers on the
+    weight rows with action "calibrate", record in row.applied what was measured and done, and scale each
+    weight row's law by the factor (so Plan.verify checks the real law).  A centred bias row's values come
+    from the data: its law becomes None (nothing to test them against) and row.applied keeps the shift."""
+    import warnings
+    cal = plan.calibration
+    rows = [r for r in plan.rows if r.action == "calibrate"]
+    mods = dict(model.named_modules())
+    wrows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("weight")}
+    brows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("bias")}
+    goal = {n: dict(cal.targets).get(n, cal.target) for n in wrows}
+    res = calibrate_layers(model, {n: mods[n] for n in wrows}, cal.batch(model), center="share" if cal.center else False,
+                           target=goal, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows))
+    for name, r in wrows.items():
+        got = res[name]
+        r.applied = dict(got, planned_kwargs=dict(r.kwargs))
+        law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
+        r.law = {k: (v * got["scale"] if k in SCALED else v) for k, v in law.items()}
+        b = brows.get(name)
+        if b is not None:
+            b.applied = {"centered": got["centered"], "shift": got["shift"], "planned_kwargs": dict(b.kwargs)}
+            if got["centered"]:
+                b.law = None
+        if not got["converged"]:
+            warnings.warn(f"auto: calibrating layer {name!r} on {cal.text()} did not converge in {got['rounds']} "
+                          f"round(s) (target mean of squares {cal.target:g}, tol {cal.tol:g})", stacklevel=3)

@@ -1,0 +1,130 @@
+"""auto's trained quality on a small, fast version of benchmarks/auto_quality.py, and its data calibration.
+
+The suite's small version: 2 tasks (a deep ReLU MLP, a sigmoid MLP, both on digits), 2 seeds, the same
+training loop as the benchmark.  Training on the CPU with fixed seeds and one thread is deterministic, so
+these comparisons are reproducible, not flaky.
+"""
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+import initlab
+from initlab.models import MLP
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "auto_quality.py"
+
+
+@pytest.fixture(scope="module")
+def q():
+    spec = importlib.util.spec_from_file_location("auto_quality", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def small(q):
+    tasks = [q.Task("relu-d12", "digits:400", q.plain(64, 12, 32, "relu"), "sgd", 0.01, 6),
+             q.Task("sigmoid-d5", "digits:400", q.plain(64, 5, 32, "sigmoid"), "sgd", 0.05, 6)]
+    q.BY_NAME.update({t.name: t for t in tasks})
+    columns = ["torch-default", "xavier_normal", "kaiming_normal", "auto"]
+    threads = torch.get_num_threads()
+    try:
+        res = q.run(tasks, columns, seeds=2, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    return tasks, columns, res
+
+
+def test_small_suite_auto_beats_torch_default_and_matches_the_best_fixed_scheme(q, small):
+    tasks, columns, res = small
+    s = q.summarize(res, tasks, columns)
+    for t, means, best in s["rows"]:
+        assert means["auto"] > means["torch-default"] + 5, (t.name, means)
+        assert means["auto"] >= means[best] - 1.0, (t.name, best, means)
+    assert s["below_default"] == [] and sorted(s["within"]) == sorted(t.name for t in tasks)
+    assert all(s["mean"]["auto"] > s["mean"][c] for c in columns if c != "auto")
+
+
+def test_sigmoid_mean_shift_is_what_the_data_calibration_removes(q, small):
+    """Variance-only rules leave a sigmoid stack at chance (its outputs' mean 0.5 shifts every unit);
+    auto with example_inputs centres those layers and trains."""
+    tasks, _, res = small
+    auto = statistics.fmean(res[("sigmoid-d5", "auto")])
+    assert statistics.fmean(res[("sigmoid-d5", "xavier_normal")]) < 30
+    assert auto > 50
+
+
+def _outputs(model, x):
+    out = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: out.__setitem__(n, o.detach().double()))
+             for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def test_with_example_inputs_every_hidden_layer_is_calibrated_and_the_plan_says_by_how_much():
+    torch.manual_seed(0)
+    m = MLP([20, 32, 32, 32, 5], "sigmoid")
+    x = torch.rand(256, 20, generator=torch.Generator().manual_seed(1))        # pixels-like: mean 0.5
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    cal = [r for r in p.rows if r.action == "calibrate"]
+    assert {r.param for r in cal} == {f"{i}.{k}" for i in (0, 2, 4) for k in ("weight", "bias")}
+    assert p["6.weight"].action == "init" and "lecun_normal" in p["6.weight"].reason       # logits: analytic
+    assert any("not calibrated: 6 (logits layer" in n for n in p.notes)
+    h = _outputs(m, x)
+    for n in ("0", "2", "4"):
+        r = p[f"{n}.weight"]
+        assert r.applied["centered"] and r.applied["mean_share"] > 0.5 and r.applied["converged"]
+        assert abs(float(h[n].pow(2).mean()) - 1) < 0.01 and float(h[n].mean(0).abs().max()) < 0.01
+        assert p[f"{n}.bias"].applied["shift"] == r.applied["shift"] > 0
+        assert r.law["std"] == pytest.approx(initlab.plan(m, "auto")[f"{n}.weight"].law["std"] * r.applied["scale"])
+    assert p.verify(m) == []
+    assert p.to_dict()["calibration"]["center"].startswith("unit means")
+
+
+def test_zero_mean_layers_are_scaled_but_not_centred():
+    torch.manual_seed(0)
+    m = MLP([16, 64, 64, 3], "tanh")
+    x = torch.randn(512, 16, generator=torch.Generator().manual_seed(2))
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    for n in ("0", "2"):
+        r = p[f"{n}.weight"]
+        assert not r.applied["centered"] and r.applied["mean_share"] < 0.5
+        assert p[f"{n}.bias"].applied["shift"] == 0 and bool((m[int(n)].bias == 0).all())
+    h = _outputs(m, x)
+    assert all(abs(float(h[n].pow(2).mean()) - 1) < 0.01 for n in ("0", "2"))
+
+
+def test_without_inputs_auto_stays_analytic_and_deterministic():
+    m = MLP([16, 32, 32, 3], "sigmoid")
+    a, b = initlab.plan(m, "auto", seed=3), initlab.plan(m, "auto", seed=3)
+    assert not any(r.action == "calibrate" for r in a.rows) and a.calibration is None
+    assert [(r.scheme, r.kwargs) for r in a.rows] == [(r.scheme, r.kwargs) for r in b.rows]
+    m1, m2 = MLP([16, 32, 32, 3], "sigmoid"), MLP([16, 32, 32, 3], "sigmoid")
+    a.apply(m1), b.apply(m2)
+    assert all(torch.equal(u, v) for u, v in zip(m1.parameters(), m2.parameters()))
+
+
+def test_a_users_bias_choice_is_not_centred_and_calibrate_false_skips_the_data():
+    m = MLP([16, 32, 32, 3], "sigmoid")
+    x = torch.rand(128, 16, generator=torch.Generator().manual_seed(3))
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x, bias=0.1)
+    assert p["0.weight"].action == "calibrate" and p["0.bias"].action == "init"
+    assert bool((m[0].bias == 0.1).all()) and p.verify(m) == []
+    q = initlab.plan(m, initlab.policy.auto(calibrate=False), example_inputs=x)
+    assert not any(r.action == "calibrate" for r in q.rows)

@@ -75,12 +75,18 @@ def _ridges(ax, samples, color, title):
 def histograms(sides) -> Figure:
     """2 x 2 panels: activations (top) and gradients (bottom) of init A (left) and init B (right)."""
     rows = max(len(s.acts) for s in sides)
-    fig = _figure(11, 2.2 + 0.62 * rows)
+    panel = min(max(0.55 * rows, 1.2), 4.2)          # inches per panel: 16 ridges still fit on a screen
+    height = 1.35 + 2 * panel
+    fig = _figure(11, height)
     axes = fig.subplots(2, len(sides), squeeze=False)
     for j, (s, c) in enumerate(zip(sides, COLORS)):
         _ridges(axes[0][j], s.acts, c, f"{'AB'[j]}: {s.policy} - activations at init")
         _ridges(axes[1][j], s.grads, c, f"{'AB'[j]}: {s.policy} - gradients at init (d loss / d activation)")
-    fig.subplots_adjust(left=0.11, right=0.93, top=0.95, bottom=0.05, wspace=0.42, hspace=0.28)
+    # margins in inches, so titles never touch the tick labels above them whatever the number of layers
+    top_in, bottom_in, gap_in = 0.3, 0.3, 0.75
+    ax_h = (height - top_in - bottom_in - gap_in) / 2
+    fig.subplots_adjust(left=0.11, right=0.93, top=1 - top_in / height, bottom=bottom_in / height, wspace=0.42,
+                        hspace=gap_in / ax_h)
     return fig
 
 

@@ -123,7 +123,11 @@ class Handlers:
 
 
 def _SKIP():
-    import gradio as gr
+    """Gradio's "leave this output as it is" (a plain dict without gradio: the handlers run without it)."""
+    try:
+        import gradio as gr
+    except ImportError:
+        return {"__type__": "update"}
     return gr.skip()
 
 

@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := dataset-fashion-mnist
+APT_PACKAGES := dataset-fashion-mnist chromium
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 .PHONY: setup apt run test test-slow bench clean
@@ -16,10 +16,11 @@ setup: $(STAMP) apt
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[data,report,dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[data,report,dev,demo]"
 	@touch $(STAMP)
 
-# Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist) comes from Debian.
+# Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist) and the chromium that the web-demo
+# tests drive (never `playwright install`) come from Debian.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -42,7 +42,7 @@ def test_gpt2_conv1d_is_written_and_tied_head_planned_once(mk):
 
 
 def test_user_rule_on_conv1d_gets_the_right_fans(mk):
-    from transformers.pytorch_utils import Conv1D
+    Conv1D = pytest.importorskip("transformers.pytorch_utils").Conv1D
     m = Conv1D(512, 128)                                  # nf=512 outputs, nx=128 inputs: weight (128, 512)
     p = initlab.init_(m, [initlab.Rule("kaiming_normal", {"nonlinearity": "relu"}, type=Conv1D, param="weight")],
                       bias="zeros", seed=0)

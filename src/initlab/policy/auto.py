@@ -229,7 +229,7 @@ class Auto:
                                    f"with depth (slope {slope:.3f}/layer)", action="calibrate"))
                 else:
                     out.append(use(t, scheme, kwargs, "auto", reason))
-            elif t.family == "embedding":   # models helper: tied heads get N(0, 1/d) (policy/embeddings.py)
+            elif t.family == "embedding":   # models helper: tied heads get N(0, s^2/d) (policy/embeddings.py)
                 from .embeddings import embedding_decisions
                 out.extend(embedding_decisions(ctx, t))
             elif t.family == "mha":

@@ -165,3 +165,9 @@ def test_cli_demo_checks_its_arguments_before_starting(capsys):
     assert err.count("\n") == 1 and "spec" in err
     assert main(["demo", "--help"]) == 0
     assert "127.0.0.1" in capsys.readouterr().out
+
+
+def test_cli_demo_binds_this_machine_only_by_default():
+    from initlab.cli.main import build_parser
+    args = build_parser().parse_args(["demo"])
+    assert (args.host, args.port, args.model, args.threads) == ("127.0.0.1", None, None, 1)

@@ -46,6 +46,7 @@ def run(args) -> int:
         from ..models import build_model
         build_model(args.model)
     from ..web import launch
-    print(f"initlab demo on http://{args.host}:{args.port or 7860} (Ctrl-C stops it)", flush=True)
-    launch(args.host, args.port, args.model, threads=args.threads)
+    demo = launch(args.host, args.port, args.model, threads=args.threads, block=False)
+    print(f"initlab demo on {demo.local_url} (Ctrl-C stops it)", flush=True)
+    demo.block_thread()
     return 0

@@ -52,7 +52,7 @@ class Handlers:
             out = self._init_outputs(sides)
         except Exception as e:  # noqa: BLE001 - every failure is a message in the page
             return (_error(e),) + (_SKIP(),) * 5
-        return (_note(note, f"init pictures in {time.perf_counter() - t0:.2f} s"),) + out
+        return (_note(note, f"initialized and diagnosed in {time.perf_counter() - t0:.2f} s"),) + out
 
     def train(self, *values, session: str = ""):
         """Generator: the init pictures first, then the curves (and boundary) as epochs finish."""

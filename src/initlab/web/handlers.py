@@ -85,13 +85,13 @@ class Handlers:
             if old is not None:
                 old.stop()
             self.runs[session] = run
-        snap = run.snapshot()
-        yield (_note(note, "training both inits on the same seed and batches"),) + init_out + (
-            status(snap, s.epochs), results(labels, snap, s.epochs, chance), curves([[], []], labels, chance, s.epochs),
-            None)
-        run.start()
         drawn, drawn_probs = -1, -1
-        try:
+        try:                           # from here on, however the page leaves, the run is stopped (finally)
+            snap = run.snapshot()
+            yield (_note(note, "training both inits on the same seed and batches"),) + init_out + (
+                status(snap, s.epochs), results(labels, snap, s.epochs, chance),
+                curves([[], []], labels, chance, s.epochs), None)
+            run.start()
             while True:
                 done = run.finished
                 time.sleep(0 if done else POLL_S)
@@ -123,12 +123,10 @@ class Handlers:
 
 
 def _SKIP():
-    """Gradio's "leave this output as it is" (a plain dict without gradio: the handlers run without it)."""
-    try:
-        import gradio as gr
-    except ImportError:
-        return {"__type__": "update"}
-    return gr.skip()
+    """Gradio's "leave this output as it is": gr.skip() when the page runs (gradio imported), else its value."""
+    import sys
+    gr = sys.modules.get("gradio")
+    return gr.skip() if gr is not None else {"__type__": "update"}
 
 
 def _error(e: BaseException) -> str:

@@ -95,11 +95,17 @@ def test_depth_beyond_bound_is_a_message_not_a_traceback(page, artifacts):
     page.screenshot(path=str(artifacts / "depth-10000-message.png"))
 
 
-def test_a_long_run_can_be_stopped(page):
+def test_the_page_answers_during_a_long_run_which_can_be_stopped(page):
     set_numbers(page, {**SMALL, "epochs": "500"})
     page.click("#train")
     page.wait_for_function("document.querySelector('#status').innerText.includes('training')")
     page.wait_for_function("document.querySelector('#initlab-results').innerText.match(/[1-9]\\d* \\/ 500/)")
+    # the server stays responsive: new init pictures (another seed) arrive while the run goes on
+    hist = img_src(page, "histograms")
+    set_numbers(page, {"seed": "7"})
+    page.click("#show-init")
+    wait_changed(page, "histograms", hist)
+    assert "training" in page.inner_text("#status")
     page.click("#stop")
     page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=20_000)
     m = re.search(r"(\d+) / 500", page.inner_text("#initlab-results"))

@@ -165,3 +165,22 @@ def test_cli_demo_checks_its_arguments_before_starting(capsys):
     assert err.count("\n") == 1 and "spec" in err
     assert main(["demo", "--help"]) == 0
     assert "127.0.0.1" in capsys.readouterr().out
+
+
+def test_cli_demo_binds_this_machine_only_by_default():
+    from initlab.cli.main import build_parser
+    args = build_parser().parse_args(["demo"])
+    assert (args.host, args.port, args.model, args.threads) == ("127.0.0.1", None, None, 1)
+
+
+def test_a_page_that_goes_away_stops_its_run():
+    from initlab.web.handlers import Handlers
+    h = Handlers()
+    gen = h.train("zeros", "auto", "relu", 2, 8, "moons", 200, 0.1, "sgd", 500, 16, 0, BUILT, session="s1")
+    first = next(gen)
+    assert first[0].startswith("training both inits") and len(first) == 10
+    run = h.runs["s1"]
+    next(gen)                                  # one refresh: the run is going
+    gen.close()                                # what Gradio does when the browser leaves
+    run.thread.join(30)
+    assert run.snapshot()["status"] == "stopped" and "s1" not in h.runs

@@ -38,14 +38,15 @@ def run(args) -> int:
         raise bad_argument("initlab demo", "--port", args.port, "a port from 1 to 65535", "e.g. --port 7860")
     if args.threads < 1:
         raise bad_argument("initlab demo", "--threads", args.threads, "an int >= 1", "e.g. --threads 1")
+    if args.model is not None:          # fail here, on the command line, not later in the page
+        from ..models import build_model
+        build_model(args.model)
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise InitError("initlab demo: gradio is not installed. Fix: pip install 'initlab[demo]'") from None
-    if args.model is not None:          # fail here, on the command line, not later in the page
-        from ..models import build_model
-        build_model(args.model)
     from ..web import launch
-    print(f"initlab demo on http://{args.host}:{args.port or 7860} (Ctrl-C stops it)", flush=True)
-    launch(args.host, args.port, args.model, threads=args.threads)
+    demo = launch(args.host, args.port, args.model, threads=args.threads, block=False)
+    print(f"initlab demo on {demo.local_url} (Ctrl-C stops it)", flush=True)
+    demo.block_thread()
     return 0

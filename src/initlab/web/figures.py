@@ -41,11 +41,14 @@ def _span(samples) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _ridges(ax, samples, color, title):
+def _ridges(ax, samples, color, title, names: bool):
+    """One panel: all ridges as ONE PolyCollection, few short texts (glyph rendering is most of the cost)."""
+    from matplotlib.collections import LineCollection, PolyCollection
     lo, hi = _span(samples)
     n = len(samples)
     edges = np.linspace(lo, hi, BINS + 1)
-    mids = 0.5 * (edges[1:] + edges[:-1])
+    xs = np.repeat(edges, 2)[1:-1]                     # step outline: each bin's left and right edge
+    polys, labels = [], []
     for i, (label, v) in enumerate(samples):
         base = n - 1 - i
         v = v[torch.isfinite(v)].numpy() if v.numel() else np.zeros(0)
@@ -54,19 +57,22 @@ def _ridges(ax, samples, color, title):
             # heights relative to the second-highest bin (clipped at 1): ReLU's spike at 0 would otherwise
             # flatten the rest of the distribution; a lone spike (zeros init) still reaches full height
             top = np.sort(h)[-2] if (h > 0).sum() > 1 else h.max()
-            h = 0.9 * np.minimum(h / max(1, top), 1.0)
-            ax.fill_between(mids, base, base + h, step="mid", color=color, alpha=0.75, lw=0)
-            ax.text(1.01, base + 0.15, f"std {float(np.std(v)):.2g}", transform=ax.get_yaxis_transform(),
-                    fontsize=7, color="#333333", va="bottom")
+            ys = base + 0.9 * np.repeat(np.minimum(h / max(1, top), 1.0), 2)
+            polys.append(np.c_[np.r_[xs[0], xs, xs[-1]], np.r_[base, ys, base]])
+            labels.append(f"\u03c3 {float(np.std(v)):.2g}")
         else:
-            ax.text(0.5 * (lo + hi), base + 0.3, "no gradient reaches this layer", ha="center", fontsize=7,
-                    color="#777777")
-        ax.axhline(base, color="#cccccc", lw=0.5)
+            labels.append("no gradient")
+    ax.add_collection(PolyCollection(polys, facecolors=color, alpha=0.75, linewidths=0))
+    ax.add_collection(LineCollection([[(lo, b), (hi, b)] for b in range(n)], colors="#cccccc", linewidths=0.5))
     ax.axvline(0.0, color="#999999", lw=0.5, ls=":")
-    ax.set_yticks([n - 1 - i + 0.35 for i in range(n)], [lab for lab, _ in samples], fontsize=7)
+    rows = [n - 1 - i + 0.35 for i in range(n)]
+    ax.set_yticks(rows, [lab for lab, _ in samples] if names else [], fontsize=8)
+    for y, text in zip(rows, labels):                  # each layer's std, right of its ridge
+        ax.text(1.005, y, text, transform=ax.get_yaxis_transform(), fontsize=8, va="center", color="#333333")
     ax.set_ylim(-0.2, n)
     ax.set_xlim(lo, hi)
     ax.tick_params(axis="x", labelsize=7)
+    ax.tick_params(axis="y", length=0)
     ax.set_title(title, fontsize=9)
     for s in ("top", "right", "left"):
         ax.spines[s].set_visible(False)
@@ -80,12 +86,12 @@ def histograms(sides) -> Figure:
     fig = _figure(11, height)
     axes = fig.subplots(2, len(sides), squeeze=False)
     for j, (s, c) in enumerate(zip(sides, COLORS)):
-        _ridges(axes[0][j], s.acts, c, f"{'AB'[j]}: {s.policy} - activations at init")
-        _ridges(axes[1][j], s.grads, c, f"{'AB'[j]}: {s.policy} - gradients at init (d loss / d activation)")
+        _ridges(axes[0][j], s.acts, c, f"{'AB'[j]}: {s.policy} - activations at init", j == 0)
+        _ridges(axes[1][j], s.grads, c, f"{'AB'[j]}: {s.policy} - gradients at init (d loss / d activation)", j == 0)
     # margins in inches, so titles never touch the tick labels above them whatever the number of layers
     top_in, bottom_in, gap_in = 0.3, 0.3, 0.75
     ax_h = (height - top_in - bottom_in - gap_in) / 2
-    fig.subplots_adjust(left=0.11, right=0.93, top=1 - top_in / height, bottom=bottom_in / height, wspace=0.42,
+    fig.subplots_adjust(left=0.1, right=0.94, top=1 - top_in / height, bottom=bottom_in / height, wspace=0.2,
                         hspace=gap_in / ax_h)
     return fig
 
@@ -100,17 +106,20 @@ def curves(histories, labels, chance: float, n_epochs: int) -> Figure:
         ax_l.plot(ep, [h["val_loss"] for h in hist], "--", color=c, lw=1.2, label=f"{lab} validation")
         ax_a.plot(ep, [100 * h["val_acc"] for h in hist], "-", color=c, lw=1.6, label=lab)
     ax_a.axhline(100 * chance, color="#888888", lw=0.8, ls=":", label=f"chance ({100 * chance:.0f} %)")
-    for ax, name in ((ax_l, "loss"), (ax_a, "validation accuracy (%)")):
+    from matplotlib.ticker import MaxNLocator
+    # legends where the curves are not: above the loss curves (headroom), below the accuracies (chance and up)
+    for ax, name, where in ((ax_l, "loss", "upper right"), (ax_a, "validation accuracy (%)", "lower right")):
         ax.set_xlim(0.5, max(1, n_epochs) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+        ax.legend(fontsize=7, loc=where, framealpha=0.9, ncol=2)
     ax_a.set_ylim(0, 100)
-    if any(h for h in histories):
-        top = max((h["train_loss"] for hist in histories for h in hist if math.isfinite(h["train_loss"])), default=1)
-        ax_l.set_ylim(0, min(top, 10) * 1.1 or 1)
+    top = max((v for hist in histories for h in hist for v in (h["train_loss"], h["val_loss"]) if math.isfinite(v)),
+              default=1.0)
+    ax_l.set_ylim(0, min(top, 10) * 1.5 or 1)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.9, bottom=0.15, wspace=0.18)
     return fig
 

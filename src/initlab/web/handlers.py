@@ -14,6 +14,7 @@ from .settings import BUILT, message, parse
 OUTPUTS = ("message", "histograms", "verdicts_a", "verdicts_b", "plan_a", "plan_b", "status", "results", "curves",
            "boundary")
 POLL_S = 0.5        # the page is refreshed at least this often while training (the issue asks >= 1/s)
+BOUNDARY_S = 1.5    # the decision boundary at most this often
 
 
 class Handlers:
@@ -52,7 +53,7 @@ class Handlers:
             out = self._init_outputs(sides)
         except Exception as e:  # noqa: BLE001 - every failure is a message in the page
             return (_error(e),) + (_SKIP(),) * 5
-        return (_note(note, f"init pictures in {time.perf_counter() - t0:.2f} s"),) + out
+        return (_note(note, f"initialized and diagnosed in {time.perf_counter() - t0:.2f} s"),) + out
 
     def train(self, *values, session: str = ""):
         """Generator: the init pictures first, then the curves (and boundary) as epochs finish."""
@@ -85,13 +86,13 @@ class Handlers:
             if old is not None:
                 old.stop()
             self.runs[session] = run
-        snap = run.snapshot()
-        yield (_note(note, "training both inits on the same seed and batches"),) + init_out + (
-            status(snap, s.epochs), results(labels, snap, s.epochs, chance), curves([[], []], labels, chance, s.epochs),
-            None)
-        run.start()
-        drawn, drawn_probs = -1, -1
-        try:
+        drawn, drawn_probs, boundary_at = -1, -1, -float("inf")
+        try:                           # from here on, however the page leaves, the run is stopped (finally)
+            snap = run.snapshot()
+            yield (_note(note, "training both inits on the same seed and batches"),) + init_out + (
+                status(snap, s.epochs), results(labels, snap, s.epochs, chance),
+                curves([[], []], labels, chance, s.epochs), None)
+            run.start()
             while True:
                 done = run.finished
                 time.sleep(0 if done else POLL_S)
@@ -99,10 +100,13 @@ class Handlers:
                 n = sum(len(h) for h in snap["history"])
                 fig_c = curves(snap["history"], labels, chance, s.epochs) if n != drawn else skip()
                 fig_b = skip()
-                if s.two_d and snap["probs"] is not None and snap["probs_epoch"] != drawn_probs:
+                # the boundary figure costs as much as the curves: redraw it at most every BOUNDARY_S (and at the
+                # end), so the status and curves keep their pace on a busy machine
+                if s.two_d and snap["probs"] is not None and snap["probs_epoch"] != drawn_probs and (
+                        done or time.perf_counter() - boundary_at >= BOUNDARY_S):
                     _, xs, ys = run.grid
                     fig_b = boundary(snap["probs"], labels, xs, ys, ds.x_train, ds.y_train, snap["probs_epoch"])
-                    drawn_probs = snap["probs_epoch"]
+                    drawn_probs, boundary_at = snap["probs_epoch"], time.perf_counter()
                 drawn = n
                 yield (skip(),) * 6 + (status(snap, s.epochs), results(labels, snap, s.epochs, chance), fig_c, fig_b)
                 if done:
@@ -123,12 +127,10 @@ class Handlers:
 
 
 def _SKIP():
-    """Gradio's "leave this output as it is" (a plain dict without gradio: the handlers run without it)."""
-    try:
-        import gradio as gr
-    except ImportError:
-        return {"__type__": "update"}
-    return gr.skip()
+    """Gradio's "leave this output as it is": gr.skip() when the page runs (gradio imported), else its value."""
+    import sys
+    gr = sys.modules.get("gradio")
+    return gr.skip() if gr is not None else {"__type__": "update"}
 
 
 def _error(e: BaseException) -> str:

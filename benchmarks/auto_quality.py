@@ -14,8 +14,9 @@ every column and the best fixed scheme; then the mean over tasks (regression as 
 the R^2 in %, so it averages with accuracies), the tasks where `auto` is within 1 point (2 % relative MSE
 for regression) of the best fixed scheme, and the tasks where `auto` is below torch's default.
 
-Run (full suite, ~15 min on 2 cores):
+Run (full suite: ~8 CPU-minutes, ~5 min on 2 free cores):
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py
+    nice -n 5 .venv/bin/python benchmarks/auto_quality.py --save runs.json  # resumable
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --quick          # 4 tasks, 2 seeds
     .venv/bin/python benchmarks/auto_quality.py --tasks relu-d20,cnn-tanh --columns auto,kaiming_normal
 Peers: pip install -e .[bench]  (anyinit, lsuv); a missing peer's columns are skipped with a note.
@@ -40,9 +41,13 @@ import torch.nn as nn
 import initlab
 from initlab.models import MLP, ResMLP, SmallCNN, activation
 
+# general_rule_normal is the same law as lecun_normal (N(0, 1/fan_in)) and torch's default is the general rule's
+# uniform form, so "general rule" is covered by those two columns; orthogonal: pass --columns ...,orthogonal
 FIXED = ["xavier_normal", "kaiming_normal", "lecun_normal", "general_rule_normal", "orthogonal"]
+DEFAULT_FIXED = ["xavier_normal", "kaiming_normal", "lecun_normal"]
 PEERS = ["anyinit-analytic", "anyinit-empirical", "lsuv-pkg"]
-COLUMNS = ["torch-default"] + FIXED + ["auto"] + PEERS
+COLUMNS = ["torch-default"] + DEFAULT_FIXED + ["auto"] + PEERS
+ALL_COLUMNS = ["torch-default"] + FIXED + ["auto"] + PEERS
 CAL_ROWS = 256
 
 
@@ -106,22 +111,22 @@ class Task:
 
 
 TASKS = [
-    Task("relu-d20", "digits", plain(64, 20, 64, "relu"), "sgd", 0.01, 30),
-    Task("lrelu0.1-d20", "digits", plain(64, 20, 64, "leaky_relu=0.1"), "sgd", 0.01, 30),
-    Task("tanh-d20", "digits", plain(64, 20, 64, "tanh"), "sgd", 0.01, 30),
-    Task("sigmoid-d6", "digits", plain(64, 6, 64, "sigmoid"), "sgd", 0.05, 30),
-    Task("selu-d20", "mnist1d", plain(40, 20, 64, "selu"), "sgd", 0.01, 15),
-    Task("gelu-d12", "mnist1d", plain(40, 12, 64, "gelu"), "adam", 1e-3, 15),
-    Task("silu-d12", "digits", plain(64, 12, 64, "silu"), "adam", 1e-3, 30),
-    Task("relu-d40", "mnist1d", plain(40, 40, 64, "relu"), "sgd", 0.005, 15),
-    Task("tanh-d40-adam", "mnist1d", plain(40, 40, 64, "tanh"), "adam", 1e-3, 15),
-    Task("sigmoid-d10-adam", "mnist1d", plain(40, 10, 64, "sigmoid"), "adam", 1e-3, 15),
-    Task("resmlp-relu", "fashion", lambda: ResMLP(8, 64, "relu", n_in=784), "sgd", 0.01, 10),
-    Task("resmlp-ln-gelu", "fashion", lambda: PreNormResMLP(8, 64, "gelu", 784), "adam", 1e-3, 10),
-    Task("cnn-relu", "fashion", lambda: SmallCNN("relu"), "sgd", 0.01, 4),
-    Task("cnn-tanh", "fashion", lambda: SmallCNN("tanh"), "adam", 1e-3, 4),
-    Task("transformer", "mnist1d", TinyTransformer, "adam", 2e-3, 15),
-    Task("housing-relu-d6", "housing", plain(8, 6, 64, "relu", 1), "adam", 1e-3, 20),
+    Task("relu-d20", "digits", plain(64, 20, 64, "relu"), "sgd", 0.01, 12),
+    Task("lrelu0.1-d20", "digits", plain(64, 20, 64, "leaky_relu=0.1"), "sgd", 0.01, 12),
+    Task("tanh-d20", "digits", plain(64, 20, 64, "tanh"), "sgd", 0.01, 12),
+    Task("sigmoid-d6", "digits", plain(64, 6, 64, "sigmoid"), "sgd", 0.05, 12),
+    Task("selu-d20", "mnist1d", plain(40, 20, 64, "selu"), "sgd", 0.01, 8),
+    Task("gelu-d12", "mnist1d", plain(40, 12, 64, "gelu"), "adam", 1e-3, 8),
+    Task("silu-d12", "digits", plain(64, 12, 64, "silu"), "adam", 1e-3, 12),
+    Task("relu-d40", "mnist1d", plain(40, 40, 64, "relu"), "sgd", 0.005, 8),
+    Task("tanh-d40-adam", "mnist1d", plain(40, 40, 64, "tanh"), "adam", 1e-3, 8),
+    Task("sigmoid-d10-adam", "mnist1d", plain(40, 10, 64, "sigmoid"), "adam", 1e-3, 8),
+    Task("resmlp-relu", "fashion", lambda: ResMLP(8, 64, "relu", n_in=784), "sgd", 0.01, 8),
+    Task("resmlp-ln-gelu", "fashion", lambda: PreNormResMLP(8, 64, "gelu", 784), "adam", 1e-3, 8),
+    Task("cnn-relu", "fashion", lambda: SmallCNN("relu"), "sgd", 0.01, 3),
+    Task("cnn-tanh", "fashion", lambda: SmallCNN("tanh"), "adam", 1e-3, 3),
+    Task("transformer", "mnist1d", TinyTransformer, "adam", 2e-3, 8),
+    Task("housing-relu-d6", "housing", plain(8, 6, 64, "relu", 1), "adam", 1e-3, 12),
 ]
 BY_NAME = {t.name: t for t in TASKS}
 QUICK = ["relu-d20", "tanh-d20", "sigmoid-d6", "housing-relu-d6"]
@@ -349,9 +354,9 @@ def main(argv=None) -> None:
         runs = {}
         for f in a.merge:
             with open(f) as fh:
-                runs.update({tuple(k.split("|")): v for k, v in json.load(fh).items()})
-        columns = [c for c in COLUMNS if all((t.name, c, str(s)) in runs for t in tasks for s in range(seeds))]
-        res = {(t.name, c): [runs[(t.name, c, str(s))] for s in range(seeds)] for t in tasks for c in columns}
+                runs.update({(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())})
+        columns = [c for c in ALL_COLUMNS if all((t.name, c, s) in runs for t in tasks for s in range(seeds))]
+        res = {(t.name, c): [runs[(t.name, c, s)] for s in range(seeds)] for t in tasks for c in columns}
         print(table(summarize(res, tasks, columns), columns, seeds))
         return
     columns, notes = available(a.columns.split(",") if a.columns else COLUMNS)

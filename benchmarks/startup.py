@@ -8,6 +8,7 @@ of --repeat runs (default 5).
   initlab --help        the console script's entry point, --help
   initlab schemes       the scheme table
   initlab plan          plan mlp:64-128-10:relu (auto)
+  torch+scipy.st        python -c "import torch, scipy.stats" (context: compare's statistics import scipy.stats)
   torch init            a script building a 64-128-128-10 MLP (torch's default init runs in the constructors)
   init_ auto            the same script, then initlab.init_(model, "auto")
   compare 35            initlab compare: 35 MLPs 64-128-128-10 (7 policies x 5 seeds), digits, 20 epochs,
@@ -53,13 +54,14 @@ WORKLOADS = {   # name -> python argv (after the interpreter); None in the initl
     "initlab --help": ["-c", CLI, "--help"],
     "initlab schemes": ["-c", CLI, "schemes"],
     "initlab plan": ["-c", CLI, "plan", "mlp:64-128-10:relu"],
+    "torch+scipy.st": ["-c", "import torch, scipy.stats"],   # context: what compare's statistics import costs
     "torch init": ["-c", "import torch; " + MLP],
     "init_ auto": ["-c", "import torch; import initlab; " + MLP + "; initlab.init_(m, 'auto')"],
 }
 COMPARE = ["-c", CLI, "compare", "--model", "digits-mlp", "--data", "digits", "--policies", POLICIES,
            "--seeds", "5", "--epochs", "20", "--batch-size", "16", "--lr", "0.05", "--no-store", "--no-report",
            "--quiet"]
-TORCH_ONLY = {"import torch", "torch init"}
+TORCH_ONLY = {"import torch", "torch init", "torch+scipy.st"}
 
 
 def timed(argv: list[str], src: Path) -> float:

@@ -40,26 +40,26 @@ def register(sub) -> None:
                    "file.py:factory (default %(default)s)")
     p.add_argument("--data", default=DEFAULTS["data"], help="data set name (default %(default)s)")
     p.add_argument("--policies", default=DEFAULTS["policies"], help="comma-separated policies (default: the 8 of seed 004)")
-    p.add_argument("--seeds", type=ck.SEEDS, default=DEFAULTS["seeds"], help="number of seeds (default %(default)s)")
-    p.add_argument("--epochs", type=ck.EPOCHS, default=DEFAULTS["epochs"], help="default %(default)s")
+    p.add_argument("--seeds", type=ck.seeds(), default=DEFAULTS["seeds"], help="number of seeds (default %(default)s)")
+    p.add_argument("--epochs", type=ck.epochs(), default=DEFAULTS["epochs"], help="default %(default)s")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], help="sgd | adam | adamw (default %(default)s)")
-    p.add_argument("--lr", type=ck.RATE, default=DEFAULTS["lr"], help="learning rate (default %(default)s)")
-    p.add_argument("--momentum", type=ck.NON_NEGATIVE, default=0.0, help="SGD momentum (default 0)")
-    p.add_argument("--weight-decay", type=ck.NON_NEGATIVE, default=0.0, help="weight decay (default 0)")
-    p.add_argument("--batch-size", type=ck.BATCH, default=DEFAULTS["batch_size"], help="default %(default)s")
+    p.add_argument("--lr", type=ck.rate(), default=DEFAULTS["lr"], help="learning rate (default %(default)s)")
+    p.add_argument("--momentum", type=ck.non_negative("--momentum"), default=0.0, help="SGD momentum (default 0)")
+    p.add_argument("--weight-decay", type=ck.non_negative("--weight-decay"), default=0.0, help="weight decay (default 0)")
+    p.add_argument("--batch-size", type=ck.batch("--batch-size"), default=DEFAULTS["batch_size"], help="default %(default)s")
     p.add_argument("--loss", default=None, help="cross_entropy | bce | mse (default: from the task)")
     p.add_argument("--store", default=None, help="run store (default ./initlab-runs/runs.sqlite)")
     p.add_argument("--no-store", action="store_true", help="keep nothing: train everything, save nothing")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto: CUDA when available)")
-    p.add_argument("--subsample", type=ck.SAMPLES, default=None, help="keep N training samples (quick runs)")
+    p.add_argument("--subsample", type=ck.count("--subsample", 1000), default=None, help="keep N training samples (quick runs)")
     p.add_argument("--features", default=None, help="comma-separated columns of a set with named features "
                    "(california-housing), e.g. AveRooms,AveOccup for the seed-003 models housing-small/-large")
-    p.add_argument("--val-fraction", type=ck.FRACTION, default=None, help="validation share (default: the set's, 0.2 "
+    p.add_argument("--val-fraction", type=ck.fraction("--val-fraction"), default=None, help="validation share (default: the set's, 0.2 "
                    "for fashion-mnist/digits)")
-    p.add_argument("--chunk", type=ck.SAMPLES, default=None, help="models per vectorized batch; each chunk is saved when "
+    p.add_argument("--chunk", type=ck.count("--chunk", 35), default=None, help="models per vectorized batch; each chunk is saved when "
                    "it finishes (default: all at once)")
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
-    p.add_argument("--target", type=ck.FINITE, default=None, help="report epochs to reach this metric value")
+    p.add_argument("--target", type=ck.finite("--target"), default=None, help="report epochs to reach this metric value")
     p.add_argument("--threads", default="auto", type=ck.parallel("--threads"), help="torch CPU threads while training, or auto (default): 1 per "
                    "worker process, else time 1 thread against all cores on a layer of the model")
     p.add_argument("--workers", default="auto", type=ck.parallel("--workers"), help="processes training slices of the models (stacked-MLP path "

@@ -43,8 +43,8 @@ def register(sub) -> None:
                    help="initialize with this policy first (preset or scheme name; default: keep the built init)")
     p.add_argument("--data", default=None, metavar="NAME",
                    help="use the first N training samples of this data set (initlab.data) and its loss")
-    p.add_argument("--batch", type=ck.BATCH, default=256, metavar="N", help="batch size (default: 256)")
-    p.add_argument("--seed", type=ck.seed, default=0, metavar="S",
+    p.add_argument("--batch", type=ck.batch("--batch"), default=256, metavar="N", help="batch size (default: 256)")
+    p.add_argument("--seed", type=ck.seed(), default=0, metavar="S",
                    help="seed for building the model, the policy and the inputs (default: 0)")
     p.add_argument("--eval", action="store_true", help="run in eval mode (default: train mode, dropout off)")
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")

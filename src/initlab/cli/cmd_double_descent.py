@@ -37,20 +37,20 @@ def register(sub) -> None:
     p.add_argument("--axis", choices=AXES, default="width", help="width (model-wise), epochs or samples")
     p.add_argument("--data", default="mnist1d", help="mnist1d (default, generated locally) or fashion-mnist")
     p.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files (default: Debian's)")
-    p.add_argument("--noise", type=ck.FRACTION, default=0.15, help="fraction of training labels made wrong (default 0.15)")
+    p.add_argument("--noise", type=ck.fraction("--noise"), default=0.15, help="fraction of training labels made wrong (default 0.15)")
     p.add_argument("--widths", type=_ints, nargs="+", default=None,
                    help="hidden widths (default: 17 geometric 2..512; samples axis: 16 45 128)")
-    p.add_argument("--epochs", type=ck.EPOCHS, default=None, help="training epochs (default 1000)")
-    p.add_argument("--seeds", type=ck.SEEDS, default=1, help="number of seeds 0..N-1 (default 1)")
+    p.add_argument("--epochs", type=ck.epochs(), default=None, help="training epochs (default 1000)")
+    p.add_argument("--seeds", type=ck.seeds(), default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--policy", default="torch-default", help="init policy (default torch-default)")
     p.add_argument("--compare", default=None, metavar="POLICY",
                    help="also run under this policy and report whether the threshold / peak width moves")
     p.add_argument("--samples", type=_ints, nargs="+", default=None,
                    help="training-set sizes for --axis samples (default 500 1000 2000 3000 4000)")
-    p.add_argument("--n-train", type=ck.SAMPLES, default=4000, help="training samples (default 4000)")
-    p.add_argument("--n-test", type=ck.SAMPLES, default=10000, help="MNIST-1D test samples (default 10000)")
-    p.add_argument("--batch-size", type=ck.BATCH, default=128)
-    p.add_argument("--lr", type=ck.RATE, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--n-train", type=ck.count("--n-train", 4000), default=4000, help="training samples (default 4000)")
+    p.add_argument("--n-test", type=ck.count("--n-test", 10000), default=10000, help="MNIST-1D test samples (default 10000)")
+    p.add_argument("--batch-size", type=ck.batch("--batch-size"), default=128)
+    p.add_argument("--lr", type=ck.rate(), default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--tol", type=float, default=0.01, help="train error counted as interpolation (default 0.01)")
     p.add_argument("--min-rise", type=float, default=0.03, help="peak height needed on both sides (default 0.03)")
     p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=None,

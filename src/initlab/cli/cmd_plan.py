@@ -23,8 +23,8 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="model spec, e.g. mlp:784-256-10:relu or seed004")
     p.add_argument("--policy", default="auto", help="preset or scheme name (default: auto)")
     p.add_argument("--bias", default=None, help="bias option: zeros, keep, a float, or a scheme name")
-    p.add_argument("--seed", type=ck.seed, default=0, help="generator seed for --apply-check (default: 0)")
-    p.add_argument("--batch", type=ck.BATCH, default=256, help="example batch size for lsuv and tracing (default: 256)")
+    p.add_argument("--seed", type=ck.seed(), default=0, help="generator seed for --apply-check (default: 0)")
+    p.add_argument("--batch", type=ck.batch("--batch"), default=256, help="example batch size for lsuv and tracing (default: 256)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--apply-check", action="store_true",
                    help="apply the plan to the in-memory model, then verify it (exit 1 on a mismatch)")

@@ -22,6 +22,10 @@ class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line and exit 2 (never a usage dump)."""
 
     def error(self, message):  # noqa: D401 - argparse hook
+        # "argument --lr: --lr=1e308 is not allowed; ..." (a cli/_checks.py type): say the flag once
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument ") and rest.startswith(head[len("argument "):].split("/")[0] + "="):
+            message = rest
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

@@ -28,7 +28,8 @@ _SCHEME_NAMES = (
 )
 # name -> module it comes from (relative to this package)
 _LAZY = {**{n: ".schemes" for n in _SCHEME_NAMES},
-         **{n: ".policy" for n in ("plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies")},
+         **{n: ".policy" for n in ("plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies",
+                                   "register_module", "unregister_module")},
          "diagnose": ".diagnostics", "Diagnosis": ".diagnostics",
          "compare": ".experiments.compare", "double_descent": ".experiments.double_descent",
          "reproduce": ".experiments.reproduce"}
@@ -36,7 +37,8 @@ _LAZY = {**{n: ".schemes" for n in _SCHEME_NAMES},
 _SUBMODULES = ("schemes", "policy", "diagnostics", "data", "models", "experiments", "reports")
 
 __all__ = (["InitError", "__version__"] + list(_SCHEME_NAMES)
-           + ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies", "diagnose", "Diagnosis",
+           + ["plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies", "register_module",
+              "unregister_module", "diagnose", "Diagnosis",
               "compare", "double_descent", "reproduce", "schemes", "data", "models", "reports"])
 
 
@@ -61,5 +63,6 @@ if TYPE_CHECKING:   # what the names are, for type checkers and editors (never e
     from .experiments.compare import compare  # noqa: F401
     from .experiments.double_descent import double_descent  # noqa: F401
     from .experiments.reproduce import reproduce  # noqa: F401
-    from .policy import Plan, Rule, freeze, init_, keep, list_policies, plan  # noqa: F401
+    from .policy import (Plan, Rule, freeze, init_, keep, list_policies, plan,  # noqa: F401
+                         register_module, unregister_module)
     from .schemes import *  # noqa: F401,F403

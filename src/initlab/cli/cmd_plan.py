@@ -18,7 +18,7 @@ def register(sub) -> None:
                 examples=["initlab plan mlp:784-256-128-10:relu", "initlab plan deep-mlp:50:256:tanh --policy auto --json",
                           "initlab plan seed004 --policy lsuv --apply-check",
                           "initlab plan resmlp:8:128 --policy fixup --seed 0"],
-                notes="Policies: auto, torch_default, gpt2, fixup, zero_init_residual, zero, lsuv,\n"
+                notes="Policies: auto, torch_default, gpt2, fixup, zero_init_residual, zero, lsuv, bert,\n"
                       "or any scheme name (initlab schemes).")
     p.add_argument("model", metavar="MODEL", help="model spec, e.g. mlp:784-256-10:relu or seed004")
     p.add_argument("--policy", default="auto", help="preset or scheme name (default: auto)")

@@ -23,6 +23,7 @@ import torch
 from ..errors import bad_argument, check_finite, like_torch
 from .fans import check_fits, check_float_tensor, check_in_dtype, check_range, check_std
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 MIN_ACCEPTANCE = 1e-3   # below this torch's expected rounds per element exceed 1000: take the tail sampler
 _ROUND_MARGIN = 40.0    # rounds cap = (ln n + margin) / acceptance: P(torch needs more) < n * e^-(ln n + 40)
 
@@ -51,8 +52,11 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     in one tail where torch's loop cannot finish (see this module's docstring): there
     initlab samples exactly by exponential proposals (Robert 1995, "Simulation of
     truncated normal variables").  As torch: a == b fills with a, std=0 raises
-    ZeroDivisionError (InitZeroDivisionError).  strict=True: a real float tensor,
-    finite mean, std > 0, finite a < b that the dtype holds.
+    ZeroDivisionError (InitZeroDivisionError).  Like torch, in float16/bfloat16 the
+    uniform-proposal branch (little mass inside [a, b]) is biased: a uniform draw that
+    rounds to 0 accepts any proposal (torch's bfloat16 mean on [1, 100] is ~10, not 1.5).
+    strict=True draws those dtypes in float32 and rounds once (the exact law), and
+    requires a real float tensor, finite mean, std > 0, finite a < b that the dtype holds.
 
     Example:
         >>> w = torch.empty(3, 5)
@@ -61,6 +65,13 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     check = lambda: _check(tensor, mean, std, a, b)  # noqa: E731
     if strict:
         check()
+        if tensor.dtype in _LOW_PRECISION and not tensor.is_meta:
+            # torch's acceptance test in float16/bfloat16 is biased (a uniform draw that rounds to 0 has
+            # log 0 = -inf and accepts any proposal): strict draws in float32 and rounds once.
+            work = torch.empty(tensor.shape, dtype=torch.float32, device=tensor.device)
+            _draw(work, mean, std, a, b, generator)
+            with torch.no_grad():
+                return tensor.copy_(work)
     with like_torch("trunc_normal_", check):
         return _draw(tensor, mean, std, a, b, generator)
 

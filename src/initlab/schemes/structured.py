@@ -52,7 +52,11 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generato
         work = tensor.dtype
         if tensor.dtype in _LOW_PRECISION:   # initlab's extension (torch: no half-precision QR)
             work = torch.float32
-            if not abs(gain) <= torch.finfo(tensor.dtype).max:   # gain * Q would not fit: refuse as torch
+            try:
+                fits = bool(abs(gain) <= torch.finfo(tensor.dtype).max)
+            except Exception:   # noqa: BLE001 - not a number: torch would fail at its QR all the same
+                fits = False
+            if not fits:   # gain * Q would not fit: refuse with torch's type, as torch
                 tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)   # does, after its draw
                 raise bad_argument(where, "gain", gain, f"a gain whose entries fit {tensor.dtype} (|gain| <= "
                                    f"{torch.finfo(tensor.dtype).max:g}); torch has no {tensor.dtype} QR at all",

@@ -65,14 +65,14 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     check = lambda: _check(tensor, mean, std, a, b)  # noqa: E731
     if strict:
         check()
-        if tensor.dtype in _LOW_PRECISION and not tensor.is_meta:
+    with like_torch("trunc_normal_", check):
+        if strict and tensor.dtype in _LOW_PRECISION and not tensor.is_meta:
             # torch's acceptance test in float16/bfloat16 is biased (a uniform draw that rounds to 0 has
             # log 0 = -inf and accepts any proposal): strict draws in float32 and rounds once.
             work = torch.empty(tensor.shape, dtype=torch.float32, device=tensor.device)
             _draw(work, mean, std, a, b, generator)
             with torch.no_grad():
                 return tensor.copy_(work)
-    with like_torch("trunc_normal_", check):
         return _draw(tensor, mean, std, a, b, generator)
 
 

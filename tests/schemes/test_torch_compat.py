@@ -331,3 +331,12 @@ def test_issue_overflow_cases_match_torch_or_raise_initerror():
     assert torch.isfinite(w).all()
     with pytest.raises(NotImplementedError):   # beyond float16's range: InitError and torch's type
         initlab.orthogonal_(torch.empty(3, 4, dtype=torch.float16), gain=1e30)
+
+
+def test_warnings_point_at_the_caller():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        initlab.kaiming_normal_(torch.empty(0, 3))
+        initlab.kaiming_uniform_(torch.empty(3, 0))
+        initlab.trunc_normal_(torch.empty(3), 0.0, 1.0, 5.0, 6.0)
+    assert len(caught) == 3 and all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]

@@ -85,7 +85,7 @@ def _draw(tensor, mean, std, a, b, generator):
         return tensor
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
-                      "The distribution of values may be incorrect.", stacklevel=4)
+                      "The distribution of values may be incorrect.", stacklevel=3)
     with torch.no_grad():
         mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
         if mass > 0.3:

@@ -52,9 +52,9 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generato
         work = tensor.dtype
         if tensor.dtype in _LOW_PRECISION:   # initlab's extension (torch: no half-precision QR)
             work = torch.float32
-            try:
-                fits = bool(abs(gain) <= torch.finfo(tensor.dtype).max)
-            except Exception:   # noqa: BLE001 - not a number: torch would fail at its QR all the same
+            try:   # what tensor.mul_(gain) must do at the end: take gain, and stay finite
+                fits = bool(torch.isfinite(torch.ones((), dtype=tensor.dtype).mul_(gain)))
+            except Exception:   # noqa: BLE001 - not a real number: torch would fail at its QR all the same
                 fits = False
             if not fits:   # gain * Q would not fit: refuse with torch's type, as torch
                 tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)   # does, after its draw

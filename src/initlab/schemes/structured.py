@@ -69,7 +69,14 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generato
         if rows < cols:
             q.t_()
         with torch.no_grad():
-            tensor.copy_(q.view(tensor.shape))   # torch's tensor.view_as(q) fails on a non-contiguous kernel
+            try:
+                tensor.view_as(q).copy_(q)   # torch's way
+            except RuntimeError as exc:      # a kernel that cannot be viewed as a matrix: initlab fills it
+                try:                         # (if gain is unusable, fail as torch does: here, untouched)
+                    torch.ones((), dtype=tensor.dtype).mul_(gain)
+                except Exception:   # noqa: BLE001
+                    raise exc from None
+                tensor.copy_(q.view(tensor.shape))
             tensor.mul_(gain)
         return tensor
 

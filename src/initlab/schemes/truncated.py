@@ -119,16 +119,19 @@ def _uniform_proposals(tensor, mean, std, a, b, generator, cap):
     def log_ratio(x):  # log pdf(x) - log pdf(mode), computed in place in `proposal`
         return x.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
 
+    # (each log ratio is computed before its coin is drawn, as in torch: the order matters when it raises)
     tensor.uniform_(a, b, generator=generator)
     proposal.copy_(tensor)
-    pending = coin.uniform_(generator=generator).log_().gt(log_ratio(proposal))
+    ratio = log_ratio(proposal)
+    pending = coin.uniform_(generator=generator).log_().gt(ratio)
     if not pending.any():
         return tensor
     out, rounds = tensor, 1
     while True:
         proposal.uniform_(a, b, generator=generator)
         out = torch.where(pending, proposal, out)
-        pending = torch.where(pending, coin.uniform_(generator=generator).log_().gt(log_ratio(proposal)), pending)
+        ratio = log_ratio(proposal)
+        pending = torch.where(pending, coin.uniform_(generator=generator).log_().gt(ratio), pending)
         if not pending.any():
             break
         rounds += 1

@@ -2,7 +2,7 @@
 
 Under torch's names each random call runs side by side with torch.nn.init (test_torch_compat's
 `compare`): same outcome, bits, warnings and RNG states, and any exception an InitError that is
-also torch's type.  Under initlab's own names nothing but an InitError may escape.  2,000
+also torch's type (or, for a subclass torch raises such as numpy's UFuncTypeError, that very type).  Under initlab's own names nothing but an InitError may escape.  2,000
 examples in the default suite, 20,000 under the `slow` marker (`make test-slow`); derandomized.
 """
 from __future__ import annotations

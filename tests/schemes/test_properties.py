@@ -1,8 +1,10 @@
-"""Property-based: throw random shapes, dtypes and arguments at every built-in scheme.
+"""Property-based: throw random shapes, dtypes and arguments at every built-in scheme, with
+initlab's checks (strict=True under torch's names; initlab's own names are always strict).
 
 Each call either fills the tensor correctly (same object, shape and dtype; finite
 values; inside the law's bounds when it has some; the exact value for constants)
 or raises InitError and leaves the tensor untouched -- never any other exception.
+(torch's semantics, without strict, are fuzzed against torch itself in test_fuzz.py.)
 A UserWarning (empty tensor, far-off mean) is fine.  Derandomized: the same examples
 on every run.
 """
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from initlab import InitError
 
-from ._cases import builtins, takes_generator
+from ._cases import builtins, strict, takes_generator
 
 SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, 1e-3, 1e-8, 10.0,
            7e4, -7e4, 1e30, -1e30, 3e38, 1e-300]   # beyond float16 / float32 / tiny
@@ -100,7 +102,7 @@ def test_fills_correctly_or_raises_initerror(scheme):
     def check(shape, dtype, kwargs, seed):
         t = torch.full(shape, SENTINEL, dtype=dtype) if dtype != torch.bool else torch.ones(shape, dtype=dtype)
         before = t.clone()
-        call = dict(kwargs)
+        call = dict(kwargs, **strict(scheme))
         if takes_generator(scheme):
             call["generator"] = torch.Generator().manual_seed(seed)
         with warnings.catch_warnings(record=True) as caught:

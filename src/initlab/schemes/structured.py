@@ -52,7 +52,11 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generato
         work = tensor.dtype
         if tensor.dtype in _LOW_PRECISION:   # initlab's extension (torch: no half-precision QR)
             work = torch.float32
-            if not abs(gain) <= torch.finfo(tensor.dtype).max:   # gain * Q would not fit: refuse as torch
+            try:   # what tensor.mul_(gain) must do at the end: take gain, and stay finite
+                fits = bool(torch.isfinite(torch.ones((), dtype=tensor.dtype).mul_(gain)))
+            except Exception:   # noqa: BLE001 - not a real number: torch would fail at its QR all the same
+                fits = False
+            if not fits:   # gain * Q would not fit: refuse with torch's type, as torch
                 tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)   # does, after its draw
                 raise bad_argument(where, "gain", gain, f"a gain whose entries fit {tensor.dtype} (|gain| <= "
                                    f"{torch.finfo(tensor.dtype).max:g}); torch has no {tensor.dtype} QR at all",
@@ -65,7 +69,14 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, generator: torch.Generato
         if rows < cols:
             q.t_()
         with torch.no_grad():
-            tensor.copy_(q.view(tensor.shape))   # torch's tensor.view_as(q) fails on a non-contiguous kernel
+            try:
+                tensor.view_as(q).copy_(q)   # torch's way
+            except RuntimeError as exc:      # a kernel that cannot be viewed as a matrix: initlab fills it
+                try:                         # (if gain is unusable, fail as torch does: here, untouched)
+                    torch.ones((), dtype=tensor.dtype).mul_(gain)
+                except Exception:   # noqa: BLE001
+                    raise exc from None
+                tensor.copy_(q.view(tensor.shape))
             tensor.mul_(gain)
         return tensor
 

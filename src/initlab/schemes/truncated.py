@@ -23,6 +23,7 @@ import torch
 from ..errors import bad_argument, check_finite, like_torch
 from .fans import check_fits, check_float_tensor, check_in_dtype, check_range, check_std
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 MIN_ACCEPTANCE = 1e-3   # below this torch's expected rounds per element exceed 1000: take the tail sampler
 _ROUND_MARGIN = 40.0    # rounds cap = (ln n + margin) / acceptance: P(torch needs more) < n * e^-(ln n + 40)
 
@@ -51,8 +52,11 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     in one tail where torch's loop cannot finish (see this module's docstring): there
     initlab samples exactly by exponential proposals (Robert 1995, "Simulation of
     truncated normal variables").  As torch: a == b fills with a, std=0 raises
-    ZeroDivisionError (InitZeroDivisionError).  strict=True: a real float tensor,
-    finite mean, std > 0, finite a < b that the dtype holds.
+    ZeroDivisionError (InitZeroDivisionError).  Like torch, in float16/bfloat16 the
+    uniform-proposal branch (little mass inside [a, b]) is biased: a uniform draw that
+    rounds to 0 accepts any proposal (torch's bfloat16 mean on [1, 100] is ~10, not 1.5).
+    strict=True draws those dtypes in float32 and rounds once (the exact law), and
+    requires a real float tensor, finite mean, std > 0, finite a < b that the dtype holds.
 
     Example:
         >>> w = torch.empty(3, 5)
@@ -62,6 +66,13 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     if strict:
         check()
     with like_torch("trunc_normal_", check):
+        if strict and tensor.dtype in _LOW_PRECISION and not tensor.is_meta:
+            # torch's acceptance test in float16/bfloat16 is biased (a uniform draw that rounds to 0 has
+            # log 0 = -inf and accepts any proposal): strict draws in float32 and rounds once.
+            work = torch.empty(tensor.shape, dtype=torch.float32, device=tensor.device)
+            _draw(work, mean, std, a, b, generator)
+            with torch.no_grad():
+                return tensor.copy_(work)
         return _draw(tensor, mean, std, a, b, generator)
 
 
@@ -74,7 +85,7 @@ def _draw(tensor, mean, std, a, b, generator):
         return tensor
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
-                      "The distribution of values may be incorrect.", stacklevel=4)
+                      "The distribution of values may be incorrect.", stacklevel=3)
     with torch.no_grad():
         mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
         if mass > 0.3:
@@ -108,16 +119,19 @@ def _uniform_proposals(tensor, mean, std, a, b, generator, cap):
     def log_ratio(x):  # log pdf(x) - log pdf(mode), computed in place in `proposal`
         return x.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
 
+    # (each log ratio is computed before its coin is drawn, as in torch: the order matters when it raises)
     tensor.uniform_(a, b, generator=generator)
     proposal.copy_(tensor)
-    pending = coin.uniform_(generator=generator).log_().gt(log_ratio(proposal))
+    ratio = log_ratio(proposal)
+    pending = coin.uniform_(generator=generator).log_().gt(ratio)
     if not pending.any():
         return tensor
     out, rounds = tensor, 1
     while True:
         proposal.uniform_(a, b, generator=generator)
         out = torch.where(pending, proposal, out)
-        pending = torch.where(pending, coin.uniform_(generator=generator).log_().gt(log_ratio(proposal)), pending)
+        ratio = log_ratio(proposal)
+        pending = torch.where(pending, coin.uniform_(generator=generator).log_().gt(ratio), pending)
         if not pending.any():
             break
         rounds += 1

@@ -161,7 +161,7 @@ def _check_kaiming(where, tensor, a, mode, nonlinearity) -> None:
 def _kaiming_std(where, tensor, a, mode, nonlinearity) -> float | None:
     """torch's order: a zero-element tensor warns and is left as it is (None), then the mode, the fan, the gain."""
     if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return None
     fan = correct_fan(tensor, mode, where)
     return std_for(torch_gain(nonlinearity, a), fan, fan, "fan_in")

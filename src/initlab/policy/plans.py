@@ -4,6 +4,8 @@ and `verify(model)` checks the tensors against the plan.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -85,6 +87,17 @@ class Row:
                 "law": None if self.law is None else dict(self.law), "std": (self.law or {}).get("std"),
                 "bound": (self.law or {}).get("high"), "rule": self.rule, "reason": self.reason,
                 "action": self.action, "applied": self.applied}
+
+
+@functools.lru_cache(maxsize=None)
+def _strict(fn) -> dict:
+    """`strict=True` for the built-ins that take it: under torch's names a scheme follows torch (sparse_'s
+    zero positions from the global RNG, fp16 trunc_normal_'s biased law); a plan wants initlab's exact,
+    seeded law (docs/torch-compat.md)."""
+    try:
+        return {"strict": True} if "strict" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 def _defaults(scheme: str) -> dict:
@@ -212,10 +225,10 @@ class Plan:
                     # a transposed view is drawn into a contiguous buffer first: in-place draws on a
                     # non-contiguous view are ~8x slower (HF Conv1D: most of GPT-2's weights)
                     tmp = torch.empty(view.shape, dtype=view.dtype, device="cpu" if gen is not None else view.device)
-                    fn(tmp, **r.kwargs, generator=gen)
+                    fn(tmp, **r.kwargs, **_strict(fn), generator=gen)
                     view.copy_(tmp)
                 else:
-                    fn(view, **r.kwargs, generator=gen)
+                    fn(view, **r.kwargs, **_strict(fn), generator=gen)
         if any(r.action == "lsuv" for r in self.rows):
             from .lsuv import run
             run(model, self)

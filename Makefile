@@ -39,7 +39,9 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
+# Benchmarks print ratios measured side by side; auto_quality.py also needs the peers (the `bench` extra).
 bench: setup
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]"
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from ...errors import bad_argument
+from ..jsonsafe import json_safe
 
 BUDGETS = ("full", "quick")
 
@@ -128,17 +129,7 @@ class Reproduction:
         d = asdict(self)
         d["ok"] = self.ok
         d.update(d.pop("data"))
-        return _jsonable(d)
-
-
-def _jsonable(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
+        return json_safe(d)          # the one serializer: NaN and +-inf become null
 
 
 @dataclass

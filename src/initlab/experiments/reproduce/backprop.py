@@ -75,15 +75,20 @@ def by_autograd(w: dict, x1: float = X1, x2: float = X2, y: float = Y, lr: float
             "loss_after": 0.5 * (y - ny) ** 2}
 
 
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """One gradient-descent step by hand and by autograd (bespoke: no training loop)."""
     hand = by_hand(W0)
     auto = by_autograd(W0)
     pairs = [("loss_before", hand["loss_before"], auto["loss_before"]),
              ("loss_after", hand["loss_after"], auto["loss_after"])]
     pairs += [(f"grad {k}", hand["gradients"][k], auto["gradients"][k]) for k in W0]
     pairs += [(f"updated {k}", hand["updated_weights"][k], auto["updated_weights"][k]) for k in W0]
-    worst = max(abs(a - b) for _, a, b in pairs)
+    return {"hand": hand, "auto": auto, "worst": max(abs(a - b) for _, a, b in pairs)}
 
+
+def figures(exp: dict) -> list[Figure]:
+    """Every number of the worked example beside the source's."""
+    hand = exp["hand"]
     figs = [Figure("forward", "h1", [hand["forward"]["h1"]], PUBLISHED["h1"]),
             Figure("forward", "h2", [hand["forward"]["h2"]], PUBLISHED["h2"]),
             Figure("forward", "y'", [hand["forward"]["y_pred"]], PUBLISHED["y_pred"]),
@@ -95,25 +100,40 @@ def run(ctx: Context) -> Reproduction:
         figs.append(Figure("updated weight", k, [hand["updated_weights"][k]], PUBLISHED[k]))
     figs.append(Figure("forward after the step", "y'", [hand["forward_after"]["y_pred"]], PUBLISHED["y_pred_after"]))
     figs.append(Figure("loss after the step", "1/2 (y - y')^2", [hand["loss_after"]], PUBLISHED["loss_after"]))
+    return figs
 
-    claims = [Claim(f"hand-written chain rule equals torch autograd within {TOL:g}", worst <= TOL,
-                    f"largest difference {worst:.2e} over loss, 6 gradients and 6 updated weights"),
-              Claim("one step lowers the loss", hand["loss_after"] < hand["loss_before"],
-                    f"{hand['loss_before']:.6f} -> {hand['loss_after']:.6f}")]
-    notes = []
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    hand, worst = exp["hand"], exp["worst"]
+    return [Claim(f"hand-written chain rule equals torch autograd within {TOL:g}", worst <= TOL,
+                  f"largest difference {worst:.2e} over loss, 6 gradients and 6 updated weights"),
+            Claim("one step lowers the loss", hand["loss_after"] < hand["loss_before"],
+                  f"{hand['loss_before']:.6f} -> {hand['loss_after']:.6f}")]
+
+
+def notes(exp: dict) -> list[str]:
+    hand, out = exp["hand"], []
     for k in W0:
         ours = hand["updated_weights"][k]
         if abs(ours - PUBLISHED[k]) > 5e-4:
-            notes.append(f"the source prints updated {k} = {PUBLISHED[k]}, but {W0[k]} - {LR} x {hand['gradients'][k]:.4f}"
-                         f" = {ours:.4f}; its own next forward value y' = {PUBLISHED['y_pred_after']} only follows from"
-                         f" {k} = {ours:.4f} (with {k} = {PUBLISHED[k]} y' would be "
-                         f"{forward({**hand['updated_weights'], k: PUBLISHED[k]})['y_pred']:.4f}), so it is a typo")
-    notes.append("the source shows only dloss/dw5 and dloss/dw1; the other four gradients are ours alone")
-    notes.append(f"the source rounds the new loss to {PUBLISHED['loss_after']}; exact value {hand['loss_after']:.6f}")
+            out.append(f"the source prints updated {k} = {PUBLISHED[k]}, but {W0[k]} - {LR} x {hand['gradients'][k]:.4f}"
+                       f" = {ours:.4f}; its own next forward value y' = {PUBLISHED['y_pred_after']} only follows from"
+                       f" {k} = {ours:.4f} (with {k} = {PUBLISHED[k]} y' would be "
+                       f"{forward({**hand['updated_weights'], k: PUBLISHED[k]})['y_pred']:.4f}), so it is a typo")
+    out.append("the source shows only dloss/dw5 and dloss/dw1; the other four gradients are ours alone")
+    out.append(f"the source rounds the new loss to {PUBLISHED['loss_after']}; exact value {hand['loss_after']:.6f}")
+    return out
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
+    hand, auto = exp["hand"], exp["auto"]
     data = {"loss_before": hand["loss_before"], "loss_after": hand["loss_after"],
             "gradients": hand["gradients"], "updated_weights": hand["updated_weights"],
             "forward": hand["forward"], "forward_after": hand["forward_after"],
-            "autograd": auto, "max_abs_difference": worst}
+            "autograd": auto, "max_abs_difference": exp["worst"]}
     plots = []
     if ctx.plots:
         from ...reports.reproduce_plots import backprop_plot
@@ -121,4 +141,4 @@ def run(ctx: Context) -> Reproduction:
     return Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, worked backpropagation example", ctx.budget, ctx.seeds,
                         config={"inputs": f"x1={X1}, x2={X2}, y={Y}", "initial weights": W0, "lr": LR,
                                 "net": "h1=w1x1+w2x2, h2=w3x1+w4x2, y'=w5h1+w6h2 (no bias, no activation)"},
-                        figures=figs, claims=claims, notes=notes, data=data, digits=8, plots=plots)
+                        figures=figures(exp), claims=claims(exp), notes=notes(exp), data=data, digits=8, plots=plots)

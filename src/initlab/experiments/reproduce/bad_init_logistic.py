@@ -44,13 +44,13 @@ def _acc(model, x, y) -> float:
     with torch.no_grad():
         return 100.0 * float(((model(x) > 0.5).long().view(-1) == y).float().mean())
 
-
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """Data, training (through the engine) and records: every number figures() and claims() read."""
     with threads(1):                                  # a 1-weight model: one thread is fastest
-        return _run(ctx)
+        return _experiment(ctx)
 
 
-def _run(ctx: Context) -> Reproduction:
+def _experiment(ctx: Context) -> dict:
     import torch
     from ...data import load
     epochs = EPOCHS
@@ -81,6 +81,13 @@ def _run(ctx: Context) -> Reproduction:
                                      history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
                                      final={"train_loss": losses[-1], "train_acc": row["train_acc"] / 100,
                                             "test_acc": row["test_acc"] / 100}))
+    always_zero = 100.0 * float((ds.y_train == 0).float().mean())
+    return {"config": config, "epochs": epochs, "results": res, "records": records, "always_zero": always_zero}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Our numbers beside the source's, per policy."""
+    res, epochs = exp["results"], exp["epochs"]
     figs = []
     for p in POLICIES:
         rows = res[p]
@@ -92,11 +99,16 @@ def _run(ctx: Context) -> Reproduction:
                    note="the source measures accuracy on its training grid" if p == "bad" else ""),
             Figure(p, "accuracy on 40 disjoint test points", [r["test_acc"] for r in rows], unit="%"),
         ]
+    return figs
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    res, always_zero = exp["results"], exp["always_zero"]
     bad = res["bad"]
-    always_zero = 100.0 * float((ds.y_train == 0).float().mean())
     level = 1.0 - always_zero / 100.0          # MSE of a model that predicts p = 0 everywhere = share of ones
     flat = max(abs(v - level) / level for r in bad for v in r["losses"])
-    claims = [
+    out = [
         Claim(f"with the bad init the loss stays flat: every epoch within 2 % of the 'always 0' MSE {level:.3f}",
               flat < 0.02, f"largest deviation {100 * flat:.2f} %"),
         Claim(f"with the bad init the model stays at 'always 0': training accuracy = share of zeros "
@@ -104,12 +116,17 @@ def _run(ctx: Context) -> Reproduction:
     ]
     for p in ("default", "xavier"):
         rows = res[p]
-        claims.append(Claim(f"{p} init converges: final loss below half the bad init's, and >= 90 % training "
+        out.append(Claim(f"{p} init converges: final loss below half the bad init's, and >= 90 % training "
                             "accuracy, on every seed",
                             all(r["losses"][-1] < 0.5 * b["losses"][-1] and r["train_acc"] >= 90
                                 for r, b in zip(rows, bad)),
                             "final losses " + ", ".join(f"{r['losses'][-1]:.3f}" for r in rows)))
-    notes = [f"bad initial weights: w = {BAD_W}, b = {BAD_B} (z = w x + b is in (-20, 0] on the data; the source "
+    return out
+
+
+def notes(exp: dict) -> list[str]:
+    bad, always_zero = exp["results"]["bad"], exp["always_zero"]
+    out = [f"bad initial weights: w = {BAD_W}, b = {BAD_B} (z = w x + b is in (-20, 0] on the data; the source "
              "shows neither the values nor its plot in the text we have, so these are ours)",
              f"a model stuck at 'always 0' scores {always_zero:.1f} % on this grid (23 zeros of 40): the source's "
              "'around 57 percent'",
@@ -117,13 +134,21 @@ def _run(ctx: Context) -> Reproduction:
              "final bad-init weights: " + "; ".join(f"seed {r['seed']}: w = {r['w']:.3f}, b = {r['b']:.3f}, "
                                                      f"largest p = {r['max_p']:.3f}" for r in bad[:3])
              + (" ..." if len(bad) > 3 else "")]
+    return out
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
+    res, config = exp["results"], exp["config"]
     plots = []
     if ctx.plots:
         from ...reports.reproduce_plots import bad_init_logistic_plot
         plots.append(bad_init_logistic_plot(ctx.plot_path("loss.png"), res, POLICIES, bad_w=BAD_W, bad_b=BAD_B, lr=LR,
                                             batch=BATCH, n_seeds=len(ctx.seeds)))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 002, 'The Effect of Initial Values of Model Weights'",
-                     ctx.budget, ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
+                     ctx.budget, ctx.seeds, config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp),
+                     plots=plots,
                      data={"loss_curves": {p: {str(r["seed"]): r["losses"] for r in res[p]} for p in POLICIES}})
-    r.stored = record_runs(ctx, config, records)
+    r.stored = record_runs(ctx, config, exp["records"])
     return r

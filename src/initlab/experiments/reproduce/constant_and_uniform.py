@@ -34,8 +34,8 @@ BUDGET = {"full": {"subsample": None, "val": None, "epochs": 2, "policies": POLI
                     "policies": ("zeros", "ones", "uniform", "general_rule_uniform", "auto")}}
 OPTIMIZER, LR, BATCH = "adam", 1e-3, 100
 
-
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """The comparison (initlab.compare: the engine) and the per-policy numbers figures() and claims() read."""
     import torch
     from ...data import load
     from ..compare import compare
@@ -63,20 +63,34 @@ def run(ctx: Context) -> Reproduction:
     acc = {p: [100.0 * r.final.get("val_acc", math.nan) for r in by[p]] for p in b["policies"]}
     loss = {p: [r.final.get("train_loss", math.inf) if r.status == "finished" else math.inf for r in by[p]]
             for p in b["policies"]}
+    chance = 100.0 * float(ds.y_val.bincount(minlength=10).max()) / ds.n_val
+    return {"config": config, "policies": list(b["policies"]), "acc": acc, "loss": loss, "chance": chance,
+            "result": res}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Validation accuracy and last-epoch training loss per policy, beside the source's one run."""
+    acc, loss = exp["acc"], exp["loss"]
     figs = []
-    for p in b["policies"]:
+    for p in exp["policies"]:
         pub = PUBLISHED.get(p, (None, None))
         figs.append(Figure(LABELS[p], "validation accuracy", acc[p], published=pub[0], unit="%",
                            note="the source prints a second run of this rule: 85.775 % / loss 0.329"
                            if p == "general_rule_uniform" else ""))
-    for p in b["policies"]:
+    for p in exp["policies"]:
         pub = PUBLISHED.get(p, (None, None))
         figs.append(Figure(LABELS[p], "training loss (last epoch)", loss[p], published=pub[1],
                            bounds=(0.0, math.inf)))
+    return figs
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    acc = exp["acc"]
     mean = {p: sum(v) / len(v) for p, v in acc.items()}
     # chance level: what always answering the most frequent validation class scores (10 % when balanced)
-    chance = 100.0 * float(ds.y_val.bincount(minlength=10).max()) / ds.n_val
-    claims = [
+    chance = exp["chance"]
+    out = [
         Claim(f"all zeros and all ones stay at chance level: no more than 1.5 points above always answering the "
               f"most frequent class ({chance:.2f} %), every seed",
               all(v <= chance + 1.5 for p in ("zeros", "ones") for v in acc[p]),
@@ -86,29 +100,41 @@ def run(ctx: Context) -> Reproduction:
               f"{mean['general_rule_uniform']:.2f} % vs {mean['uniform']:.2f} %"),
     ]
     if "centered_uniform" in acc:
-        claims.append(Claim("centering helps: U[-0.5, 0.5) beats U[0, 1) on average",
-                            mean["centered_uniform"] > mean["uniform"],
-                            f"{mean['centered_uniform']:.2f} % vs {mean['uniform']:.2f} %"))
-        claims.append(Claim("scaling by 1/sqrt(n) helps further: the general rule beats U[-0.5, 0.5) on average",
-                            mean["general_rule_uniform"] > mean["centered_uniform"],
-                            f"{mean['general_rule_uniform']:.2f} % vs {mean['centered_uniform']:.2f} %"))
+        out.append(Claim("centering helps: U[-0.5, 0.5) beats U[0, 1) on average",
+                         mean["centered_uniform"] > mean["uniform"],
+                         f"{mean['centered_uniform']:.2f} % vs {mean['uniform']:.2f} %"))
+        out.append(Claim("scaling by 1/sqrt(n) helps further: the general rule beats U[-0.5, 0.5) on average",
+                         mean["general_rule_uniform"] > mean["centered_uniform"],
+                         f"{mean['general_rule_uniform']:.2f} % vs {mean['centered_uniform']:.2f} %"))
+    return out
+
+
+def notes(exp: dict) -> list[str]:
+    res = exp["result"]
     if res.skipped:
         notes_store = [f"{res.skipped} of {len(res.runs)} runs were already in the store and were not retrained"]
     else:
         notes_store = []
-    notes = notes_store + [f"optimizer: Adam, lr {LR}: our choice, the source's text names none (docs/reproductions.md "
+    return notes_store + [f"optimizer: Adam, lr {LR}: our choice, the source's text names none (docs/reproductions.md "
                            "shows how plain SGD compares)",
              "training loss = mean cross-entropy over the batches of the last epoch (dropout on)",
              f"the source prints two different runs of the general rule: {PUBLISHED['general_rule_uniform'][0]} % / "
              f"{PUBLISHED['general_rule_uniform'][1]} and {PUBLISHED_RULE_AGAIN[0]} % / {PUBLISHED_RULE_AGAIN[1]}: "
              "single unseeded runs vary by about that much, which is why ours are means over seeds with 95 % CIs",
              f"training path: {res.path} ({res.path_reason})"]
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
+    res = exp["result"]
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 004, tables of validation accuracy and training loss",
-                     ctx.budget, ctx.seeds, config=config, figures=figs, claims=claims, notes=notes,
-                     data={"summary": res.summary})
+                     ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
+                     notes=notes(exp), data={"summary": res.summary})
     r.stored = len(res.runs) - res.skipped if ctx.store is not None else 0
     if ctx.plots:
         from ...reports.reproduce_plots import constant_and_uniform_plot
-        r.plots.append(constant_and_uniform_plot(ctx.plot_path("accuracy_and_loss.png"), b["policies"], acc, loss,
-                                                 published=PUBLISHED, labels=LABELS, lr=LR, n_seeds=len(ctx.seeds)))
+        r.plots.append(constant_and_uniform_plot(ctx.plot_path("accuracy_and_loss.png"), exp["policies"], exp["acc"],
+                                                 exp["loss"], published=PUBLISHED, labels=LABELS, lr=LR,
+                                                 n_seeds=len(ctx.seeds)))
     return r

@@ -27,7 +27,8 @@ OPTIMIZER, LR, BATCH = "adam", 0.01, 128
 PUBLISHED = {("housing-small", "torch-default"): 1.0264, ("housing-large", "xavier_normal"): 0.9552}
 
 
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """Both nets through initlab.compare (the engine), and the reference predictors."""
     import torch
     from ...data import load
     from ..compare import compare
@@ -43,8 +44,8 @@ def run(ctx: Context) -> Reproduction:
                       "(train_test_split test_size 0.2, random_state 5), standardized on train",
               "models": MODELS, "epochs": epochs, "optimizer": f"Adam lr {LR}", "batch_size": BATCH,
               "loss": "MSE", "policies": list(POLICIES)}
-    figs, results, paths, skipped, n_runs = [], {}, [], 0, 0
-    for model, arch in MODELS.items():
+    results, paths, skipped, n_runs = {}, [], 0, 0
+    for model in MODELS:
         # by name + options (not the Dataset) so the store recognizes runs it already holds
         res = compare(model, "california-housing", list(POLICIES), data_options=data_options, seeds=ctx.seeds,
                       epochs=epochs[model], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
@@ -60,25 +61,50 @@ def run(ctx: Context) -> Reproduction:
             vals = [r.final.get("val_mse", math.inf) if r.status == "finished" else math.inf for r in runs]
             results[(model, p)] = {"test_mse": vals, "curves": [[h.get("val_mse") for h in r.history] for r in runs],
                                    "train": [[h.get("train_loss") for h in r.history] for r in runs]}
+    return {"config": config, "epochs": epochs, "results": results, "mean_mse": mean_mse, "lin_mse": lin_mse,
+            "paths": paths, "skipped": skipped, "n_runs": n_runs, "quick": ctx.quick, "n_seeds": len(ctx.seeds)}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Test MSE per net and init beside the source's single runs, the reference predictors, collapsed runs."""
+    epochs, results, mean_mse = exp["epochs"], exp["results"], exp["mean_mse"]
+    figs = []
+    for model, arch in MODELS.items():
+        for p in POLICIES:
+            vals = results[(model, p)]["test_mse"]
             figs.append(Figure(f"{arch} / {p}", f"test MSE after {epochs[model]} epochs", vals,
                                published=PUBLISHED.get((model, p)), bounds=(0.0, math.inf),
                                note=f"source: {SOURCE_EPOCHS[model]} epochs, one run"
                                if (model, p) in PUBLISHED else ""))
     figs.append(Figure("reference", "test MSE of the training mean", [mean_mse]))
-    figs.append(Figure("reference", "test MSE of least squares on the 2 features", [lin_mse]))
-    finals = {k: v["test_mse"] for k, v in results.items()}
-
-    def collapsed(x):       # ends predicting one constant: the test MSE of the training mean, to 1 %
-        return abs(x - mean_mse) <= 0.01 * mean_mse
-
-    for (m, p), vals in finals.items():
+    figs.append(Figure("reference", "test MSE of least squares on the 2 features", [exp["lin_mse"]]))
+    for (m, p), vals in _finals(exp).items():
         figs.append(Figure(f"{MODELS[m]} / {p}", "runs that collapsed to a constant prediction",
-                           [100.0 * collapsed(x) for x in vals], unit="%"))
+                           [100.0 * _collapsed(x, mean_mse) for x in vals], unit="%"))
+    return figs
+
+
+def _finals(exp: dict) -> dict:
+    return {k: v["test_mse"] for k, v in exp["results"].items()}
+
+
+def _collapsed(x: float, mean_mse: float) -> bool:
+    """The run ends predicting one constant: the test MSE of the training mean, to 1 %."""
+    return abs(x - mean_mse) <= 0.01 * mean_mse
+
+
+def _learned(exp: dict) -> list:
+    compared = {k: v for k, v in _finals(exp).items() if k[1] in ("torch-default", "xavier_normal")}
+    return [x for v in compared.values() for x in v if not _collapsed(x, exp["mean_mse"])]
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    finals, mean_mse, lin_mse = _finals(exp), exp["mean_mse"], exp["lin_mse"]
     compared = {k: v for k, v in finals.items() if k[1] in ("torch-default", "xavier_normal")}
-    learned = [x for v in compared.values() for x in v if not collapsed(x)]
-    n_coll = {k: sum(map(collapsed, v)) for k, v in finals.items()}
+    learned = _learned(exp)
     big_xavier = finals[("housing-large", "xavier_normal")]
-    claims = [
+    out = [
         Claim("torch default and Xavier normal end in a sane range on both nets, every seed: test MSE above 0.5 "
               f"and no worse than the training-mean predictor ({mean_mse:.3f}, +2 %); nothing diverges",
               all(0.5 < x <= 1.02 * mean_mse for v in compared.values() for x in v),
@@ -86,14 +112,22 @@ def run(ctx: Context) -> Reproduction:
         Claim(f"every default/Xavier run that did not collapse beats least squares on the two features ({lin_mse:.3f})",
               all(x < lin_mse for x in learned), f"{len(learned)} such runs, worst {max(learned, default=math.nan):.3f}"),
     ]
-    if not ctx.quick:       # one epoch (the quick budget) is too short to compare with the source's 500
-        claims.append(Claim("the large net with Xavier normal comes within 0.05 of the source's test MSE (0.955) on "
-                            "average", abs(sum(big_xavier) / len(big_xavier)
-                                           - PUBLISHED[("housing-large", "xavier_normal")]) <= 0.05,
-                            f"mean {sum(big_xavier) / len(big_xavier):.4f}"))
+    if not exp["quick"]:       # one epoch (the quick budget) is too short to compare with the source's 500
+        out.append(Claim("the large net with Xavier normal comes within 0.05 of the source's test MSE (0.955) on "
+                         "average", abs(sum(big_xavier) / len(big_xavier)
+                                        - PUBLISHED[("housing-large", "xavier_normal")]) <= 0.05,
+                         f"mean {sum(big_xavier) / len(big_xavier):.4f}"))
+    return out
+
+
+def notes(exp: dict) -> list[str]:
+    finals, mean_mse, lin_mse, epochs = _finals(exp), exp["mean_mse"], exp["lin_mse"], exp["epochs"]
+    learned = _learned(exp)
+    n_coll = {k: sum(_collapsed(x, mean_mse) for x in v) for k, v in finals.items()}
+    paths, skipped, n_runs = exp["paths"], exp["skipped"], exp["n_runs"]
     lo, hi = min(learned, default=math.nan), max(learned, default=math.nan)
     auto = finals[("housing-large", "auto")] + finals[("housing-small", "auto")]
-    notes = [f"the source's figures are single runs: the 2-4-3-1 net after {SOURCE_EPOCHS['housing-small']} epochs "
+    out = [f"the source's figures are single runs: the 2-4-3-1 net after {SOURCE_EPOCHS['housing-small']} epochs "
              f"with torch's default init, and the 2-256-256-256-1 net after {SOURCE_EPOCHS['housing-large']} epochs "
              "with Xavier normal",
              "the source's 1.0264 is the mean of per-batch MSEs over its test batches of 128 (the last batch has 32 "
@@ -109,18 +143,26 @@ def run(ctx: Context) -> Reproduction:
              "what the source compares, it is reported as ours alone",
              "training path: " + "; ".join(paths)]
     if epochs["housing-large"] < SOURCE_EPOCHS["housing-large"]:
-        notes.insert(1, f"budget: the large net is trained {epochs['housing-large']} epochs here, not the source's "
+        out.insert(1, f"budget: the large net is trained {epochs['housing-large']} epochs here, not the source's "
                         f"{SOURCE_EPOCHS['housing-large']} (about 130k weights x 16 512 rows per epoch, "
-                        f"{len(POLICIES) * len(ctx.seeds)} runs, on a shared 2-core CPU); the source's own training loss is flat from epoch 50 on (0.944 -> 0.935)")
+                        f"{len(POLICIES) * exp['n_seeds']} runs, on a shared 2-core CPU); the source's own training "
+                        "loss is flat from epoch 50 on (0.944 -> 0.935)")
     if skipped:
-        notes.append(f"{skipped} of {n_runs} runs were already in the store and were not retrained")
+        out.append(f"{skipped} of {n_runs} runs were already in the store and were not retrained")
+    return out
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'Neural-Network-Based House Price Regression Model'",
-                     ctx.budget, ctx.seeds, config=config, figures=figs, claims=claims, notes=notes,
-                     data={"test_mse": {f"{m} / {p}": v for (m, p), v in finals.items()},
-                           "reference_mse": {"training_mean": mean_mse, "least_squares": lin_mse}})
-    r.stored = (n_runs - skipped) if ctx.store is not None else 0
+                     ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
+                     notes=notes(exp),
+                     data={"test_mse": {f"{m} / {p}": v for (m, p), v in _finals(exp).items()},
+                           "reference_mse": {"training_mean": exp["mean_mse"], "least_squares": exp["lin_mse"]}})
+    r.stored = (exp["n_runs"] - exp["skipped"]) if ctx.store is not None else 0
     if ctx.plots:
         from ...reports.reproduce_plots import housing_plot
-        r.plots.append(housing_plot(ctx.plot_path("test_mse.png"), results, models=MODELS, policies=POLICIES,
+        r.plots.append(housing_plot(ctx.plot_path("test_mse.png"), exp["results"], models=MODELS, policies=POLICIES,
                                     published=PUBLISHED, source_epochs=SOURCE_EPOCHS, n_seeds=len(ctx.seeds)))
     return r

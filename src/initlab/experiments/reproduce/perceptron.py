@@ -66,7 +66,8 @@ def linearly_separable(x, y) -> bool | None:
     return bool(res.status == 0)
 
 
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """The perceptron rule on separable and XOR-like sets (bespoke: the rule, not gradient descent)."""
     cap = EPOCH_CAP[ctx.budget]
     config = {"points": N_POINTS, "lr": LR, "epoch cap": cap, "initial w": "N(0, 0.01^2) per seed",
               "rule": "w <- w + lr (y - sign(w.x)) x, sign(0) = -1, bias as a constant input 1"}
@@ -84,7 +85,13 @@ def run(ctx: Context) -> Reproduction:
                                      final={"mistakes": mistakes[-1], "epochs": len(mistakes), "converged": conv,
                                             "train_acc": rows[-1]["train_acc"]}))
         out[kind] = rows
-    sep, xor = out["separable"], out["xor"]
+    return {"config": config, "cap": cap, "out": out, "records": records}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Epochs, mistakes and accuracy of the rule on both sets."""
+    cap = exp["cap"]
+    sep, xor = exp["out"]["separable"], exp["out"]["xor"]
     figs = [
         Figure("separable set", "epochs until an epoch with no mistake", [len(r["mistakes"]) for r in sep]),
         Figure("separable set", "total mistakes (updates)", [sum(r["mistakes"]) for r in sep]),
@@ -95,7 +102,14 @@ def run(ctx: Context) -> Reproduction:
         Figure("XOR-like set", "fewest mistakes in any epoch", [min(r["mistakes"]) for r in xor]),
         Figure("XOR-like set", "final training accuracy", [100 * r["train_acc"] for r in xor], unit="%"),
     ]
-    claims = [
+    return figs
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    cap = exp["cap"]
+    sep, xor = exp["out"]["separable"], exp["out"]["xor"]
+    return [
         Claim("the LP finds every separable set linearly separable and no XOR-like set",
               all(r["lp_separable"] is not False for r in sep) and all(r["lp_separable"] is not True for r in xor)),
         Claim(f"on the separable set the rule reaches an epoch with no mistake within {cap} epochs (every seed)",
@@ -105,15 +119,25 @@ def run(ctx: Context) -> Reproduction:
               not any(r["converged"] for r in xor),
               "fewest mistakes in an epoch: " + ", ".join(str(min(r["mistakes"])) for r in xor)),
     ]
-    notes = ["the source gives the rule as pseudocode with no data and no figure; every number here is ours",
+
+
+def notes(exp: dict) -> list[str]:
+    cap = exp["cap"]
+    return ["the source gives the rule as pseudocode with no data and no figure; every number here is ours",
              f"the XOR-like runs stop at the epoch cap ({cap}), not because they converged: a perceptron cannot reach"
              " zero mistakes on a set that is not linearly separable (the LP confirms it is not)"]
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
+    config, out = exp["config"], exp["out"]
     plots = []
     if ctx.plots:
         from ...reports.reproduce_plots import perceptron_plot
         plots.append(perceptron_plot(ctx.plot_path("mistakes_per_epoch.png"), out, N_POINTS))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'The Perceptron' pseudocode", ctx.budget, ctx.seeds,
-                     config=config, figures=figs, claims=claims, notes=notes, plots=plots,
+                     config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp), plots=plots,
                      data={"mistakes_per_epoch": {k: {str(r["seed"]): r["mistakes"] for r in v} for k, v in out.items()}})
-    r.stored = record_runs(ctx, {**config, "reproduction": NAME}, records)
+    r.stored = record_runs(ctx, {**config, "reproduction": NAME}, exp["records"])
     return r

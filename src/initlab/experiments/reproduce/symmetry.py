@@ -56,10 +56,10 @@ def hidden_layers(model):
     lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     return lins[:-1]
 
-
-def run(ctx: Context) -> Reproduction:
+def experiment(ctx: Context) -> dict:
+    """Data, training (through the engine) and records: every number figures() and claims() read."""
     with threads(1):
-        return _run(ctx)
+        return _experiment(ctx)
 
 
 def _data(setup: str, seed: int, b: dict):
@@ -70,8 +70,7 @@ def _data(setup: str, seed: int, b: dict):
     ds = load("california-housing", seed=seed, features=["AveRooms", "AveOccup"], random_state=5, test=False)
     return ds.x_train, ds.y_train, b["h_epochs"]
 
-
-def _run(ctx: Context) -> Reproduction:
+def _experiment(ctx: Context) -> dict:
     import torch
     from ...models import build_model
     from ...policy import init_
@@ -109,6 +108,12 @@ def _run(ctx: Context) -> Reproduction:
                                          final={"train_loss": losses[-1],
                                                 **{f"distinct_units_layer{i + 1}": d for i, (d, _) in enumerate(stats)},
                                                 **{f"max_unit_diff_layer{i + 1}": m for i, (_, m) in enumerate(stats)}}))
+    return {"config": config, "results": results, "records": records, "first_layer_diff": first_layer_diff}
+
+
+def figures(exp: dict) -> list[Figure]:
+    """Distinct units and largest pairwise differences per setup, policy and hidden layer."""
+    results = exp["results"]
     figs = []
     for (setup, pol), rows in results.items():
         for i, width in enumerate(rows[0]["widths"]):
@@ -119,6 +124,12 @@ def _run(ctx: Context) -> Reproduction:
         if pol == "zeros":
             figs.append(Figure(f"{setup} / {pol}", "largest |weight| after training", [r["max_w"] for r in rows],
                                bounds=(0.0, float("inf"))))
+    return figs
+
+
+def claims(exp: dict) -> list[Claim]:
+    """The statements checked on the numbers of experiment()."""
+    results = exp["results"]
 
     def all_identical(key):
         return all(d == 1 for r in results[key] for d, _ in r["stats"])
@@ -129,7 +140,7 @@ def _run(ctx: Context) -> Reproduction:
     def worst(key):
         return max(m for r in results[key] for _, m in r["stats"])
 
-    claims = [
+    return [
         Claim("constant init, Fashion-MNIST (no dropout): every hidden layer still has ONE distinct unit after training",
               all_identical(("fmnist", "constant")), f"largest pairwise difference {worst(('fmnist', 'constant')):.2e}"),
         Claim("constant init, California housing 2-4-3-1: every hidden layer still has ONE distinct unit",
@@ -142,8 +153,17 @@ def _run(ctx: Context) -> Reproduction:
         Claim("all zeros (housing): every weight is still exactly 0 after training",
               all(r["max_w"] == 0.0 for r in results[("housing", "zeros")])),
     ]
-    drift, spread = worst(("fmnist+dropout", "constant")), worst(("fmnist+dropout", "torch-default"))
-    notes = ["the sources state the symmetry argument (seed 003: 'Why not simply initialize with zeros?'; seed 004: "
+
+
+def _worst(results, key):
+    return max(m for r in results[key] for _, m in r["stats"])
+
+
+def notes(exp: dict) -> list[str]:
+    results = exp["results"]
+    drift = _worst(results, ("fmnist+dropout", "constant"))
+    spread = _worst(results, ("fmnist+dropout", "torch-default"))
+    return ["the sources state the symmetry argument (seed 003: 'Why not simply initialize with zeros?'; seed 004: "
              "identical outputs make it hard to decide which weights to adjust) but publish no number for it; "
              "every figure here is ours",
              "the dropout row matters for seed 004: its net has dropout 0.2, so its constant-init units are not "
@@ -151,13 +171,19 @@ def _run(ctx: Context) -> Reproduction:
              "between the units of a randomly initialized net",
              "all zeros is the degenerate constant: hidden outputs are 0, ReLU'(0) = 0 in torch, so no weight "
              "gets a gradient"]
+
+
+def run(ctx: Context) -> Reproduction:
+    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    exp = experiment(ctx)
     plots = []
     if ctx.plots:
         from ...reports.reproduce_plots import symmetry_plot
-        plots.append(symmetry_plot(ctx.plot_path("unit_differences.png"), first_layer_diff, ctx.seeds[0]))
+        plots.append(symmetry_plot(ctx.plot_path("unit_differences.png"), exp["first_layer_diff"], ctx.seeds[0]))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seeds 003 and 004 (the symmetry argument)", ctx.budget,
-                     ctx.seeds, config=config, figures=figs, claims=claims, notes=notes, plots=plots,
+                     ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
+                     plots=plots,
                      data={"units": {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
-                                     for k, v in results.items()}})
-    r.stored = record_runs(ctx, config, records)
+                                     for k, v in exp["results"].items()}})
+    r.stored = record_runs(ctx, exp["config"], exp["records"])
     return r

@@ -226,3 +226,20 @@ def test_zero_residual_branches_under_a_zero_head_are_not_symmetric(make, scheme
                 m.weight.fill_(0.01)
         mlp[-1].weight.zero_()
     assert any(v.kind == "symmetric" for v in diagnose(mlp, xm).verdicts)
+
+
+def test_a_binary_head_with_unit_logits_is_not_called_overconfident_but_a_blown_up_one_is():
+    """2 classes: a logit difference of std 2.5 costs ~0.5 nats over ln 2 (a ratio of ~1.75); only a real
+    excess is a verdict."""
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 8), torch.randint(0, 2, (256,))
+    m = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    initlab.init_(m, "auto")
+    with torch.no_grad():
+        m[2].weight.mul_(2.5 / float((m(x)[:, 0] - m(x)[:, 1]).std()))   # logit difference std 2.5
+    d = initlab.diagnose(m, x, y)
+    assert d.output["loss_ratio"] > 1.5 and d.output["loss"] - d.output["ln_classes"] < 1.0
+    assert "overconfident" not in d.kinds
+    with torch.no_grad():
+        m[2].weight.mul_(20.0)
+    assert "overconfident" in initlab.diagnose(m, x, y).kinds

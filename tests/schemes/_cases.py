@@ -50,7 +50,7 @@ DEFAULT_ARGS.update({"constant": {"val": 0.25}, "ones": {}, "zeros": {}, "eye": 
 
 def builtins():
     """Every built-in Scheme (user schemes registered by other tests are left out)."""
-    return [s for s in initlab.schemes() if s.builtin]
+    return [s for s in initlab.registered_schemes() if s.builtin]
 
 
 def random_builtins():

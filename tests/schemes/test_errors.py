@@ -328,7 +328,7 @@ def test_register_user_scheme(clean_registry):
         return tensor.fill_(0.5 * scale)
     spec = initlab.register_scheme("half", half_, formula="w = 0.5 scale", aliases=("one_half",))
     assert not spec.builtin and spec.params == ("scale",)
-    assert "half" in initlab.list_schemes() and spec in initlab.schemes()
+    assert "half" in initlab.list_schemes() and spec in initlab.registered_schemes()
     assert initlab.get_scheme("one_half") is spec
     t = initlab.get_scheme("half")(torch.empty(2, 2), scale=2.0, generator=torch.Generator())
     assert torch.equal(t, torch.ones(2, 2))

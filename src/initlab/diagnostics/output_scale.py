@@ -10,7 +10,8 @@ head tied to the embedding the input side shrinks with them.  Measured on the mo
                  (= mean over rows of logsumexp(z) - mean(z)), compared with ln C
 
 Judged when the output has C >= 2 classes on its last dim and the targets (if any) are class indices.
-Thresholds: `Thresholds.overconfident_loss` (x ln C) and `overconfident_std`.
+Thresholds: `Thresholds.overconfident_loss` (x ln C, and `overconfident_excess` nats above it) and
+`overconfident_std`.
 """
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ def verdicts(diag) -> list:
     th = diag.thresholds
     if not o or "loss" not in o:
         return []
-    if not (o["loss_ratio"] > th.overconfident_loss or o["logit_std"] > th.overconfident_std):
+    loss_high = (o["loss_ratio"] > th.overconfident_loss
+                 and o["loss"] - o["ln_classes"] > th.overconfident_excess)
+    if not (loss_high or o["logit_std"] > th.overconfident_std):
         return []
     msg = (f"output: overconfident at init (logit std {num(o['logit_std'])} across {o['classes']} classes; starting "
            f"loss {num(o['loss'])} on {o['loss_on']} = {num(o['loss_ratio'])}x ln({o['classes']}) = "
@@ -91,7 +94,8 @@ def verdicts(diag) -> list:
     else:
         fix = f"scale the last layer down so the logits are O(1) at init, or {AUTO_HINT}"
     ev = {k: o[k] for k in ("logit_std", "loss", "loss_ratio", "classes") if k in o}
-    ev["thresholds"] = {"loss_ratio": th.overconfident_loss, "logit_std": th.overconfident_std}
+    ev["thresholds"] = {"loss_ratio": th.overconfident_loss, "loss_excess": th.overconfident_excess,
+                         "logit_std": th.overconfident_std}
     return [Verdict("overconfident", msg, fix, layers=[o["head"]] if o.get("head") else [], evidence=ev)]
 
 

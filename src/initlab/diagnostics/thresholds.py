@@ -91,6 +91,9 @@ class Thresholds:
     identical_tol: float = 1e-4
     #: overconfident: the starting cross-entropy (on the targets, else on random labels) > this x ln(classes)
     overconfident_loss: float = 1.5
+    #: ...and by at least this many nats: with few classes a ratio alone fires on healthy heads (2 classes, logit
+    #: std 1: loss ~1.06 = 1.5 ln 2, while i.i.d. logits of std s cost only ~s^2/2 nats over ln C)
+    overconfident_excess: float = 1.0
     #: overconfident: or the logits' std across classes > this
     overconfident_std: float = 5.0
 
@@ -106,6 +109,10 @@ class Thresholds:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 1:
                 raise bad_argument("Thresholds", name, v, "a number > 1",
                                    f"e.g. Thresholds({name}={getattr(Thresholds, name):g})")
+        v = self.overconfident_excess
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+            raise bad_argument("Thresholds", "overconfident_excess", v, "a number of nats >= 0",
+                               "e.g. Thresholds(overconfident_excess=1.0)")
         if not isinstance(self.min_samples_dead, int) or isinstance(self.min_samples_dead, bool) \
                 or self.min_samples_dead < 1:
             raise bad_argument("Thresholds", "min_samples_dead", self.min_samples_dead, "a positive int",

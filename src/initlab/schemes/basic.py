@@ -18,8 +18,9 @@ from ..errors import bad_argument, check_finite, like_torch
 from .fans import (MAX_SIGMAS, calculate_fan_in_and_fan_out, check_fits, check_float_tensor, check_in_dtype,
                    check_range, check_std, is_empty)
 from .truncated import trunc_normal_
+from .dryrun import dispatches
 
-_has_torch_function = torch.overrides.has_torch_function_variadic
+_has_torch_function = dispatches   # torch.overrides.has_torch_function_variadic, less the dry run (dryrun.py)
 
 
 def _dispatch(fn, tensor, strict, **kwargs):

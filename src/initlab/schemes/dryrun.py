@@ -52,3 +52,19 @@ def check_arguments(fn, shape, bound: dict) -> None:
                 fn(tensor, **bound)
         except _Stop:
             pass
+
+
+def dispatches(*tensors) -> bool:
+    """torch's `has_torch_function_variadic`, except under this module's own dry-run mode alone.
+
+    A torch-named scheme hands itself to `__torch_function__` when a tensor subclass or a mode asks, as
+    torch.nn.init does; the dry run is a mode too, and would stop the scheme at that hand-over, before
+    its checks.  With plain tensors and no mode but the dry run's, the scheme runs its checks and stops
+    at its first write instead.
+    """
+    if not torch.overrides.has_torch_function_variadic(*tensors):
+        return False
+    if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors if isinstance(t, torch.Tensor)):
+        return True
+    modes = torch.overrides._get_current_function_mode_stack()
+    return not modes or not all(isinstance(m, _StopAtFirstWrite) for m in modes)

@@ -26,8 +26,9 @@ from ..errors import bad_argument, check_finite, like_torch, unknown_choice
 from .fans import (FAN_MODES, MAX_SIGMAS, calculate_fan_in_and_fan_out, calculate_gain, check_fits,
                    check_float_tensor, check_gain_args, correct_fan, is_empty, std_for, torch_gain)
 from .truncated import trunc_normal_
+from .dryrun import dispatches
 
-_has_torch_function = torch.overrides.has_torch_function_variadic
+_has_torch_function = dispatches   # torch.overrides.has_torch_function_variadic, less the dry run (dryrun.py)
 
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 

@@ -22,7 +22,7 @@ Exactly what is computed
   runs, then by name, so ties get distinct ranks deterministically.  ``best`` is
   True for rank 1 only.
 * ``p_vs_best``: every other policy is compared with the best by Welch's unequal
-  variance t-test (``scipy.stats.ttest_ind(equal_var=False)``, two-sided) on the
+  variance t-test (Welch; ``student_t.py``, equal to scipy's ``ttest_ind(equal_var=False)``, two-sided) on the
   per-seed final values; the p-values of these m comparisons are Holm–Bonferroni
   adjusted (``p_raw`` keeps the unadjusted one).  ``significantly_worse`` is
   ``p_vs_best < alpha`` (family-wise error rate ``alpha`` over the m comparisons).
@@ -63,6 +63,7 @@ import numpy as np
 
 from ..errors import InitError, bad_argument
 from .records import DIVERGED, RunRecord
+from .student_t import t_ppf, t_sf, welch_t_sf2   # scipy.stats costs ~1.8 s of a whole run (issue 16)
 
 SINGLE_SEED_NOTE = "single seed: no interval"
 
@@ -70,7 +71,6 @@ SINGLE_SEED_NOTE = "single seed: no interval"
 # ---------------------------------------------------------------- building blocks
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
     """Two-sided Student-t confidence interval of the mean; [m, m] for one value or zero spread."""
-    from scipy import stats as st
     x = np.asarray(values, dtype=float)
     n = x.size
     if n == 0:
@@ -84,7 +84,7 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     s = float(x.std(ddof=1))
     if s == 0.0:
         return (m, m)
-    h = float(st.t.ppf(0.5 + confidence / 2, n - 1)) * s / math.sqrt(n)
+    h = t_ppf(0.5 + confidence / 2, n - 1) * s / math.sqrt(n)
     return (m - h, m + h)
 
 
@@ -110,7 +110,6 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
 
     None when a sample has fewer than two values or when `a` (the reference) holds +inf.
     """
-    from scipy import stats as st
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.size < 2 or b.size < 2:
@@ -123,12 +122,12 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
         if k == n:
             return 0.0
         t = math.sqrt(k * (n - 1) / (n - k))
-        return float(2 * st.t.sf(t, n - 1))
+        return 2 * t_sf(t, n - 1)
     if np.all(a == a[0]) and np.all(b == b[0]):
         return 1.0 if a[0] == b[0] else 0.0
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        p = float(st.ttest_ind(a, b, equal_var=False).pvalue)
+        p = welch_t_sf2(a, b)
     return p if math.isfinite(p) else None
 
 

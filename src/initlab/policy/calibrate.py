@@ -21,7 +21,7 @@ import math
 import torch
 
 from ..schemes import get_scheme
-from .trace import call, quiet_forward
+from .trace import run_hooked
 
 
 def _channels(module, o: torch.Tensor) -> int:
@@ -96,13 +96,7 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
             return out
         return hook
 
-    handles = [mods[n].register_forward_hook(hook_for(n, m), with_kwargs=True) for n, m in layers.items()]
-    try:
-        with quiet_forward(model):
-            call(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, example_inputs, {mods[n]: hook_for(n, m) for n, m in layers.items()})
     for n in layers:
         results.setdefault(n, {"scale": 1.0, "centered": False, "shift": 0.0, "second_moment": float("nan"),
                                "mean_share": float("nan"), "rounds": 0, "converged": False})

@@ -30,7 +30,7 @@ import warnings
 import torch
 
 from ..schemes import get_scheme
-from .trace import call, quiet_forward
+from .trace import run_hooked
 
 STATISTICS = {
     "variance": lambda o: float(o.var()),
@@ -80,13 +80,7 @@ def rescale_layers(model, layers: dict, example_inputs, *, statistic: str, targe
             return out
         return hook
 
-    handles = [mods[n].register_forward_hook(hook_for(n, w), with_kwargs=True) for n, w in layers.items()]
-    try:
-        with quiet_forward(model):
-            call(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, example_inputs, {mods[n]: hook_for(n, w) for n, w in layers.items()})
     for n in layers:
         results.setdefault(n, {"scale": 1.0, "statistic": statistic, "value": float("nan"), "rounds": 0,
                                "converged": False})

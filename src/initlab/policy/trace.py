@@ -342,3 +342,15 @@ def _guess_warning(model: nn.Module, topo: Topology, covered: set) -> list[str]:
 
 
 __all__ = ["topology", "Follow", "quiet_forward", "check_inputs", "call"]
+
+
+def run_hooked(model: nn.Module, example_inputs, hooks: dict) -> None:
+    """One quiet forward pass of `model` on `example_inputs` with `hooks` ({module: forward hook taking
+    kwargs}) installed, removed afterwards whatever happens (LSUV and auto's calibration both measure so)."""
+    handles = [m.register_forward_hook(h, with_kwargs=True) for m, h in hooks.items()]
+    try:
+        with quiet_forward(model):
+            call(model, example_inputs)
+    finally:
+        for h in handles:
+            h.remove()

@@ -76,12 +76,6 @@ class AutogradStack(Stack):
                 self.loss_sum[k] += loss.detach()
                 self.rng[k] = self._get_rng()
 
-    def end_epoch(self):
-        return self.loss_sum
-
-    def prepare_eval(self, x, y):
-        return x.to(self.dev, self.dt), y.to(self.dev)
-
     @torch.no_grad()
     def evaluate(self, x, y):
         lsum = torch.zeros(self.M, dtype=torch.float64)

@@ -45,7 +45,12 @@ class Stack:
         raise NotImplementedError
 
     def end_epoch(self) -> torch.Tensor:
-        raise NotImplementedError
+        """The epoch's summed train loss per model (stacks that accumulate `loss_sum` need not override)."""
+        return self.loss_sum
+
+    def prepare_eval(self, x: torch.Tensor, y: torch.Tensor):
+        """Evaluation inputs on this stack's device and dtype (the MLP kernel also flattens them)."""
+        return x.to(self.dev, self.dt), y.to(self.dev)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor):
         raise NotImplementedError

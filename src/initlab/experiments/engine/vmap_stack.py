@@ -72,12 +72,6 @@ class VmapStack(Stack):
         torch.where(self.alive, loss, 0.0).sum().backward()
         self.opt.step([p.grad for p in self.plist])
 
-    def end_epoch(self):
-        return self.loss_sum
-
-    def prepare_eval(self, x, y):
-        return x.to(self.dev, self.dt), y.to(self.dev)
-
     @torch.no_grad()
     def evaluate(self, x, y):
         self.base.eval()

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from ..errors import bad_argument, unknown_choice
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .compare_args import _chunks, _dataset, _model_factory, _model_ident, _policies, _prepare, _workers
+from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _policies, _prepare, _workers
 from .seeds_arg import parse_seeds
 from .sink import RunSink
-from .engine import OPTIMIZERS, PATHS, TrainConfig, pick_threads, resolve_device, train_runs
+from .sweep import check_compare
+from .engine import TrainConfig, pick_threads, resolve_device, train_runs
 
 ENGINE_VERSION = 1
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -58,7 +59,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
             data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
-            dtype: str = "float32", threads=None, workers=None) -> CompareResult:
+            dtype: str = "float32", threads=None, workers=None, executor: str = "local",
+            address: str | None = None) -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
 
     model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
@@ -83,27 +85,16 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                   layer in*out*batch <= 2^24: there processes scale ~1.8x on 2 cores where threads give
                   ~1.5x; see experiments/shards.py); otherwise one process whose thread count is timed
                   (1 thread against all cores on a layer of the model)
+    executor      'local' (this process and its worker processes) | 'ray': each chunk of (policy, seed) models
+                  is one Ray task (chunk=None: one chunk per Ray CPU); results are saved here as they arrive,
+                  a failing task is retried, then its runs are listed in config["failed"] (docs/ray.md)
+    address       Ray cluster address (None: start a local Ray; 'auto': the cluster started on this machine)
     """
     t_start = time.perf_counter()
-    if optimizer not in OPTIMIZERS:
-        raise unknown_choice(WHERE, "optimizer", optimizer, OPTIMIZERS, "e.g. --optimizer sgd or --optimizer adam")
-    if path not in PATHS:
-        raise unknown_choice(WHERE, "path", path, PATHS)
-    if dtype not in DTYPES:
-        raise unknown_choice(WHERE, "dtype", dtype, list(DTYPES))
-    if threads not in (None, "auto") and not (isinstance(threads, int) and threads >= 1):
-        raise bad_argument(WHERE, "threads", threads, "a positive int, 'auto' or None", "e.g. threads=2")
-    if workers not in (None, "auto") and not (isinstance(workers, int) and not isinstance(workers, bool)
-                                              and workers >= 1):
-        raise bad_argument(WHERE, "workers", workers, "a positive int, 'auto' or None", "e.g. workers=2")
-    if isinstance(workers, int) and workers > 1 and isinstance(threads, int) and threads > 1:
-        raise bad_argument(WHERE, "threads", threads, "1 (or 'auto') when workers > 1",
-                           f"each of the {workers} worker processes runs one thread: pass threads=1, or workers=1 "
-                           f"to train in one process with {threads} threads")
-    if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
-        raise bad_argument(WHERE, "target", target, "a finite number or None", "e.g. target=0.8")
-    policies = _policies(policies)
-    seeds = parse_seeds(seeds, WHERE)
+    spec = check_compare(model, data, policies, seeds=seeds, optimizer=optimizer, path=path, dtype=dtype,
+                         threads=threads, workers=workers, target=target, chunk=chunk, executor=executor,
+                         address=address, data_options=data_options, where=WHERE)
+    policies, seeds = list(spec.policies), list(spec.seeds)
     dev = resolve_device(device)
     factory, model_name = _model_factory(model)
     ds, data_name, data_ident = _dataset(data, data_options)
@@ -117,6 +108,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
               "batch_size": batch_size, "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
               "dtype": dtype, "engine_version": ENGINE_VERSION}
     h = config_hash(config)
+    spec = replace(spec, model_name=model_name, train=cfg,
+                   data_fingerprint=_fingerprint(ds) if spec.executor == "ray" else "")
     example = tdata.x_train[:min(256, tdata.n_train)]
 
     # unknown policies fail here, before anything is trained; the models this builds are the first seed's
@@ -130,7 +123,9 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     threads_before = torch.get_num_threads()
     n_models = len(seeds) * len(policies) if chunk is None else min(chunk, len(seeds) * len(policies))
     n_workers, threads_note = _workers(workers, threads, probe, path, dev, n_models, batch_size)
-    if isinstance(threads, int):
+    if spec.executor == "ray":                   # the driver only stores; each Ray task sets its own threads
+        n_workers, n_threads, threads_note = 1, threads_before, ""
+    elif isinstance(threads, int):
         n_threads, threads_note = threads, threads_note or f"{threads} thread(s) (set)"
     elif n_workers > 1:
         n_threads = 1
@@ -155,9 +150,18 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                        label=f"{len(pending)} runs")
         if skipped:
             bar.log(f"initlab compare: {skipped} run(s) already in the store, {len(pending)} to train")
-        new, paths, reasons = {}, [], []
+        new, paths, reasons, failed = {}, [], [], []
+
+        def save(key, r):
+            rec = RunRecord(key[0], key[1], h, r.status, r.history, r.final, r.seconds)
+            sink.save(rec)
+            new[key] = rec
         try:
-            for ci, cj in enumerate(chunks, start=1):
+            if spec.executor == "ray":
+                from .executors.ray_executor import run_compare
+                first.clear()
+                chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink.path)
+            for ci, cj in enumerate(chunks if spec.executor == "local" else [], start=1):
                 models = []
                 for p, s in cj:
                     m = first.pop((p, s), None)
@@ -170,10 +174,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                                  workers=n_workers)
                 paths.append(out.path)
                 reasons.append(out.reason)
-                for (p, s), r in zip(cj, out.results):
-                    rec = RunRecord(p, s, h, r.status, r.history, r.final, r.seconds)
-                    sink.save(rec)
-                    new[(p, s)] = rec
+                for key, r in zip(cj, out.results):
+                    save(key, r)
                 bar.log(f"chunk {ci}/{len(chunks)}: {len(cj)} run(s) finished"
                         + (f" and saved to {sink.path}" if sink.store is not None else "")
                         + f" [{out.path}]")
@@ -188,21 +190,24 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         sink.close()
 
     if not paths:
-        run_path, reason = "none", "every run was already in the store"
+        run_path, reason = "none", ("every task failed" if failed else "every run was already in the store")
     elif all(p == "vectorized" for p in paths):
         run_path, reason = "vectorized", reasons[0] + f"; {len(pending)} model(s) in {len(chunks)} chunk(s)"
     else:
         run_path = "sequential"
         reason = next(r for p, r in zip(paths, reasons) if p == "sequential")
-    if paths and dev.type == "cpu":
+    if spec.executor == "ray":
+        reason += f"; Ray: {len(chunks)} task(s), {spec.threads or 1} thread(s) each"
+    elif paths and dev.type == "cpu":
         reason += f"; {threads_note}"
     from .stats import summarize
     metric, hib = ("val_acc", True) if ds.task == "classification" else ("val_mse", False)
     bounds = (0.0, 1.0) if metric == "val_acc" else (0.0, math.inf)        # accuracy; MSE >= 0
     summary = summarize(runs, metric, higher_is_better=hib, target=target, bounds=bounds) if runs else []
     full_config = dict(config, config_hash=h, policies=policies, seeds=seeds, device=str(dev),
-                       chunk=chunk, store=sink.path, threads=n_threads,
-                       workers=n_workers,
+                       chunk=chunk, store=sink.path,
+                       threads=n_threads if spec.executor == "local" else (spec.threads or 1),
+                       workers=n_workers, executor=spec.executor, failed=failed,
                        seconds=round(time.perf_counter() - t_start, 3))
     result = CompareResult(config=full_config, runs=runs, summary=summary, path=run_path, path_reason=reason,
                            skipped=skipped)

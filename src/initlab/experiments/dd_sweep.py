@@ -139,18 +139,10 @@ def train_buckets(buckets, data, *, policy: str, epochs: int, batch_size: int, l
     data = (x_train, y_train, x_test, y_test).  Returns per bucket (bucket, {(width, seed): RunResult},
     seconds); on_done(bucket, {(width, seed): RunResult}, seconds) is called as each bucket's results arrive
     (so the caller can store them at once)."""
-    x_tr, y_tr, x_te, y_te = data
-    n_in, n_out = int(x_tr.shape[1]), n_classes_of(y_tr, y_te)
-    tdata = TrainData("classification", x_tr, y_tr, x_te, y_te, n_out, "test")
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer="adam", loss="cross_entropy",
-                      eval_epochs=list(schedule), eval_train=True, row=dd_row).check()
-    example = x_tr[:256] if policy != "torch-default" else None
-    jobs, keys = [], []
-    for b in buckets:
-        pairs = [(w, s) for s in b.seeds for w in b.widths]
-        models = [make_narrow(n_in, w, n_out, s, policy, example) for w, s in pairs]
-        jobs.append(("stacked-mlp", models, [order_seed(s) for _, s in pairs], tdata, cfg, "cross_entropy"))
-        keys.append(pairs)
+    tdata = dd_train_data(data)
+    cfg = dd_config(epochs, batch_size, lr, schedule)
+    n_in, n_out = int(tdata.x_train.shape[1]), tdata.n_classes
+    jobs, keys = zip(*[bucket_job(b, tdata, cfg, policy) for b in buckets]) if buckets else ((), ())
     costs = [step_cost(b.widths, n_in, n_out, batch_size * len(b.seeds)) for b in buckets]
     workers = max(1, min(workers, len(buckets)))
     index = {id(job): i for i, job in enumerate(jobs)}
@@ -167,6 +159,28 @@ def train_buckets(buckets, data, *, policy: str, epochs: int, batch_size: int, l
     order = assign(costs, workers if workers > 1 and fork_available() else 1)
     run_jobs([[jobs[i] for i in idx] for idx in order], progress, done)
     return [out[i] for i in range(len(buckets))]
+
+
+def dd_train_data(data) -> TrainData:
+    """TrainData of (x_train, y_train, x_test, y_test): classification, validated on the test split."""
+    x_tr, y_tr, x_te, y_te = data
+    return TrainData("classification", x_tr, y_tr, x_te, y_te, n_classes_of(y_tr, y_te), "test")
+
+
+def dd_config(epochs: int, batch_size: int, lr: float, schedule) -> TrainConfig:
+    """The double-descent recipe's TrainConfig: Adam, cross-entropy, train and test errors at `schedule`."""
+    return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer="adam", loss="cross_entropy",
+                       eval_epochs=list(schedule), eval_train=True, row=dd_row).check()
+
+
+def bucket_job(b: Bucket, tdata: TrainData, cfg: TrainConfig, policy: str) -> tuple[tuple, list]:
+    """The engine job (engine/shards.py) of one bucket, and its (width, seed) keys in model order; the same
+    on the local path and on a Ray worker."""
+    n_in, n_out = int(tdata.x_train.shape[1]), int(tdata.n_classes)
+    example = tdata.x_train[:256] if policy != "torch-default" else None
+    pairs = [(w, s) for s in b.seeds for w in b.widths]
+    models = [make_narrow(n_in, w, n_out, s, policy, example) for w, s in pairs]
+    return ("stacked-mlp", models, [order_seed(s) for _, s in pairs], tdata, cfg, "cross_entropy"), pairs
 
 
 def default_workers(threads, n_buckets: int) -> int:
@@ -188,4 +202,4 @@ def check_data(x_tr, y_tr, x_te, y_te) -> None:
 
 
 __all__ = ["init_seed", "order_seed", "eval_epochs", "narrow_mlp", "make_narrow", "linears", "Bucket", "step_cost",
-           "plan_buckets", "assign", "dd_row", "train_buckets", "default_workers", "n_classes_of", "check_data"]
+           "plan_buckets", "assign", "dd_row", "train_buckets", "dd_train_data", "dd_config", "bucket_job", "default_workers", "n_classes_of", "check_data"]

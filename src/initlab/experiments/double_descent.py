@@ -50,8 +50,10 @@ Measured figures of the default sweep: docs/engine.md.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from dataclasses import replace
 
 
 import numpy as np
@@ -65,6 +67,7 @@ from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: 
 from .dd_result import DoubleDescentResult
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
 from .sink import open_store
+from .sweep import dd_spec
 
 AXES = ("width", "epochs", "samples")
 DEFAULT_WIDTHS = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512)
@@ -95,7 +98,7 @@ def parse_label(label: str) -> tuple[str, int]:
 
 # --------------------------------------------------------------------------- one sweep (one policy, one n)
 def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_size, lr, schedule, store,
-           log, max_models, workers):
+           log, max_models, workers, spec=None, failed=None):
     x_tr, y_tr, x_te, y_te, n_out, info = get_data(n)
     data = (x_tr, y_tr, x_te, y_te)
     cfg = dict(base_config, n_train=int(len(y_tr)), n_in=int(x_tr.shape[1]), n_out=int(n_out))
@@ -129,7 +132,17 @@ def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_siz
                 store.save(rec, cfg)
         log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds} (padded to {b.P}): {epochs} epochs in {dt:.1f} s"
             + (" (saved)" if store is not None else ""))
-    if todo_w:
+    def lost(b, error):
+        failed.extend({"policy": policy, "width": w, "seed": s, "n_train": cfg["n_train"], "error": error,
+                       "attempts": 1 + spec.max_retries} for s in b.seeds for w in b.widths
+                      if (run_label(policy, w), s) not in done)
+        log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds}: FAILED after {1 + spec.max_retries} "
+            f"attempt(s): {error}")
+    if todo_w and spec is not None and spec.executor == "ray":
+        from .executors.ray_executor import run_buckets
+        run_buckets(spec, eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models),
+                    n, policy, finished, lost)
+    elif todo_w:
         plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
         n_workers = eng.default_workers(None, len(plan)) if workers is None else workers
         eng.train_buckets(plan, data, policy=policy, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
@@ -181,7 +194,8 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                    n_train: int = DEFAULT_N_TRAIN, n_test: int = DEFAULT_N_TEST, batch_size: int = 128,
                    lr: float = 1e-3, data_seed: int = 0, data_dir=None, plots=None, threads: int | None = None,
                    tol: float = 0.01, min_rise: float = 0.03, eval_points: int = 120, max_models: int | None = None,
-                   verbose: bool = False, log=None, final_only: bool = False, workers=None) -> DoubleDescentResult:
+                   verbose: bool = False, log=None, final_only: bool = False, workers=None, executor: str = "local",
+                   address: str | None = None) -> DoubleDescentResult:
     """Run a deep-double-descent sweep and measure the interpolation threshold and the peak.
 
     axis        "width" (model-wise), "epochs" (epoch-wise: the same runs, read per epoch) or
@@ -204,6 +218,9 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     threads     torch.set_num_threads(threads) for the run (restored afterwards); one process
     workers     processes training whole width buckets, one thread each: None = auto (one per core
                 when `threads` is None and there are 2+ buckets, else 1), or an int
+    executor    "local" (this process and its worker processes) or "ray": each width bucket is one Ray task,
+                saved here as it finishes; a failing one is retried, then listed in config["failed"] (docs/ray.md)
+    address     Ray cluster address (None: start a local Ray; "auto": the cluster started on this machine)
     final_only  measure train/test error only after the last epoch (no epoch-wise map; about a
                 quarter less work on the default sweep); not with axis="epochs"
     tol         training error below which a width counts as interpolating (threshold)
@@ -266,19 +283,29 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
             "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "optimizer": "adam(0.9,0.999,1e-8)",
             "loss": "cross-entropy", "model": "mlp in-h-h-out relu", "eval_epochs": f"final({epochs})" if final_only else f"eval_epochs({epochs},{eval_points})",
             "order": "randperm per epoch, generator seeded by order_seed(seed)"}
+    failed = []
+    spec = dd_spec(data=data if not isinstance(data, str) else data_name,
+                   data_options=dict(noise=noise, n_train=n_train, n_test=n_test, data_seed=data_seed,
+                                     data_dir=data_dir),
+                   policies=[policy] + ([compare] if compare else []), seeds=seeds, widths=widths,
+                   train=eng.dd_config(epochs, batch_size, lr, schedule), threads=threads, workers=workers,
+                   executor=executor, address=address)
+    spec = replace(spec, data_fingerprint=data_name)
     st, opened = open_store(store, WHERE)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        res = _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base, epochs, batch_size, lr,
-                   schedule, st, log, max_models, tol, min_rise, data_name, workers)
+        with _executor_session(spec) as spec:
+            res = _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base, epochs, batch_size,
+                       lr, schedule, st, log, max_models, tol, min_rise, data_name, workers, spec, failed)
     finally:
         if threads is not None:
             torch.set_num_threads(old_threads)
         if opened:
             st.close()
     res.threads = threads or old_threads
+    res.config = dict(res.config, executor=executor, failed=failed)
     res.store = str(st.path) if st is not None else ""
     res.seconds = time.perf_counter() - t_start
     if plots is not None:
@@ -287,10 +314,23 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     return res
 
 
+def _executor_session(spec):
+    """Ray up for the whole sweep (every training-set size, both policies), or nothing for the local path."""
+    if spec.executor != "ray":
+        return contextlib.nullcontext(spec)
+    from .executors.ray_executor import session
+
+    @contextlib.contextmanager
+    def up():
+        with session(spec, WHERE) as (_, s):
+            yield s
+    return up()
+
+
 def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base, epochs, batch_size, lr, schedule,
-         st, log, max_models, tol, min_rise, data_name, workers) -> DoubleDescentResult:
+         st, log, max_models, tol, min_rise, data_name, workers, spec=None, failed=None) -> DoubleDescentResult:
     kw = dict(get_data=get_data, base_config=base, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-              store=st, log=log, max_models=max_models, workers=workers)
+              store=st, log=log, max_models=max_models, workers=workers, spec=spec, failed=failed)
     full_n = n_train if isinstance(base["pool"], int) else None
     if axis == "samples":
         per_width = {w: [] for w in widths}

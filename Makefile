@@ -16,7 +16,7 @@ setup: $(STAMP) apt
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[data,report,dev,demo]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[data,report,dev,demo,ray]"
 	@touch $(STAMP)
 
 # Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist) and the chromium that the web-demo

@@ -35,7 +35,9 @@ def register(sub) -> None:
                   "initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json",
                   "initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
                   "--optimizer adam --lr 1e-3 --epochs 20",
-                  "initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process"])
+                  "initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process",
+                  "initlab compare --model digits-mlp --data digits --seeds 7 --epochs 20 --executor ray   # local Ray",
+                  "initlab compare --model my_net.py:build --data digits --executor ray --address auto   # a cluster"])
     p.add_argument("--model", default=DEFAULTS["model"], help="zoo spec, e.g. seed004, mlp:64-128-10:relu, "
                    "file.py:factory (default %(default)s)")
     p.add_argument("--data", default=DEFAULTS["data"], help="data set name (default %(default)s)")
@@ -65,6 +67,12 @@ def register(sub) -> None:
     p.add_argument("--workers", default="auto", type=ck.parallel("--workers"), help="processes training slices of the models (stacked-MLP path "
                    "on the CPU), one thread each, or auto (default): one per core when that path runs with small "
                    "matmuls (largest layer in*out*batch <= 2^24); results do not depend on it")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default): this process and its worker processes; ray: each chunk of models is "
+                        "one Ray task (needs the ray extra; see docs/ray.md)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join with --executor ray: auto (started with `ray start --head` on this "
+                        "machine), HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
     p.add_argument("--report", default=None, help="report folder (default: report/ next to the store)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")
@@ -123,7 +131,7 @@ def run(args) -> int:
                          store=store, device=args.device, progress=not args.quiet,
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
                          momentum=args.momentum, weight_decay=args.weight_decay, threads=threads,
-                         workers=workers)
+                         workers=workers, executor=args.executor, address=args.address)
     except CompareInterrupted as e:
         where = f" in {e.store_path}" if e.store_path else ""
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "
@@ -132,6 +140,7 @@ def run(args) -> int:
     if report_dir is not None and result.runs:
         from ..reports import write_report
         result.report = write_report(result, report_dir)
+    failed = result.config.get("failed") or []
     if args.json:
         out = {"summary": result.summary, "config": result.config, "config_hash": result.config["config_hash"],
                "path": result.path, "path_reason": result.path_reason, "skipped": result.skipped,
@@ -139,7 +148,7 @@ def run(args) -> int:
                          "epochs": len(r.history), "seconds": r.seconds} for r in result.runs],
                "report": result.report}
         print(json.dumps(json_safe(out), indent=2))
-        return 0
+        return _failures(failed)
     from ..reports import terminal_table
     print(terminal_table(result))
     if result.report:
@@ -148,4 +157,15 @@ def run(args) -> int:
         print(f"store: {result.config['store']} (config {result.config['config_hash']}); "
               f"{result.skipped} run(s) reused, {len(result.runs) - result.skipped} trained "
               f"in {result.config['seconds']:.1f} s")
-    return 0
+    return _failures(failed)
+
+
+def _failures(failed) -> int:
+    """Runs whose Ray task failed after its retries: one stderr line each; exit 1 (rerun to retry them)."""
+    for f in failed:
+        print(f"initlab: run {f['policy']} seed {f['seed']} FAILED after {f['attempts']} attempt(s): {f['error']}",
+              file=sys.stderr)
+    if failed:
+        print(f"initlab: {len(failed)} run(s) failed and were not stored; the others are in the summary; rerun "
+              "the same command to retry the failed ones", file=sys.stderr)
+    return 1 if failed else 0

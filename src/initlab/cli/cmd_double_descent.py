@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from . import _checks as ck
 from ._command import command
@@ -31,7 +32,9 @@ def register(sub) -> None:
                   "initlab double-descent --axis epochs --store dd.sqlite --plots dd-plots   # same runs, per epoch",
                   "initlab double-descent --axis samples --widths 16 45 128 --samples 500 1000 2000 4000",
                   "initlab double-descent --compare xavier_uniform --store dd.sqlite   # does the init move the peak?",
-                  "initlab double-descent --data fashion-mnist --n-train 4000 --json"],
+                  "initlab double-descent --data fashion-mnist --n-train 4000 --json",
+                  "initlab double-descent --seeds 3 --store dd.sqlite --executor ray   # buckets as tasks on a local Ray",
+                  "initlab double-descent --store dd.sqlite --executor ray --address auto   # a running cluster"],
         notes="Exit status: 0 done (the output says whether the peak is there), 1 with --require-peak when it is "
               "not, 2 bad usage.")
     p.add_argument("--axis", choices=AXES, default="width", help="width (model-wise), epochs or samples")
@@ -58,6 +61,12 @@ def register(sub) -> None:
     p.add_argument("--final-only", action="store_true",
                    help="measure the errors only after the last epoch (faster; no epoch-wise map, not with "
                         "--axis epochs)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default): worker processes here; ray: each (width bucket, seed) is one Ray task "
+                        "(needs the ray extra; see docs/ray.md)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join with --executor ray: auto, HOST:6379 or ray://HOST:10001 "
+                        "(default: start a local Ray)")
     p.add_argument("--store", default=None, metavar="PATH", help="SQLite run store; finished widths are skipped")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures into DIR")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress stays on stderr)")
@@ -75,11 +84,20 @@ def run(args) -> int:
                          seeds=args.seeds, policy=args.policy, store=args.store, compare=args.compare,
                          samples=samples, n_train=args.n_train, n_test=args.n_test, batch_size=args.batch_size,
                          lr=args.lr, data_dir=args.data_dir, plots=args.plots, threads=args.threads, tol=args.tol,
-                         min_rise=args.min_rise, verbose=not args.quiet, final_only=args.final_only)
+                         min_rise=args.min_rise, verbose=not args.quiet, final_only=args.final_only,
+                         executor=args.executor, address=args.address)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, allow_nan=False))
     else:
         print(res.summary())
+    failed = res.config.get("failed") or []
+    for f in failed:
+        print(f"initlab: run {f['policy']} width {f['width']} seed {f['seed']} (n_train {f['n_train']}) FAILED after "
+              f"{f['attempts']} attempt(s): {f['error']}", file=sys.stderr)
+    if failed:
+        print(f"initlab: {len(failed)} run(s) failed and were not stored (NaN in the curves); rerun the same "
+              "command to retry them", file=sys.stderr)
+        return 1
     if args.require_peak:
         ok = (bool(res.samplewise["analysis"]["widths_where_more_data_hurts"]) if args.axis == "samples"
               else bool(res.analysis.get("shows_peak")))

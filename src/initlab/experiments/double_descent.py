@@ -140,8 +140,9 @@ def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_siz
             f"attempt(s): {error}")
     if todo_w and spec is not None and spec.executor == "ray":
         from .executors.ray_executor import run_buckets
-        run_buckets(spec, eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models),
-                    n, policy, finished, lost)
+        plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
+        # one task per (bucket, seed): Ray spreads them over its workers (each model's numbers are its own)
+        run_buckets(spec, [eng.Bucket(b.widths, [s]) for b in plan for s in b.seeds], n, policy, finished, lost)
     elif todo_w:
         plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
         n_workers = eng.default_workers(None, len(plan)) if workers is None else workers

@@ -53,6 +53,18 @@ class SweepSpec:
         return isinstance(self.data, str)
 
 
+def ray_installed() -> bool:
+    """Whether `import ray` can work, without importing it (Ray takes ~1 s to import)."""
+    import importlib.util
+    import sys
+    if "ray" in sys.modules:
+        return sys.modules["ray"] is not None
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def check_executor(where: str, executor, address, *, workers=None, max_retries=DEFAULT_RETRIES) -> None:
     """executor in EXECUTORS; address only with executor='ray'; local worker processes not with Ray."""
     if executor not in EXECUTORS:
@@ -69,6 +81,9 @@ def check_executor(where: str, executor, address, *, workers=None, max_retries=D
         raise bad_argument(where, "workers", workers, "None or 1 with executor='ray' (each Ray task is one "
                            "process; Ray spreads the chunks over its workers)",
                            "drop workers (CLI --workers), or use executor='local'")
+    if executor == "ray" and not ray_installed():
+        raise bad_argument(where, "executor", executor, "an installed Ray for executor='ray' (the optional extra "
+                           "initlab[ray])", "pip install 'initlab[ray]' (or 'ray>=2.40,<3'), or use executor='local'")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise bad_argument(where, "max_retries", max_retries, "an int >= 0", "e.g. max_retries=2")
 
@@ -118,4 +133,4 @@ def dd_spec(*, data, data_options: dict, policies, seeds, widths, train, threads
                      address=address)
 
 
-__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "check_executor", "check_compare", "dd_spec"]
+__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "ray_installed", "check_executor", "check_compare", "dd_spec"]

@@ -1,0 +1,98 @@
+"""Sweeps on Ray (experiments/executors/): the same numbers as the local executor, resume across executors,
+retries and failures, a killed worker.  One local Ray on loopback for the whole module (2 CPUs)."""
+import sqlite3
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import initlab  # noqa: E402
+from initlab.experiments.executors.tasks import FAULT_ENV  # noqa: E402
+
+KW = dict(seeds=3, epochs=3, lr=0.05, batch_size=32, data_options={"subsample": 300}, progress=False)
+MODEL, DATA, POLICIES = "mlp:64-32-10", "digits", ["zeros", "torch-default", "xavier_uniform"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, address="local", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _stored(path) -> set:
+    with sqlite3.connect(path) as c:
+        return {(p, s) for p, s in c.execute("SELECT policy, seed FROM runs")}
+
+
+def _same_runs(a, b):
+    assert [(r.policy, r.seed, r.status) for r in a.runs] == [(r.policy, r.seed, r.status) for r in b.runs]
+    for ra, rb in zip(a.runs, b.runs):
+        assert len(ra.history) == len(rb.history)
+        for k, v in ra.final.items():
+            assert rb.final[k] == pytest.approx(v, rel=1e-5, abs=1e-6), (ra.policy, ra.seed, k)
+
+
+def test_ray_gives_the_local_summary_and_each_executor_resumes_the_other(tmp_path):
+    local_db, ray_db = str(tmp_path / "local.sqlite"), str(tmp_path / "ray.sqlite")
+    a = initlab.compare(MODEL, DATA, POLICIES, store=local_db, **KW)
+    b = initlab.compare(MODEL, DATA, POLICIES, store=ray_db, executor="ray", **KW)
+    assert b.config["executor"] == "ray" and b.config["failed"] == [] and b.skipped == 0
+    assert b.config["config_hash"] == a.config["config_hash"]            # the executor is not in the hash
+    assert "Ray: 2 task(s)" in b.path_reason                              # one chunk per Ray CPU
+    _same_runs(a, b)
+    for sa, sb in zip(a.summary, b.summary):
+        assert sa["policy"] == sb["policy"] and sa["rank"] == sb["rank"]
+        assert sb["mean"] == pytest.approx(sa["mean"], rel=1e-6)
+    # resumed: a Ray rerun of the local store and a local rerun of the Ray store train nothing
+    c = initlab.compare(MODEL, DATA, POLICIES, store=local_db, executor="ray", **KW)
+    d = initlab.compare(MODEL, DATA, POLICIES, store=ray_db, **KW)
+    for r in (c, d):
+        assert r.skipped == 9 and r.path == "none"
+        _same_runs(a, r)
+
+
+def test_a_failing_task_is_retried_then_reported_and_the_rest_finishes(tmp_path, monkeypatch):
+    attempts = tmp_path / "attempts.txt"
+    monkeypatch.setenv(FAULT_ENV, f"raise:xavier_uniform:1:{attempts}")
+    db = str(tmp_path / "runs.sqlite")
+    r = initlab.compare(MODEL, DATA, POLICIES, store=db, chunk=2, **KW)  # local: the hook is Ray's only
+    assert r.config["failed"] == [] and len(r.runs) == 9 and not attempts.exists()
+    db = str(tmp_path / "ray.sqlite")
+    r = initlab.compare(MODEL, DATA, ["torch-default", "xavier_uniform"], store=db, executor="ray", chunk=1,
+                        **dict(KW, seeds=2))
+    assert attempts.read_text().count("attempt") == 3                    # 1 + max_retries (2)
+    (f,) = r.config["failed"]
+    assert (f["policy"], f["seed"], f["attempts"]) == ("xavier_uniform", 1, 3) and "injected failure" in f["error"]
+    assert {(x.policy, x.seed) for x in r.runs} == {("torch-default", 0), ("torch-default", 1), ("xavier_uniform", 0)}
+    assert _stored(db) == {("torch-default", 0), ("torch-default", 1), ("xavier_uniform", 0)}
+    assert {row["policy"]: row["seeds"] for row in r.summary} == {"torch-default": 2, "xavier_uniform": 1}
+    monkeypatch.delenv(FAULT_ENV)                                        # the fault is gone: a rerun trains it
+    r2 = initlab.compare(MODEL, DATA, ["torch-default", "xavier_uniform"], store=db, executor="ray",
+                         **dict(KW, seeds=2))
+    assert r2.skipped == 3 and r2.config["failed"] == [] and len(r2.runs) == 4
+
+
+def test_a_killed_worker_loses_no_finished_run(tmp_path, monkeypatch):
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(FAULT_ENV, f"exit:torch-default:1:{marker}")
+    db = str(tmp_path / "runs.sqlite")
+    r = initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=db, executor="ray", chunk=1,
+                        **dict(KW, seeds=2))
+    assert marker.exists()                                               # the worker did die once
+    assert r.config["failed"] == [] and len(r.runs) == 4
+    assert _stored(db) == {(p, s) for p in ("zeros", "torch-default") for s in (0, 1)}
+    ref = initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=None, **dict(KW, seeds=2))
+    _same_runs(ref, r)                                                   # the retried chunk gives the same numbers
+
+
+def test_double_descent_on_ray_matches_local_and_resumes(tmp_path):
+    kw = dict(widths=[2, 4, 8], epochs=3, seeds=2, n_train=200, n_test=100, final_only=True)
+    a = initlab.double_descent("width", store=str(tmp_path / "a.sqlite"), **kw)
+    b = initlab.double_descent("width", store=str(tmp_path / "b.sqlite"), executor="ray", **kw)
+    assert b.config["failed"] == [] and b.trained == 6 and b.config_hashes == a.config_hashes
+    assert [(x["width"], x["seed"]) for x in a.runs] == [(x["width"], x["seed"]) for x in b.runs]
+    for ra, rb in zip(a.runs, b.runs):
+        assert rb["test_err"] == pytest.approx(ra["test_err"]) and rb["train_loss"] == pytest.approx(ra["train_loss"])
+    c = initlab.double_descent("width", store=str(tmp_path / "b.sqlite"), **kw)
+    assert c.trained == 0 and c.skipped == 6

@@ -1,0 +1,60 @@
+"""The validated sweep spec (experiments/sweep.py): one place that checks compare's and double descent's run
+options, the executor and its address; errors name the argument, the value and the fix."""
+import dataclasses
+import sys
+
+import pytest
+
+from initlab.errors import InitError
+from initlab.experiments.sweep import SweepSpec, check_compare, check_executor, ray_installed
+
+BASE = dict(seeds=2, optimizer="sgd", path="auto", dtype="float32", threads=None, workers=None, target=None,
+            chunk=None)
+
+
+def test_check_compare_builds_a_frozen_spec():
+    spec = check_compare("mlp:64-32-10", "digits", "zeros, auto,", data_options={"subsample": 100}, **BASE)
+    assert isinstance(spec, SweepSpec)
+    assert spec.policies == ("zeros", "auto") and spec.seeds == (0, 1)
+    assert spec.executor == "local" and spec.address is None and spec.max_retries == 2
+    assert spec.data == "digits" and spec.named_data and spec.data_options == {"subsample": 100}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.executor = "ray"
+
+
+@pytest.mark.parametrize("kw, arg, words", [
+    ({"executor": "spark"}, "executor", "one of 'local', 'ray'"),
+    ({"executor": "local", "address": "auto"}, "address", "executor='ray'"),
+    ({"executor": "ray", "address": "has space"}, "address", "Ray address"),
+    ({"executor": "ray", "workers": 2}, "workers", "executor='local'"),
+    ({"chunk": 0}, "chunk", "positive number"),
+    ({"optimizer": "lbfgs"}, "optimizer", "one of"),
+    ({"dtype": "float16"}, "dtype", "one of"),
+    ({"target": float("nan")}, "target", "finite"),
+])
+def test_bad_options_name_the_argument_and_the_fix(kw, arg, words):
+    with pytest.raises(InitError) as e:
+        check_compare("mlp:64-32-10", "digits", ["zeros"], **{**BASE, **kw})
+    msg = str(e.value)
+    assert msg.startswith(f"initlab.compare: {arg}=") and words in msg and "Fix:" in msg
+
+
+def test_missing_ray_is_one_clear_error_before_any_work(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)          # `import ray` now fails as if not installed
+    assert not ray_installed()
+    with pytest.raises(InitError, match=r"executor='ray'.*pip install 'initlab\[ray\]'"):
+        check_executor("initlab.compare", "ray", None)
+    import initlab
+    with pytest.raises(InitError, match="initlab.double_descent: executor='ray'"):
+        initlab.double_descent("width", widths=[2, 4], epochs=1, n_train=50, n_test=50, executor="ray")
+
+
+def test_cli_flags_reach_the_spec_checks(capsys):
+    from initlab.cli.main import main
+    rc = main(["compare", "--model", "mlp:64-32-10", "--data", "digits", "--policies", "zeros", "--address", "auto",
+               "--no-store", "--no-report", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1 and "address='auto'" in err and "--executor ray" in err
+    rc = main(["double-descent", "--executor", "local", "--address", "auto", "--widths", "2", "--epochs", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "address='auto'" in err

@@ -48,6 +48,20 @@ def runtime_env(spec) -> tuple[dict, object]:
     return env, model
 
 
+def _reachable(address: str, where: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that nothing answers on fails now: ray.init would retry for minutes."""
+    import socket
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return                                   # 'auto' and other forms: Ray itself says what is wrong
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise bad_argument(where, "address", address, "the address of a running Ray cluster",
+                           f"nothing answers there ({e.strerror or e}); start the head with `ray start --head "
+                           "--port PORT` and pass HOST:PORT, or drop --address to start a local Ray") from None
+
+
 @contextlib.contextmanager
 def session(spec, where: str):
     """Ray ready for this sweep: an already initialized Ray is used as is; otherwise a local Ray (address None,
@@ -62,6 +76,7 @@ def session(spec, where: str):
         ray.init(address="local", num_cpus=usable_cores(), **kw)
     else:
         env, model = runtime_env(spec)
+        _reachable(spec.address, where)
         try:
             ray.init(address=spec.address, runtime_env=env, **kw)
         except (ConnectionError, RuntimeError, ValueError) as e:

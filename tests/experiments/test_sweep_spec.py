@@ -58,3 +58,15 @@ def test_cli_flags_reach_the_spec_checks(capsys):
     rc = main(["double-descent", "--executor", "local", "--address", "auto", "--widths", "2", "--epochs", "1"])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "address='auto'" in err
+
+
+def test_the_local_executor_never_imports_ray():
+    import subprocess
+    code = ("import sys, initlab\n"
+            "r = initlab.compare('mlp:64-16-10', 'digits', ['zeros'], seeds=1, epochs=1, lr=0.05, batch_size=64,"
+            " data_options={'subsample': 100}, progress=False)\n"
+            "assert r.config['executor'] == 'local' and r.config['failed'] == []\n"
+            "print('ray' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "False"

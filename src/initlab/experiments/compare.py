@@ -28,8 +28,7 @@ from torch import nn
 
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _policies, _prepare, _workers
-from .seeds_arg import parse_seeds
+from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _prepare, _workers
 from .sink import RunSink
 from .sweep import check_compare
 from .engine import TrainConfig, pick_threads, resolve_device, train_runs

@@ -87,7 +87,10 @@ def test_a_killed_worker_loses_no_finished_run(tmp_path, monkeypatch):
 
 
 def test_double_descent_on_ray_matches_local_and_resumes(tmp_path):
-    kw = dict(widths=[2, 4, 8], epochs=3, seeds=2, n_train=200, n_test=100, final_only=True)
+    from initlab.data import load
+    ds = load(DATA, subsample=300)                 # pre-loaded data: it travels once through Ray's object store
+    data = (ds.x_train, ds.y_train, ds.x_val, ds.y_val)
+    kw = dict(data=data, widths=[2, 4, 8], epochs=3, seeds=2, final_only=True)
     a = initlab.double_descent("width", store=str(tmp_path / "a.sqlite"), **kw)
     b = initlab.double_descent("width", store=str(tmp_path / "b.sqlite"), executor="ray", **kw)
     assert b.config["failed"] == [] and b.trained == 6 and b.config_hashes == a.config_hashes
@@ -96,3 +99,15 @@ def test_double_descent_on_ray_matches_local_and_resumes(tmp_path):
         assert rb["test_err"] == pytest.approx(ra["test_err"]) and rb["train_loss"] == pytest.approx(ra["train_loss"])
     c = initlab.double_descent("width", store=str(tmp_path / "b.sqlite"), **kw)
     assert c.trained == 0 and c.skipped == 6
+
+
+def test_cli_reports_failed_runs_and_exits_1(tmp_path, monkeypatch, capsys):
+    from initlab.cli.main import main
+    monkeypatch.setenv(FAULT_ENV, f"raise:zeros:0:{tmp_path / 'n'}")
+    rc = main(["compare", "--model", MODEL, "--data", DATA, "--policies", "zeros,torch-default", "--seeds", "1",
+               "--epochs", "1", "--subsample", "200", "--chunk", "1", "--executor", "ray", "--no-report", "--quiet",
+               "--store", str(tmp_path / "runs.sqlite")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "torch-default" in out                           # the summary of the runs that finished
+    assert "run zeros seed 0 FAILED after 3 attempt(s): RuntimeError: injected failure" in err
+    assert _stored(str(tmp_path / "runs.sqlite")) == {("torch-default", 0)}

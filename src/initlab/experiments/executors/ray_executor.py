@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 from pathlib import Path
@@ -70,7 +71,7 @@ def session(spec, where: str):
     if ray.is_initialized():
         yield ray, spec
         return
-    kw = {"include_dashboard": False, "log_to_driver": False}
+    kw = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if spec.address is None:
         from ..engine.shards import usable_cores
         ray.init(address="local", num_cpus=usable_cores(), **kw)

@@ -70,3 +70,32 @@ def test_the_local_executor_never_imports_ray():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_what_travels_to_a_cluster(tmp_path):
+    from pathlib import Path
+
+    import initlab
+    from initlab.experiments.executors.ray_executor import runtime_env
+    factory = tmp_path / "nets" / "my_net.py"
+    spec = check_compare(f"{factory}:build", "digits", ["zeros"], **BASE)
+    env, model = runtime_env(spec)
+    assert env["py_modules"] == [str(Path(initlab.__file__).parent)]        # the driver's initlab
+    assert env["working_dir"] == str(factory.parent) and model == "my_net.py:build"
+    env, model = runtime_env(check_compare("mlp:64-32-10", "digits", ["zeros"], **BASE))
+    assert "working_dir" not in env and model == "mlp:64-32-10"              # zoo specs travel as text
+
+
+def test_an_address_nobody_answers_on_fails_fast():
+    import socket
+    import time
+
+    from initlab.experiments.executors.ray_executor import _reachable
+    with socket.socket() as s:                                              # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    with pytest.raises(InitError, match=rf"address='127.0.0.1:{port}'.*ray start --head"):
+        _reachable(f"127.0.0.1:{port}", "initlab.compare")
+    assert time.perf_counter() - t0 < 5
+    _reachable("auto", "initlab.compare")                                   # Ray itself resolves 'auto'

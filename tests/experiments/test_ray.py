@@ -111,3 +111,8 @@ def test_cli_reports_failed_runs_and_exits_1(tmp_path, monkeypatch, capsys):
     assert rc == 1 and "torch-default" in out                           # the summary of the runs that finished
     assert "run zeros seed 0 FAILED after 3 attempt(s): RuntimeError: injected failure" in err
     assert _stored(str(tmp_path / "runs.sqlite")) == {("torch-default", 0)}
+
+
+def test_more_threads_per_task_than_a_node_has_is_refused_not_a_hang():
+    with pytest.raises(initlab.InitError, match=r"threads=4 is not allowed; expected at most 2"):
+        initlab.compare(MODEL, DATA, ["zeros"], executor="ray", threads=4, store=None, **dict(KW, seeds=1))

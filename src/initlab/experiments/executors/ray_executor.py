@@ -120,7 +120,12 @@ def stream(ray, refs: dict):
                 ray.cancel(ref, force=True)
 
 
-def _options(spec) -> dict:
+def _options(spec, ray=None, where: str = "initlab.compare") -> dict:
+    if ray is not None:
+        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+        if (spec.threads or 1) > biggest:            # Ray would wait forever for a node that large
+            raise bad_argument(where, "threads", spec.threads, f"at most {int(biggest)} (the most CPUs of one node "
+                               "of this Ray cluster) with executor='ray'", "pass fewer threads per task")
     opts = {"num_cpus": spec.threads or 1, "max_retries": spec.max_retries, "retry_exceptions": True}
     if str(getattr(spec.train, "device", "cpu")).startswith("cuda"):
         opts["num_gpus"] = 1
@@ -144,7 +149,7 @@ def run_compare(spec, pending, save, bar, store_path):
         slots = int(ray.cluster_resources().get("CPU", 1) // (spec.threads or 1))
         chunks = split(pending, spec.chunk, slots)
         bar.total, bar.note = len(chunks), f"{len(chunks)} Ray task(s)"
-        remote = ray.remote(tasks.compare_chunk).options(**_options(spec))
+        remote = ray.remote(tasks.compare_chunk).options(**_options(spec, ray, where))
         spec_ref = ray.put(spec)
         hook = os.environ.get(tasks.FAULT_ENV)
         refs = {remote.remote(spec_ref, c, hook): i for i, c in enumerate(chunks)}
@@ -170,7 +175,7 @@ def run_buckets(spec, plan, n, policy, on_done, on_failed) -> None:
     """Double descent's width buckets on Ray (Ray must be up: see `session`); on_done(bucket, {(w, s):
     RunResult}, seconds) / on_failed(bucket, error) are called in this process as each bucket ends."""
     import ray
-    remote = ray.remote(tasks.dd_bucket).options(**_options(spec))
+    remote = ray.remote(tasks.dd_bucket).options(**_options(spec, ray, "initlab.double_descent"))
     spec_ref = ray.put(spec)
     hook = os.environ.get(tasks.FAULT_ENV)
     refs = {remote.remote(spec_ref, n, b.widths, b.seeds, policy, hook): i for i, b in enumerate(plan)}

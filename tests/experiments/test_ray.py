@@ -116,3 +116,22 @@ def test_cli_reports_failed_runs_and_exits_1(tmp_path, monkeypatch, capsys):
 def test_more_threads_per_task_than_a_node_has_is_refused_not_a_hang():
     with pytest.raises(initlab.InitError, match=r"threads=4 is not allowed; expected at most 2"):
         initlab.compare(MODEL, DATA, ["zeros"], executor="ray", threads=4, store=None, **dict(KW, seeds=1))
+
+
+def test_an_interrupted_driver_keeps_the_chunks_that_came_back(tmp_path, monkeypatch):
+    from initlab.experiments.compare import CompareInterrupted
+    from initlab.experiments.sink import RunSink
+    save = RunSink.save
+
+    def save_then_ctrl_c(self, record):                  # Ctrl-C arrives right after the first run is stored
+        save(self, record)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(RunSink, "save", save_then_ctrl_c)
+    db = str(tmp_path / "runs.sqlite")
+    kw = dict(KW, seeds=2)
+    with pytest.raises(CompareInterrupted) as e:
+        initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=db, executor="ray", chunk=1, **kw)
+    assert e.value.saved == 1 and len(_stored(db)) == 1                  # the chunk that came back is kept
+    monkeypatch.setattr(RunSink, "save", save)
+    r = initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=db, executor="ray", chunk=1, **kw)
+    assert r.skipped == 1 and len(r.runs) == 4 and len(_stored(db)) == 4

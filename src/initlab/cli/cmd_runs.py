@@ -38,7 +38,7 @@ def _open(path):
         raise InitError(f"initlab runs: --store={str(path)!r}: no run store there (expected an existing SQLite "
                         "file). Fix: run `initlab compare ...` first (it writes ./initlab-runs/runs.sqlite) "
                         "or pass --store PATH")
-    return RunStore(path, create=False)
+    return RunStore(path, readonly=True)     # reading needs no write access and never writes a byte
 
 
 def _resolve_hash(store, prefix: str | None) -> str | None:

@@ -110,6 +110,9 @@ def run(args) -> int:
         except OSError as e:
             raise bad_argument("initlab compare", "--store", args.store, "a path whose folder can be created",
                                f"{e.strerror or e}: {e.filename}; pass another --store PATH") from None
+    if store:                                  # a foreign, read-only or unreadable store fails here, before the data
+        from ..experiments.store import RunStore
+        RunStore(store).close()
     if report_dir is not None:
         try:
             Path(report_dir).mkdir(parents=True, exist_ok=True)

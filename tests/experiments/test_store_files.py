@@ -201,3 +201,41 @@ def test_report_folder_per_config_and_index(tmp_path):
             {"policy": "he", "rank": 1}]}))
     page = Path(write_index(tmp_path)).read_text()
     assert f'href="{fa}/report.html"' in page and f'href="{fb}/report.html"' in page and "etc/x.py" in page
+
+
+def test_double_descent_trains_only_its_leased_runs_and_loads_the_others(tmp_path, monkeypatch):
+    import torch
+
+    from initlab.experiments import dd_leases
+    from initlab.experiments.double_descent import double_descent
+    monkeypatch.setattr(dd_leases, "POLL_S", 0.05)
+    g = torch.Generator().manual_seed(0)
+    x, xt = torch.randn(120, 6, generator=g), torch.randn(60, 6, generator=g)
+    data = (x, (x[:, 0] > 0).long(), xt, (xt[:, 0] > 0).long())
+    path = tmp_path / "dd.sqlite"
+    other, real_claim, planted = RunStore(path), RunStore.claim, {}
+
+    def claim(self, h, keys, owner, ttl=300.0):
+        if not planted:                                   # "another process" leased width 4 just before us
+            planted["h"] = h
+            other.claim(h, [("torch-default@w=4", 0)], new_owner())
+
+            def finish():
+                time.sleep(0.3)
+                other.save(RunRecord("torch-default@w=4", 0, h, history=[{"epoch": 1, "test_err": 0.125}],
+                                     final={"epoch": 1, "test_err": 0.125, "train_err": 0.0}, seconds=1.0), {"m": 1})
+            threading.Thread(target=finish).start()
+        return real_claim(self, h, keys, owner, ttl)
+    monkeypatch.setattr(RunStore, "claim", claim)
+    logs = []
+    try:
+        r = double_descent("width", data=data, widths=[2, 4], epochs=2, seeds=1, store=path, batch_size=32,
+                           workers=1, log=logs.append)
+    finally:
+        time.sleep(0.4)
+        other.close()
+    assert (r.trained, r.skipped) == (1, 1)
+    assert r.curves["test_err"][1] == 0.125                # width 4 came from the other process's save
+    assert any("waiting for 1 run(s)" in m for m in logs)
+    with RunStore(path, readonly=True) as s:
+        assert s.holders(planted["h"]) == {} and len(s.done(planted["h"])) == 2

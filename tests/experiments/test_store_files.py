@@ -194,7 +194,9 @@ def test_report_folder_per_config_and_index(tmp_path):
     a = {"data": "fashion-mnist", "model": "mlp:784-64-10", "config_hash": "3f2a1b9c77", "epochs": 2}
     b = dict(a, model="../../etc/x.py:net", config_hash="0123456789")
     fa, fb = config_folder(a), config_folder(b)
-    assert fa == "fashion-mnist-mlp-784-64-10-3f2a1b9c" and fb.endswith("-01234567") and "/" not in fb
+    assert fa.startswith("fashion-mnist-mlp-784-64-10-3f2a1b9c-") and "-01234567-" in fb and "/" not in fb
+    assert config_folder(dict(a, policies=["he"])) != fa != config_folder(dict(a, seeds=[0, 1]))  # another selection
+    assert config_folder(dict(a)) == fa                   # the same comparison: the same folder
     for name, cfg in ((fa, a), (fb, b)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(json.dumps({"config": cfg, "runs": 3, "summary": [

@@ -4,8 +4,8 @@ Defaults reproduce seed 004 on Fashion-MNIST: model seed004 (784-256-128-10, ReL
 policies zeros, ones, uniform, centered_uniform, general_rule_uniform, general_rule_normal,
 torch-default, auto; 3 seeds; 2 epochs; batch 100; SGD lr 0.05 (the seed text does not state its
 learning rate); 20 % of the training images held out for validation; store
-./initlab-runs/runs.sqlite; report ./initlab-runs/report/<data>-<model>-<config hash>/report.html, one
-folder per config (two configs on one store never share one), all listed in ./initlab-runs/report/index.html.
+./initlab-runs/runs.sqlite; report ./initlab-runs/report/<data>-<model>-<config hash>-<selection>/report.html, one
+folder per config and selection of policies and seeds, all listed in ./initlab-runs/report/index.html.
 """
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def register(sub) -> None:
     p.add_argument("--val-fraction", type=ck.fraction("--val-fraction"), default=None, help="validation share (default: the set's, 0.2 "
                    "for fashion-mnist/digits)")
     p.add_argument("--chunk", type=ck.count("--chunk", 35), default=None, help="models per vectorized batch; each chunk is saved when "
-                   "it finishes (default: about a minute of training each, estimated from the model, data and epochs)")
+                   "it finishes (default: about a minute of training each, estimated from the model, data and "
+                   "epochs)")
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
     p.add_argument("--target", type=ck.finite("--target"), default=None, help="report epochs to reach this metric value")
     p.add_argument("--threads", default="auto", type=ck.parallel("--threads"), help="torch CPU threads while training, or auto (default): 1 per "
@@ -66,8 +67,9 @@ def register(sub) -> None:
     p.add_argument("--workers", default="auto", type=ck.parallel("--workers"), help="processes training slices of the models (stacked-MLP path "
                    "on the CPU), one thread each, or auto (default): one per core when that path runs with small "
                    "matmuls (largest layer in*out*batch <= 2^24); results do not depend on it")
-    p.add_argument("--report", default=None, help="report folder (default: report/<data>-<model>-<config hash>/ "
-                   "next to the store, one per config, listed in report/index.html)")
+    p.add_argument("--report", default=None,
+                   help="report folder (default: report/<data>-<model>-<config hash>-<selection>/ next to the store, "
+                   "one per config and selection of policies and seeds, listed in report/index.html)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")

@@ -1,12 +1,14 @@
-"""One report folder per config under a report root, and an index.html listing them (issue 13, hostile use 7).
+"""One report folder per comparison under a report root, and an index.html listing them (issue 13, hostile use 7).
 
-`initlab compare` without --report writes ``<store folder>/report/<data>-<model>-<hash8>/report.html``:
-two comparisons of different configs on one store no longer overwrite each other's report, and the path
-a run prints keeps holding that run's report.  ``<root>/index.html`` (rewritten after each report, under
-a file lock, atomically) links every report in the root, newest first: the one stable path to open.
+`initlab compare` without --report writes ``<store folder>/report/<data>-<model>-<hash8>-<sel4>/report.html``
+(see `config_folder`): two comparisons of different configs (or of other policies or seeds) on one store
+no longer overwrite each other's report, and the path a run prints keeps holding that run's report.
+``<root>/index.html`` (rewritten after each report, under a file lock, atomically) links every report in
+the root, newest first: the one stable path to open.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -19,9 +21,13 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def config_folder(config: dict) -> str:
-    """Folder name of a config's report: readable data and model names plus the first 8 hex digits of the
-    config hash (``fashion-mnist-seed004-3f2a1b9c``); only [A-Za-z0-9._-], at most 60 characters."""
+    """Folder name of a comparison's report: readable data and model names, the first 8 hex digits of the
+    config hash (as `initlab runs` shows it) and 4 of a hash of the policies and seeds compared (they are not
+    part of the config hash: the same config with other policies is another report), e.g.
+    ``fashion-mnist-seed004-3f2a1b9c-07d1``; only [A-Za-z0-9._-], at most 64 characters."""
     h = str(config.get("config_hash") or "")[:8] or "nohash"
+    sel = json.dumps([config.get("policies"), config.get("seeds")], default=str)
+    h += "-" + hashlib.sha256(sel.encode()).hexdigest()[:4]
     words = _UNSAFE.sub("-", f"{config.get('data', '')}-{config.get('model', '')}").strip("-.")[:50].strip("-.")
     return f"{words}-{h}" if words else h
 

@@ -250,3 +250,20 @@ def test_a_pickle_planted_in_the_working_directory_is_never_loaded_by_compare(tm
     err = capsys.readouterr().err
     assert code in (0, 2) and (code == 0 or "cal_housing_py3.pkz" in err), err   # loaded from ../shared, or refused
     assert not (tmp_path / "PWNED").exists(), "a pickle from the working directory was unpickled"
+
+
+def test_two_configs_on_one_store_keep_their_own_report_folders(tmp_path, capsys):
+    store = tmp_path / "runs.sqlite"
+    docs = []
+    for lr in ("0.05", "0.1"):                            # two configs, one store, the default report folder
+        assert main(["compare", "--model", "mlp:64-8-10", "--data", "digits", "--policies", "zeros,torch-default",
+                     "--seeds", "1", "--epochs", "1", "--subsample", "100", "--lr", lr, "--store", str(store),
+                     "--workers", "1", "--quiet", "--json"]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    dirs = [Path(d["report"]["dir"]) for d in docs]
+    assert dirs[0] != dirs[1] and all(d.parent == tmp_path / "report" for d in dirs)
+    for d, doc in zip(dirs, docs):                        # each printed path still holds its own report
+        assert json.loads((d / "summary.json").read_text())["config"]["config_hash"] == doc["config_hash"]
+        assert Path(doc["report"]["html"]) == d / "report.html" and (d / "report.html").is_file()
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert all(f'href="{d.name}/report.html"' in index for d in dirs)

@@ -39,15 +39,12 @@ cell / JSON ``null`` so that other tools can read them.
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import InitError, bad_argument
 from .jsonsafe import json_safe  # noqa: F401  (re-exported: the one serializer)
@@ -99,11 +96,6 @@ def default_path() -> Path:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _finite_or_none(v):
-    """Non-finite floats -> None (for exports that must be valid CSV/JSON)."""
-    return json_safe(v)
 
 
 def _jsonable(v):
@@ -375,23 +367,8 @@ class RunStore(LeaseMixin):
         if fmt not in EXPORT_FORMATS:
             raise bad_argument("RunStore.export", "fmt", fmt or path.name, "'csv' or 'json' (or a .csv/.json file)",
                                "name the file e.g. runs.csv or runs.json")
-        runs = self.runs(config_hash=config_hash, policy=policy)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if fmt == "json":
-            tmp.write_text(json.dumps([json_safe(r.to_dict()) for r in runs], indent=2, allow_nan=False) + "\n")
-        else:
-            metrics = _metric_names(runs)
-            head = ["config_hash", "policy", "seed", "status", "epoch", *metrics]
-            with open(tmp, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(head)
-                for r in runs:
-                    for h in (r.history or [{}]):
-                        w.writerow([r.config_hash, r.policy, r.seed, r.status, h.get("epoch", "")]
-                                   + ["" if _finite_or_none(h.get(m)) is None else h[m] for m in metrics])
-        os.replace(tmp, path)
-        return path
+        from .store_export import write_runs
+        return write_runs(self.runs(config_hash=config_hash, policy=policy), path, fmt)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -407,11 +384,3 @@ class RunStore(LeaseMixin):
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
 
-
-_PREFERRED = ("train_loss", "val_loss", "val_acc", "val_mse")
-
-
-def _metric_names(runs: Iterable[RunRecord]) -> list[str]:
-    """Metric names in the histories: the usual ones first, then the rest sorted."""
-    names = {k for r in runs for h in r.history for k in h if k != "epoch"}
-    return [m for m in _PREFERRED if m in names] + sorted(names - set(_PREFERRED))

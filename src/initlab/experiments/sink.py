@@ -96,16 +96,19 @@ class RunSink:
         later = []
         for cj in chunks:
             got = self.claim(cj)
-            later += [k for k in cj if k not in set(got)]
+            mine = set(got)
+            later += [k for k in cj if k not in mine]
             if got:
                 yield got
         told = False
         while later:
-            later = [k for k in later if k not in self.done()]
+            done = self.done()
+            later = [k for k in later if k not in done]
             got = self.claim(later) if later else []
             for i in range(0, len(got), size):
                 yield got[i:i + size]
-            later = [k for k in later if k not in set(got)]
+            mine = set(got)
+            later = [k for k in later if k not in mine]
             if later and not got:
                 if log is not None and not told:
                     who = sorted({f"pid {v['pid']} on {v['host']}" for k, v in self.store.holders(self.hash).items()

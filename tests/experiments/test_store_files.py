@@ -241,3 +241,14 @@ def test_double_descent_trains_only_its_leased_runs_and_loads_the_others(tmp_pat
     assert any("waiting for 1 run(s)" in m for m in logs)
     with RunStore(path, readonly=True) as s:
         assert s.holders(planted["h"]) == {} and len(s.done(planted["h"])) == 2
+
+
+def test_a_store_whose_tables_are_still_in_a_live_writers_wal_is_a_store(tmp_path):
+    from initlab.experiments.store_files import _tables
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as writer:                        # open: its schema sits in the -wal, not the main file
+        assert _tables(path, immutable=True) == set()
+        assert sniff(path) == "store"                     # so the sniff reads the WAL before calling it empty
+        writer.save(_rec(), {"m": 1})
+        with RunStore(path, readonly=True) as reader, RunStore(path) as second_writer:
+            assert reader.done(H) == second_writer.done(H) == {("he", 0)}

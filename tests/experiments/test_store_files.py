@@ -3,6 +3,7 @@ chunk size and the per-config report folders (issue 13, hostile use 4, 5 and 7).
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -252,3 +253,14 @@ def test_a_store_whose_tables_are_still_in_a_live_writers_wal_is_a_store(tmp_pat
         writer.save(_rec(), {"m": 1})
         with RunStore(path, readonly=True) as reader, RunStore(path) as second_writer:
             assert reader.done(H) == second_writer.done(H) == {("he", 0)}
+
+
+def test_runs_lists_the_runs_being_trained(tmp_path, capsys):
+    from initlab.cli.main import main
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as s:
+        s.save(_rec(seed=0), {"m": 1})
+        s.claim(H, [("he", 1), ("he", 2)], new_owner())
+    assert main(["runs", "--store", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"config {H}: 2 run(s) being trained by pid {os.getpid()}" in out

@@ -181,7 +181,8 @@ class RunStore(LeaseMixin):
     def _readonly_error(self, why: str) -> InitError:
         return InitError(f"RunStore: the run store {str(self.path)!r} cannot be written ({why}). Fix: make the "
                          f"file and its folder writable (chmod u+w), or copy the store to a writable folder and "
-                         f"pass --store COPY (or --no-store); reading it works as it is (initlab runs --store PATH).")
+                         f"pass --store COPY (or --no-store); reading it works as it is (initlab runs --store PATH, "
+                         f"RunStore(PATH, readonly=True)).")
 
     # ------------------------------------------------------------------ setup
     def _check_version(self) -> None:

@@ -141,7 +141,7 @@ def run(args) -> int:
         from ..reports.index import config_folder, write_index
         if args.report:
             result.report = write_report(result, report_dir)
-        else:                                  # one folder per config: another config cannot overwrite it
+        else:                                  # one folder per comparison: another one cannot overwrite it
             result.report = write_report(result, Path(report_dir) / config_folder(result.config))
             result.report["index"] = write_index(report_dir)
     if args.json:

@@ -163,7 +163,7 @@ def test_bad_inputs(store, tmp_path):
         RunStore(tmp_path)
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(InitError, match="not one"):
+    with pytest.raises(InitError, match="not a SQLite database"):
         RunStore(junk)
 
 

@@ -4,7 +4,8 @@ Defaults reproduce seed 004 on Fashion-MNIST: model seed004 (784-256-128-10, ReL
 policies zeros, ones, uniform, centered_uniform, general_rule_uniform, general_rule_normal,
 torch-default, auto; 3 seeds; 2 epochs; batch 100; SGD lr 0.05 (the seed text does not state its
 learning rate); 20 % of the training images held out for validation; store
-./initlab-runs/runs.sqlite; report ./initlab-runs/report/.
+./initlab-runs/runs.sqlite; report ./initlab-runs/report/<data>-<model>-<config hash>-<selection>/report.html, one
+folder per config and selection of policies and seeds, all listed in ./initlab-runs/report/index.html.
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def register(sub) -> None:
     p.add_argument("--val-fraction", type=ck.fraction("--val-fraction"), default=None, help="validation share (default: the set's, 0.2 "
                    "for fashion-mnist/digits)")
     p.add_argument("--chunk", type=ck.count("--chunk", 35), default=None, help="models per vectorized batch; each chunk is saved when "
-                   "it finishes (default: all at once)")
+                   "it finishes (default: about a minute of training each, estimated from the model, data and "
+                   "epochs)")
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
     p.add_argument("--target", type=ck.finite("--target"), default=None, help="report epochs to reach this metric value")
     p.add_argument("--threads", default="auto", type=ck.parallel("--threads"), help="torch CPU threads while training, or auto (default): 1 per "
@@ -73,7 +75,9 @@ def register(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join with --executor ray: auto (started with `ray start --head` on this "
                         "machine), HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
-    p.add_argument("--report", default=None, help="report folder (default: report/ next to the store)")
+    p.add_argument("--report", default=None,
+                   help="report folder (default: report/<data>-<model>-<config hash>-<selection>/ next to the store, "
+                   "one per config and selection of policies and seeds, listed in report/index.html)")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML/PNG report")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary, config, path, runs)")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
@@ -106,7 +110,7 @@ def run(args) -> int:
     if args.features is not None:
         data_options["features"] = [f.strip() for f in args.features.split(",") if f.strip()]
     store = False if args.no_store else (args.store or str(Path(DEFAULT_DIR) / DEFAULT_NAME))
-    report_dir = None
+    report_dir = None                          # checked for writing now; the config's own folder goes under it
     if not args.no_report:
         base = Path(args.store).parent if args.store else Path(DEFAULT_DIR)
         report_dir = args.report or str(base / "report")
@@ -116,6 +120,9 @@ def run(args) -> int:
         except OSError as e:
             raise bad_argument("initlab compare", "--store", args.store, "a path whose folder can be created",
                                f"{e.strerror or e}: {e.filename}; pass another --store PATH") from None
+    if store:                                  # a foreign, read-only or unreadable store fails here, before the data
+        from ..experiments.store import RunStore
+        RunStore(store).close()
     if report_dir is not None:
         try:
             Path(report_dir).mkdir(parents=True, exist_ok=True)
@@ -139,7 +146,12 @@ def run(args) -> int:
         return 130
     if report_dir is not None and result.runs:
         from ..reports import write_report
-        result.report = write_report(result, report_dir)
+        from ..reports.index import config_folder, write_index
+        if args.report:
+            result.report = write_report(result, report_dir)
+        else:                                  # one folder per comparison: another one cannot overwrite it
+            result.report = write_report(result, Path(report_dir) / config_folder(result.config))
+            result.report["index"] = write_index(report_dir)
     failed = result.config.get("failed") or []
     if args.json:
         out = {"summary": result.summary, "config": result.config, "config_hash": result.config["config_hash"],
@@ -152,7 +164,8 @@ def run(args) -> int:
     from ..reports import terminal_table
     print(terminal_table(result))
     if result.report:
-        print(f"report: {result.report.get('html')}")
+        print(f"report: {result.report.get('html')}"
+              + (f" (every config's report: {result.report['index']})" if result.report.get("index") else ""))
     if result.config.get("store"):
         print(f"store: {result.config['store']} (config {result.config['config_hash']}); "
               f"{result.skipped} run(s) reused, {len(result.runs) - result.skipped} trained "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from ..errors import InitError, bad_argument, unknown_choice
@@ -38,7 +39,7 @@ def _open(path):
         raise InitError(f"initlab runs: --store={str(path)!r}: no run store there (expected an existing SQLite "
                         "file). Fix: run `initlab compare ...` first (it writes ./initlab-runs/runs.sqlite) "
                         "or pass --store PATH")
-    return RunStore(path, create=False)
+    return RunStore(path, readonly=True)     # reading needs no write access and never writes a byte
 
 
 def _resolve_hash(store, prefix: str | None) -> str | None:
@@ -57,6 +58,7 @@ def _resolve_hash(store, prefix: str | None) -> str | None:
 
 def run(args) -> int:
     from ..experiments.store import json_safe
+    from ..experiments.store_leases import owner_alive
     from ..reports.table import fmt
     with _open(args.store) as store:
         h = _resolve_hash(store, args.config)
@@ -106,4 +108,13 @@ def run(args) -> int:
         for c in table:
             print(line(c))
         print(f"{len(runs)} run(s) in {os.fspath(store.path)}")
+        for ch in sorted({r.config_hash for r in runs} | ({h} if h else set())):
+            held = {}                            # runs another process is training now (leases, see store_leases.py)
+            for v in store.holders(ch).values():
+                if v["expires"] <= time.time() or not owner_alive(v["host"], v["pid"]):
+                    continue                     # left by a killed process: the next compare takes it over
+                held.setdefault(f"pid {v['pid']} on {v['host']}", []).append(v["expires"])
+            for who, exp in sorted(held.items()):
+                left = max(0.0, min(exp) - time.time())
+                print(f"config {ch}: {len(exp)} run(s) being trained by {who} (lease ends in {left:.0f} s unless renewed)")
     return 0

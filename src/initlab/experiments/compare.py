@@ -10,10 +10,14 @@ How a sweep runs
   come from generators seeded by s, so every policy of one seed sees the same batches (paired).
 * Runs already in the store for the same config (hash of model, data, training settings, not of
   policies/seeds) are skipped and loaded from it (``result.skipped``).
-* The others are trained in chunks (``chunk`` = models per chunk, default all), each chunk as ONE
-  vectorized batch when the model allows it (else one model after another, see ``result.path`` and
-  ``result.path_reason``).  Every run of a chunk is saved as soon as the chunk finishes, so an
-  interruption (Ctrl-C, kill) loses at most the chunk in progress; rerunning resumes.
+* The others are trained in chunks (``chunk`` = models per chunk; default: as many as train in about a
+  minute, estimated from the model's multiply-adds, the data size and the epochs, see
+  compare_args.default_chunk), each chunk as ONE vectorized batch when the model allows it (else one
+  model after another, see ``result.path`` and ``result.path_reason``).  Every run of a chunk is saved as
+  soon as the chunk finishes, so an interruption (Ctrl-C, kill) loses at most the chunk in progress
+  (about a minute); rerunning resumes.
+* Processes running the same config on one store share it: each trains only the runs it leased in the
+  store, then waits for and loads the others' (sink.py, store_leases.py), so no run is trained twice.
 * Summary by ``stats.summarize``: val_acc (higher is better) for classification, val_mse (lower)
   for regression, at the final epoch; diverged runs count as the worst value.
 """
@@ -28,7 +32,7 @@ from torch import nn
 
 from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
-from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _prepare, _workers
+from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _prepare, _workers, default_chunk
 from .sink import RunSink
 from .sweep import check_compare
 from .engine import TrainConfig, pick_threads, resolve_device, train_runs
@@ -74,7 +78,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     device        'auto' (CUDA when available) | 'cpu' | 'cuda'
     progress      progress bar / chunk lines on stderr
     target        metric value for "epochs to target" in the summary
-    chunk         models per vectorized batch (None = all pending runs at once)
+    chunk         models per vectorized batch (None = about a minute of training each, estimated)
     path          'auto' | 'vectorized' | 'sequential'
     dtype         'float32' | 'float64'
     threads       torch CPU threads while training: an int, or None/'auto' (restored afterwards)
@@ -120,7 +124,10 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         first[(p, seeds[0])] = m
 
     threads_before = torch.get_num_threads()
-    n_models = len(seeds) * len(policies) if chunk is None else min(chunk, len(seeds) * len(policies))
+    if chunk is None:                            # about a minute of training per chunk: what a kill can lose
+        chunk = default_chunk(probe, tdata, epochs, dev)
+    _chunks([], chunk)                           # a bad chunk fails now, before anything is trained
+    n_models = min(chunk, len(seeds) * len(policies))
     n_workers, threads_note = _workers(workers, threads, probe, path, dev, n_models, batch_size)
     if spec.executor == "ray":                   # the driver only stores; each Ray task sets its own threads
         n_workers, n_threads, threads_note = 1, threads_before, ""
@@ -155,12 +162,12 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             rec = RunRecord(key[0], key[1], h, r.status, r.history, r.final, r.seconds)
             sink.save(rec)
             new[key] = rec
-        try:
+        try:   # sink.claimed: only runs this process leased; waits for those another process is training
             if spec.executor == "ray":
                 from .executors.ray_executor import run_compare
                 first.clear()
                 chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink.path)
-            for ci, cj in enumerate(chunks if spec.executor == "local" else [], start=1):
+            for ci, cj in enumerate(sink.claimed(chunks, log=bar.log) if spec.executor == "local" else [], start=1):
                 models = []
                 for p, s in cj:
                     m = first.pop((p, s), None)
@@ -169,8 +176,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                         _apply_policy(m, p, s, example)
                     models.append(m)
                 bar.note = f"chunk {ci}/{len(chunks)}"
-                out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=bar, loss_kind=loss,
-                                 workers=n_workers)
+                out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=sink.ticking(bar),
+                                 loss_kind=loss, workers=n_workers)
                 paths.append(out.path)
                 reasons.append(out.reason)
                 for key, r in zip(cj, out.results):
@@ -182,6 +189,10 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             bar.close()
             raise CompareInterrupted(sink.saved, len(pending) - len(new), sink.path) from None
         bar.close()
+        others = [j for j in jobs if j not in new and j not in old]        # trained by another process
+        if others:
+            old.update(sink.existing(others))
+        skipped = len(jobs) - len(new) - len(failed)
         runs = [new.get(j) or old.get(j) for j in jobs]
         runs = [r for r in runs if r is not None]
     finally:
@@ -191,7 +202,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     if not paths:
         run_path, reason = "none", ("every task failed" if failed else "every run was already in the store")
     elif all(p == "vectorized" for p in paths):
-        run_path, reason = "vectorized", reasons[0] + f"; {len(pending)} model(s) in {len(chunks)} chunk(s)"
+        run_path, reason = "vectorized", reasons[0] + f"; {len(new)} model(s) in {len(paths)} chunk(s)"
     else:
         run_path = "sequential"
         reason = next(r for p, r in zip(paths, reasons) if p == "sequential")

@@ -63,6 +63,7 @@ from ..errors import bad_argument, check_finite, unknown_choice
 from . import dd_sweep as eng
 from .dd_analysis import (_compare, _pct, analyze_epochwise, analyze_modelwise, analyze_samplewise,  # noqa: F401
                           find_threshold)
+from .dd_leases import shared_sweep
 from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: F401
 from .dd_result import DoubleDescentResult
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
@@ -337,7 +338,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
         per_width = {w: [] for w in widths}
         hashes, runs, trained, skipped, buckets, cfg = {}, [], 0, 0, [], None
         for n in samples:
-            sw = _sweep(policy, widths, seeds, n, **kw)
+            sw = shared_sweep(_sweep, policy, widths, seeds, n, **kw)
             cfg = cfg or sw["config"]
             hashes[sw["config"]["n_train"]] = sw["hash"]
             curves, _ = _curves(sw["records"], widths, seeds, schedule)
@@ -357,7 +358,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
                                    "test_err": {str(w): v for w, v in per_width.items()}, "analysis": sa},
                                    verdict=verdict, runs=runs, trained=trained, skipped=skipped, buckets=buckets)
     n = full_n  # None: all of a pre-loaded training set
-    sw = _sweep(policy, widths, seeds, n, **kw)
+    sw = shared_sweep(_sweep, policy, widths, seeds, n, **kw)
     curves, mats = _curves(sw["records"], widths, seeds, schedule)
     an = analyze_modelwise(widths, curves["train_err"], curves["test_err"], tol=tol, min_rise=min_rise)
     res = DoubleDescentResult(axis=axis, policy=policy, config=dict(sw["config"], data_info=sw["data_info"]),
@@ -371,7 +372,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
         res.epochwise = {"epochs": mats["epochs"], "widths": mats["widths"], "train_err": mats["train_err"],
                          "test_err": mats["test_err"]}
     if compare is not None:
-        sw2 = _sweep(compare, widths, seeds, n, **kw)
+        sw2 = shared_sweep(_sweep, compare, widths, seeds, n, **kw)
         c2, _ = _curves(sw2["records"], widths, seeds, schedule)
         an2 = analyze_modelwise(widths, c2["train_err"], c2["test_err"], tol=tol, min_rise=min_rise)
         res.trained += sw2["trained"]

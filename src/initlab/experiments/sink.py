@@ -9,11 +9,20 @@
 
 (The CLI `initlab compare` passes the default store path unless --no-store.)  A RunSink saves each
 run as soon as it is finished, tells which runs are already done (resume), and drives a progress bar.
+
+Several processes on one store (two `initlab compare` of the same config started together) share the
+work: `RunSink.claimed` hands out only runs this process has leased (store_leases.py), and once its own
+chunks are done waits for the runs other processes hold, takes over those whose owner died or stopped
+renewing, and lets the caller load the rest from the store.  So no run is trained twice.
 """
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
+
+POLL_S = 0.5            # how often a process waiting for another one's runs looks at the store
 
 
 def open_store(store, where: str = "store"):
@@ -33,15 +42,21 @@ def open_store(store, where: str = "store"):
 
 
 class RunSink:
-    """Finished runs -> the store (one transaction each, at once), with resume and a progress bar.
+    """Finished runs -> the store (one transaction each, at once), with resume, leases and a progress bar.
 
     sink = RunSink(store, config, config_hash); sink.done() -> {(policy, seed)}; sink.save(record);
-    sink.update(fraction) advances the bar (fit calls it per step); close() closes what it opened."""
+    for chunk in sink.claimed(chunks): train chunk, sink.save each run (this process trains only what it
+    leased); sink.update(fraction) advances the bar (fit calls it per step) and renews the leases;
+    close() releases what is still leased and closes what it opened."""
 
     def __init__(self, store, config: dict, config_hash: str, *, progress=None, where: str = "store"):
+        from .store_leases import LEASE_TTL_S, new_owner
         self.store, self._owned = open_store(store, where)
         self.config, self.hash, self.progress = config, config_hash, progress
         self.saved = 0
+        self.owner, self.ttl = new_owner(), LEASE_TTL_S
+        self._held: set = set()
+        self._renewed = time.monotonic()
 
     @property
     def path(self):
@@ -57,15 +72,110 @@ class RunSink:
         keys = set(keys)
         return {(r.policy, r.seed): r for r in self.store.runs(config_hash=self.hash) if (r.policy, r.seed) in keys}
 
+    # ------------------------------------------------------------------ leases
+    def claim(self, keys) -> list:
+        """Lease the runs of `keys` nobody else is training and that are not stored; returns them."""
+        if self.store is None:
+            return list(keys)
+        got = self.store.claim(self.hash, keys, self.owner, self.ttl)
+        self._held.update(got)
+        self._renewed = time.monotonic()
+        return got
+
+    def claimed(self, chunks, *, log=None, poll_s: float = POLL_S):
+        """Yield the runs of `chunks` (lists of (policy, seed)) that this process trains, chunk by chunk.
+
+        Each chunk is claimed just before it is yielded; runs another process holds are put aside, and once
+        this process's chunks are done it waits for them: those that appear in the store are left to the
+        caller to load (sink.existing), those whose owner died or let its lease expire are claimed and
+        yielded (in chunks no larger than the largest given).  Without a store every chunk is yielded."""
+        if self.store is None:
+            yield from (list(c) for c in chunks if c)
+            return
+        size = max((len(c) for c in chunks), default=1)
+        later = []
+        for cj in chunks:
+            got = self.claim(cj)
+            mine = set(got)
+            later += [k for k in cj if k not in mine]
+            if got:
+                yield got
+        told = False
+        while later:
+            done = self.done()
+            later = [k for k in later if k not in done]
+            got = self.claim(later) if later else []
+            for i in range(0, len(got), size):
+                yield got[i:i + size]
+            mine = set(got)
+            later = [k for k in later if k not in mine]
+            if later and not got:
+                if log is not None and not told:
+                    who = sorted({f"pid {v['pid']} on {v['host']}" for k, v in self.store.holders(self.hash).items()
+                                  if k in set(later)})
+                    log(f"initlab: waiting for {len(later)} run(s) of this config that another process is "
+                        f"training ({', '.join(who) or 'finishing'}); they are loaded from the store when saved")
+                    told = True
+                time.sleep(poll_s)
+
+    def _renew(self, force: bool = False) -> None:
+        if self.store is None or not self._held:
+            return
+        if force or time.monotonic() - self._renewed > self.ttl / 10:
+            self._renewed = time.monotonic()
+            try:
+                self.store.renew(self.hash, self.owner, self.ttl)
+            except sqlite3.Error:   # a busy store: the lease still runs for most of its TTL; retry at the next tick
+                pass
+
+    def release(self) -> None:
+        """Drop every lease this sink still holds (runs not saved: Ctrl-C, an error)."""
+        if self.store is not None and self._held and not self.store.readonly:
+            try:
+                self.store.release(self.hash, self.owner)
+            except sqlite3.Error:   # pragma: no cover - the owner is gone soon anyway: its leases lapse
+                pass
+            self._held.clear()
+
+    # ------------------------------------------------------------------ saving and progress
     def save(self, record) -> None:
         if self.store is not None:
-            self.store.save(record, self.config)
+            self.store.save(record, self.config)       # deletes the run's lease in the same transaction
+            self._held.discard((record.policy, int(record.seed)))
             self.saved += 1
 
     def update(self, n: float = 1) -> None:
         if self.progress is not None:
             self.progress.update(n)
+        self._renew()
+
+    def ticking(self, bar):
+        """`bar` (a progress bar, or None) as the trainer's progress sink that also renews this sink's leases."""
+        return _Ticking(self, bar)
 
     def close(self) -> None:
-        if self._owned and self.store is not None:
-            self.store.close()
+        try:
+            self.release()
+        finally:
+            if self._owned and self.store is not None:
+                self.store.close()
+
+
+class _Ticking:
+    """A progress bar whose update() also renews the leases (the trainer calls it per step); every other
+    attribute (``done``, ``note``, ``log``) is the bar's."""
+
+    def __init__(self, sink: RunSink, bar):
+        object.__setattr__(self, "_sink", sink)
+        object.__setattr__(self, "_bar", bar)
+
+    def update(self, n: float = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+        self._sink._renew()
+
+    def __getattr__(self, name):
+        return getattr(self._bar, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._bar, name, value)

@@ -22,6 +22,16 @@ Durability
 * ``busy_timeout`` (30 s) lets several processes (parallel workers) write to one
   store; ``foreign_keys=ON``; a ``schema_version`` table records the layout
   (``SCHEMA_VERSION``) and a store written by a newer initlab is refused.
+* Processes running the same config share the work through lease rows (``claim`` /
+  ``renew`` / ``release``, see store_leases.py): no run is trained twice.
+
+Files that are not a store
+--------------------------
+Nothing is written before the file is known to be a store (or empty): see store_files.py.
+A foreign SQLite file or any other file is refused and left byte for byte as it was; a
+0-byte file is initialised only by a writer (as SQLite itself would), never by a reader.
+``RunStore(path, readonly=True)`` reads a store it cannot write (file mode 0444, a
+read-only folder); a writer on such a store fails with one line naming the path and the fix.
 
 Metrics are stored as JSON text per epoch (non-finite losses of diverged runs
 round-trip as NaN/Infinity).  Exports replace non-finite numbers by an empty CSV
@@ -29,19 +39,18 @@ cell / JSON ``null`` so that other tools can read them.
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import InitError, bad_argument
 from .jsonsafe import json_safe  # noqa: F401  (re-exported: the one serializer)
 from .records import DIVERGED, FINISHED, RunRecord
+from .store_files import DESCRIBE, connect_readonly, is_readonly_error, readonly_reason, sniff
+from .store_leases import LEASES_SQL, LeaseMixin
 
 SCHEMA_VERSION = 1
 DEFAULT_DIR = "initlab-runs"
@@ -77,7 +86,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 );
 CREATE INDEX IF NOT EXISTS runs_by_hash ON runs(config_hash, policy);
-"""
+""" + LEASES_SQL
 
 
 def default_path() -> Path:
@@ -87,11 +96,6 @@ def default_path() -> Path:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _finite_or_none(v):
-    """Non-finite floats -> None (for exports that must be valid CSV/JSON)."""
-    return json_safe(v)
 
 
 def _jsonable(v):
@@ -110,22 +114,28 @@ def _dumps(v) -> str:
     return json.dumps(v, default=_jsonable)
 
 
-class RunStore:
+class RunStore(LeaseMixin):
     """Finished and diverged runs in one SQLite file (see the module docstring).
 
     Safe to share between threads (one connection, serialized by a lock); several
     processes may write to one file (WAL + busy timeout), each with its own RunStore
     (do not carry an open store across fork).  Use as a context manager or ``close()``.
     Metric values may be Python or NumPy numbers or 0-d tensors (anything with ``.item()``).
+
+    create=False: the store must exist (a 0-byte file is not one).  readonly=True: open an existing
+    store for reading only (no write access needed; every writing method raises InitError).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True, readonly: bool = False):
         self.path = Path(path) if path is not None else default_path()
+        self.readonly = bool(readonly)
         if self.path.is_dir():
             raise bad_argument("RunStore", "path", str(self.path), "a file path, not a folder",
                                f"pass {str(self.path / DEFAULT_NAME)!r}")
-        if not self.path.exists():
-            if not create:
+        kind = sniff(self.path)                 # reads only: nothing is written to a file that is not a store
+        writer = create and not self.readonly
+        if kind == "missing":
+            if not writer:
                 raise bad_argument("RunStore", "path", str(self.path), "an existing run store",
                                    "run `initlab compare ...` first, or pass --store PATH to the store it wrote")
             try:
@@ -134,7 +144,22 @@ class RunStore:
                 raise bad_argument("RunStore", "path", str(self.path), "a path whose folder can be created",
                                    f"{e.strerror or e}: {e.filename or self.path.parent}; pass another --store PATH"
                                    ) from None
+        elif kind != "store" and not (writer and kind in ("empty", "sqlite-empty")):
+            raise bad_argument("RunStore", "path", str(self.path), "an initlab SQLite run store",
+                               f"this file is {DESCRIBE[kind]} and was left as it is; pass another --store PATH")
         self._lock = threading.RLock()
+        if self.readonly:
+            try:
+                self._conn = connect_readonly(self.path, BUSY_TIMEOUT_S)
+            except sqlite3.DatabaseError as e:
+                raise bad_argument("RunStore", "path", str(self.path), "a readable initlab SQLite run store",
+                                   f"SQLite cannot read it ({e}); check its permissions or pass another --store PATH"
+                                   ) from None
+            self._check_version()
+            return
+        why = readonly_reason(self.path)
+        if why:
+            raise self._readonly_error(why)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
                                          isolation_level=None, check_same_thread=False)
@@ -145,13 +170,28 @@ class RunStore:
             self._setup()
         except sqlite3.DatabaseError as e:
             self._conn.close()
+            if is_readonly_error(e):
+                raise self._readonly_error(f"SQLite: {e}") from None
             raise bad_argument("RunStore", "path", str(self.path), "an initlab SQLite run store",
                                f"this file is not one ({e}); pass another --store PATH") from None
         except BaseException:
             self._conn.close()
             raise
 
+    def _readonly_error(self, why: str) -> InitError:
+        return InitError(f"RunStore: the run store {str(self.path)!r} cannot be written ({why}). Fix: make the "
+                         f"file and its folder writable (chmod u+w), or copy the store to a writable folder and "
+                         f"pass --store COPY (or --no-store); reading it works as it is (initlab runs --store PATH, "
+                         f"RunStore(PATH, readonly=True)).")
+
     # ------------------------------------------------------------------ setup
+    def _check_version(self) -> None:
+        row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        if row[0] is not None and row[0] > SCHEMA_VERSION:
+            self._conn.close()
+            raise InitError(f"RunStore: {self.path} has schema version {row[0]}, newer than this "
+                            f"initlab understands ({SCHEMA_VERSION}). Fix: upgrade initlab or use another store.")
+
     def _setup(self) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -161,22 +201,23 @@ class RunStore:
                             "Fix: put the store on a local, writable disk.")
         c.execute("PRAGMA synchronous = FULL")
         c.execute("PRAGMA foreign_keys = ON")
-        with self._tx():
+        with self._tx() as c:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
             row = c.execute("SELECT MAX(version) FROM schema_version").fetchone()
             if row[0] is None:
                 c.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
-                raise InitError(f"RunStore: {self.path} has schema version {row[0]}, newer than this "
-                                f"initlab understands ({SCHEMA_VERSION}). Fix: upgrade initlab or use another store.")
+        self._check_version()
 
     class _Tx:
         def __init__(self, store: "RunStore"):
             self.store = store
 
         def __enter__(self):
+            if self.store.readonly:
+                raise InitError(f"RunStore: {str(self.store.path)!r} was opened read-only (readonly=True). "
+                                "Fix: open it with RunStore(path) to write.")
             self.store._lock.acquire()
             try:
                 self.store._conn.execute("BEGIN IMMEDIATE")
@@ -234,6 +275,7 @@ class RunStore:
             c.execute("INSERT OR IGNORE INTO configs(hash, config, created) VALUES (?, ?, ?)",
                       (record.config_hash, config_json, _now()))
             c.execute("DELETE FROM runs WHERE config_hash = ? AND policy = ? AND seed = ?", key)
+            c.execute("DELETE FROM leases WHERE config_hash = ? AND policy = ? AND seed = ?", key)  # done now
             cur = c.execute("INSERT INTO runs(config_hash, policy, seed, status, n_epochs, final, seconds, created)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             key + (record.status, len(epochs), final_json, float(record.seconds), _now()))
@@ -326,23 +368,8 @@ class RunStore:
         if fmt not in EXPORT_FORMATS:
             raise bad_argument("RunStore.export", "fmt", fmt or path.name, "'csv' or 'json' (or a .csv/.json file)",
                                "name the file e.g. runs.csv or runs.json")
-        runs = self.runs(config_hash=config_hash, policy=policy)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if fmt == "json":
-            tmp.write_text(json.dumps([json_safe(r.to_dict()) for r in runs], indent=2, allow_nan=False) + "\n")
-        else:
-            metrics = _metric_names(runs)
-            head = ["config_hash", "policy", "seed", "status", "epoch", *metrics]
-            with open(tmp, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(head)
-                for r in runs:
-                    for h in (r.history or [{}]):
-                        w.writerow([r.config_hash, r.policy, r.seed, r.status, h.get("epoch", "")]
-                                   + ["" if _finite_or_none(h.get(m)) is None else h[m] for m in metrics])
-        os.replace(tmp, path)
-        return path
+        from .store_export import write_runs
+        return write_runs(self.runs(config_hash=config_hash, policy=policy), path, fmt)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -358,11 +385,3 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
 
-
-_PREFERRED = ("train_loss", "val_loss", "val_acc", "val_mse")
-
-
-def _metric_names(runs: Iterable[RunRecord]) -> list[str]:
-    """Metric names in the histories: the usual ones first, then the rest sorted."""
-    names = {k for r in runs for h in r.history for k in h if k != "epoch"}
-    return [m for m in _PREFERRED if m in names] + sorted(names - set(_PREFERRED))

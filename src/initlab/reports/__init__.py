@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..experiments.records import CompareResult
@@ -34,13 +36,22 @@ def write_report(result: CompareResult, out_dir: str | os.PathLike) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if not result.summary and result.runs:
         result.summary = summary_rows(result)
-    curves = plot_curves(result, out / "curves.png")
-    final = plot_final(result, out / "final.png")
-    html_path = write_html(result, out / "report.html", curves_png=curves, final_png=final)
-    summary = out / "summary.json"
-    payload = {"config": result.config, "path": result.path, "path_reason": result.path_reason,
-               "skipped": result.skipped, "runs": len(result.runs), "summary": result.summary}
-    summary.write_text(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n")
-    result.report = {"dir": str(out), "html": html_path, "curves": curves, "final": final,
-                     "summary": str(summary), "png": [curves, final]}
+    # drawn in a private folder, then each file renamed into place: a reader, or a second process writing
+    # the same report (two compares of one config finish together), never sees a half-written file
+    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        curves = plot_curves(result, tmp / "curves.png")
+        final = plot_final(result, tmp / "final.png")
+        write_html(result, tmp / "report.html", curves_png=curves, final_png=final)
+        payload = {"config": result.config, "path": result.path, "path_reason": result.path_reason,
+                   "skipped": result.skipped, "runs": len(result.runs), "summary": result.summary}
+        (tmp / "summary.json").write_text(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False)
+                                          + "\n")
+        for name in ("curves.png", "final.png", "report.html", "summary.json"):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    p = {k: str(out / f) for k, f in (("html", "report.html"), ("curves", "curves.png"), ("final", "final.png"),
+                                      ("summary", "summary.json"))}
+    result.report = {"dir": str(out), **p, "png": [p["curves"], p["final"]]}
     return dict(result.report)

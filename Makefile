@@ -28,10 +28,10 @@ apt:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The main job: the seed-004 comparison on Fashion-MNIST (8 inits x 3 seeds); report in initlab-runs/report/.
+# The main job: the seed-004 comparison on Fashion-MNIST (8 inits x 3 seeds); reports listed in initlab-runs/report/index.html.
 run: setup
 	$(VENV)/bin/initlab compare
-	@echo "report: $$(pwd)/initlab-runs/report/report.html"
+	@echo "report: $$(pwd)/initlab-runs/report/index.html"
 
 test: setup
 	$(PY) -m pytest -m "not slow"

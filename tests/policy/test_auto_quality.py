@@ -85,7 +85,7 @@ def test_with_example_inputs_every_hidden_layer_is_calibrated_and_the_plan_says_
     cal = [r for r in p.rows if r.action == "calibrate"]
     assert {r.param for r in cal} == {f"{i}.{k}" for i in (0, 2, 4) for k in ("weight", "bias")}
     assert p["6.weight"].action == "init" and "lecun_normal" in p["6.weight"].reason       # logits: analytic
-    assert any("not calibrated: 6 (logits layer" in n for n in p.notes)
+    assert any("not calibrated: 6 (output layer" in n for n in p.notes)
     h = _outputs(m, x)
     for n in ("0", "2", "4"):
         r = p[f"{n}.weight"]

@@ -12,6 +12,10 @@
                           rescaled so the mean of squares of the layer's output on a batch is 1 (see CALIBRATION)
     a norm layer       -> lecun_normal (the norm rescales; no gain needed)  (Ioffe & Szegedy 2015)
     nothing (logits)   -> lecun_normal (gain 1)                             (LeCun et al. 1998)
+                          a single output (regression, score): zeros          (auto_stream.py; Fixup's zero head)
+                          a transformer's head: gain sqrt(0.1 ln C)           (heads.py)
+    embedding          -> N(0, 1); tied to a head: N(0, s^2/d)              (embeddings.py)
+                          untied, in a model with transformer blocks: N(0, 1/d)   (auto_stream.py)
     last layer of a residual branch (of L): the above scaled by 1/sqrt(L)  (GPT-2 / T-Fixup style), or
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
@@ -22,6 +26,10 @@
     RNN/LSTM/GRU       -> input weights by gate activation (sigmoid gates xavier, tanh gates xavier 5/3,
                           relu RNN kaiming), recurrent weights orthogonal per gate (Saxe et al. 2014),
                           LSTM forget-gate bias `forget_bias` (Gers et al. 2000; Jozefowicz et al. 2015)
+
+Files: auto.py (this table, the Auto policy), auto_choose.py (one layer's analytic rule), auto_drift.py
+(unstable activations, the synthetic calibration batch), auto_data.py (calibration on example_inputs),
+auto_stream.py (embeddings and the single-output readout), calibrate.py (the apply-time calibration).
 """
 from __future__ import annotations
 
@@ -139,7 +147,8 @@ class Auto:
                 out.append(d)
                 continue
             if not is_weight(t):
-                if t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None:
+                if (t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None
+                        and auto_data.centres(ctx)):
                     out.append(use(t, "zeros", {}, "auto", auto_data.BIAS_REASON, action="calibrate"))
                 else:
                     out.append(self.bias(ctx, t))
@@ -148,13 +157,14 @@ class Auto:
                 scheme, kwargs, reason = self.layer(ctx, t)
                 from .heads import transformer_head      # models helper: logits of a transformer (heads.py)
                 scheme, kwargs, reason = transformer_head(ctx, t, scheme, kwargs, reason)
+                scheme, kwargs, reason = auto_stream.readout(ctx, t, scheme, kwargs, reason)
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = forward_fan(t, scheme, kwargs, reason)
                 if t.module_name in data and t.part is None:
                     calibration(ctx)
                     q, why = auto_data.target_for(ctx, t)
                     targets[t.module_name] = q
-                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason) + why,
+                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason, auto_data.centres(ctx)) + why,
                                    action="calibrate"))
                     continue
                 slope = self.calibrates(ctx, t)

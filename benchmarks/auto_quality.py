@@ -304,7 +304,9 @@ def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "") -> dict
     if save and os.path.exists(save):
         with open(save) as fh:
             done = {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())}
-    todo = [(t.name, c, s) for t in tasks for c in columns for s in range(seeds) if (t.name, c, s) not in done]
+    # seed-major: every task and column gets seed 0, then seed 1, ...: an interrupted run still holds complete
+    # tables for its first seeds (--merge FILE --seeds K prints them)
+    todo = [(t.name, c, s) for s in range(seeds) for t in tasks for c in columns if (t.name, c, s) not in done]
     if done:
         log(f"# {len(done)} run(s) loaded from {save}, {len(todo)} to train")
 

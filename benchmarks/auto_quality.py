@@ -14,7 +14,8 @@ every column and the best fixed scheme; then the mean over tasks (regression as 
 the R^2 in %, so it averages with accuracies), the tasks where `auto` is within 1 point (2 % relative MSE
 for regression) of the best fixed scheme, and the tasks where `auto` is below torch's default.
 
-Run (full suite: ~8 CPU-minutes, ~5 min on 2 free cores):
+Run (full suite, 3 seeds: ~8 CPU-minutes; the recorded table in docs/auto_quality.md uses --seeds 5, 26 min
+on 2 shared cores):
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --save runs.json  # resumable
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --quick          # 4 tasks, 2 seeds

@@ -21,8 +21,10 @@
     MHA q, k, v        -> xavier_uniform on each (E, E) block
     with example_inputs (calibrate=True): every hidden Linear/Conv is drawn as above and then calibrated on the
                           batch in forward order (auto_data.py, calibrate.py): unit means into the bias when they
-                          dominate, scale to mean of squares 1 (or the depth-aware q for deep plain stacks of
-                          tanh/gelu/silu/selu...); not the logits layer, residual-branch ends, layers before a norm
+                          dominate (plain stacks only, not with residual branches), scale to mean of squares 1
+                          (or the depth-aware q for deep plain stacks of tanh/gelu/silu/selu...); not the output
+                          layer, layers before a norm, residual-branch layers (except, scaled only, those before an
+                          unstable activation: see CALIBRATION)
     RNN/LSTM/GRU       -> input weights by gate activation (sigmoid gates xavier, tanh gates xavier 5/3,
                           relu RNN kaiming), recurrent weights orthogonal per gate (Saxe et al. 2014),
                           LSTM forget-gate bias `forget_bias` (Gers et al. 2000; Jozefowicz et al. 2015)

@@ -14,7 +14,8 @@ every column and the best fixed scheme; then the mean over tasks (regression as 
 the R^2 in %, so it averages with accuracies), the tasks where `auto` is within 1 point (2 % relative MSE
 for regression) of the best fixed scheme, and the tasks where `auto` is below torch's default.
 
-Run (full suite: ~8 CPU-minutes, ~5 min on 2 free cores):
+Run (full suite, 3 seeds: ~8 CPU-minutes; the recorded table in docs/auto_quality.md uses --seeds 5, 26 min
+on 2 shared cores):
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --save runs.json  # resumable
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --quick          # 4 tasks, 2 seeds
@@ -304,7 +305,9 @@ def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "") -> dict
     if save and os.path.exists(save):
         with open(save) as fh:
             done = {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())}
-    todo = [(t.name, c, s) for t in tasks for c in columns for s in range(seeds) if (t.name, c, s) not in done]
+    # seed-major: every task and column gets seed 0, then seed 1, ...: an interrupted run still holds complete
+    # tables for its first seeds (--merge FILE --seeds K prints them)
+    todo = [(t.name, c, s) for s in range(seeds) for t in tasks for c in columns if (t.name, c, s) not in done]
     if done:
         log(f"# {len(done)} run(s) loaded from {save}, {len(todo)} to train")
 

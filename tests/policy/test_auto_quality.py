@@ -85,7 +85,7 @@ def test_with_example_inputs_every_hidden_layer_is_calibrated_and_the_plan_says_
     cal = [r for r in p.rows if r.action == "calibrate"]
     assert {r.param for r in cal} == {f"{i}.{k}" for i in (0, 2, 4) for k in ("weight", "bias")}
     assert p["6.weight"].action == "init" and "lecun_normal" in p["6.weight"].reason       # logits: analytic
-    assert any("not calibrated: 6 (logits layer" in n for n in p.notes)
+    assert any("not calibrated: 6 (output layer" in n for n in p.notes)
     h = _outputs(m, x)
     for n in ("0", "2", "4"):
         r = p[f"{n}.weight"]
@@ -128,3 +128,20 @@ def test_a_users_bias_choice_is_not_centred_and_calibrate_false_skips_the_data()
     assert bool((m[0].bias == 0.1).all()) and p.verify(m) == []
     q = initlab.plan(m, initlab.policy.auto(calibrate=False), example_inputs=x)
     assert not any(r.action == "calibrate" for r in q.rows)
+
+
+def test_with_residual_branches_the_stem_is_scaled_but_not_centred():
+    """Centring resets means that compound through a plain stack; a residual model's calibrated stem keeps a
+    zero bias (auto_data.centres) and only its scale is measured."""
+    from initlab.models import ResMLP
+    torch.manual_seed(0)
+    m = ResMLP(2, 16, "relu", n_in=20, n_out=3)
+    x = torch.rand(256, 20, generator=torch.Generator().manual_seed(4))        # pixels-like: mean 0.5
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    r = p["inp.weight"]
+    assert r.action == "calibrate" and "not centred" in r.reason and not r.applied["centered"]
+    assert r.applied["mean_share"] > 0.5                                      # a plain stack would centre it
+    assert p["inp.bias"].action == "init" and bool((m.inp.bias == 0).all())
+    assert abs(float(_outputs(m, x)["inp"].pow(2).mean()) - 1) < 0.01
+    assert any("not centred (the model has residual branches)" in n for n in p.notes)
+    assert p.verify(m) == []

@@ -135,3 +135,44 @@ def test_an_interrupted_driver_keeps_the_chunks_that_came_back(tmp_path, monkeyp
     monkeypatch.setattr(RunSink, "save", save)
     r = initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=db, executor="ray", chunk=1, **kw)
     assert r.skipped == 1 and len(r.runs) == 4 and len(_stored(db)) == 4
+
+
+def test_the_ray_driver_trains_only_the_runs_it_leased(tmp_path):
+    """A local and a Ray compare of one config on one store share it: here "another process" (a lease owner
+    this test plays) holds seed 1 of every policy; the Ray driver trains the other runs, waits, and loads
+    the held ones once the other process has saved them: nothing is trained twice."""
+    import dataclasses
+    import threading
+    import time
+    from initlab.experiments.store import RunStore
+    from initlab.experiments.store_leases import new_owner
+    kw = dict(KW, seeds=2)
+    probe = initlab.compare(MODEL, DATA, ["zeros"], store=None, **dict(KW, seeds=1))
+    h, db = probe.config["config_hash"], str(tmp_path / "runs.sqlite")
+    other, held = new_owner(), [(p, 1) for p in POLICIES]
+    with RunStore(db) as st:
+        assert st.claim(h, held, other) == held
+    seen = {}
+
+    def the_other_process():                        # saves its runs once the Ray driver has leased its own
+        with RunStore(db) as st:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                owners = {v["owner"] for v in st.holders(h).values()}
+                if owners - {other}:
+                    seen["driver"] = sorted(k for k, v in st.holders(h).items() if v["owner"] != other)
+                    break
+                time.sleep(0.05)
+            for p, s in held:
+                st.save(dataclasses.replace(probe.runs[0], policy=p, seed=s, seconds=1234.5), probe.config)
+    t = threading.Thread(target=the_other_process)
+    t.start()
+    r = initlab.compare(MODEL, DATA, POLICIES, store=db, executor="ray", **kw)
+    t.join(30)
+    assert seen["driver"] == sorted((p, 0) for p in POLICIES)          # the driver leased exactly its runs
+    assert r.skipped == 3 and r.config["failed"] == [] and len(r.runs) == 6
+    loaded = {(x.policy, x.seed): x.seconds for x in r.runs}
+    assert all(loaded[k] == 1234.5 for k in held)                       # the other's runs, loaded, not retrained
+    assert all(loaded[(p, 0)] != 1234.5 for p in POLICIES)
+    with RunStore(db) as st:
+        assert st.holders(h) == {} and st.check() == []                 # every lease ended with its run

@@ -166,7 +166,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             if spec.executor == "ray":
                 from .executors.ray_executor import run_compare
                 first.clear()
-                chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink.path)
+                chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink)
             for ci, cj in enumerate(sink.claimed(chunks, log=bar.log) if spec.executor == "local" else [], start=1):
                 models = []
                 for p, s in cj:

@@ -176,3 +176,12 @@ def test_the_ray_driver_trains_only_the_runs_it_leased(tmp_path):
     assert all(loaded[(p, 0)] != 1234.5 for p in POLICIES)
     with RunStore(db) as st:
         assert st.holders(h) == {} and st.check() == []                 # every lease ended with its run
+
+
+def test_max_retries_0_runs_a_failing_task_once(tmp_path, monkeypatch):
+    attempts = tmp_path / "attempts.txt"
+    monkeypatch.setenv(FAULT_ENV, f"raise:zeros:0:{attempts}")
+    r = initlab.compare(MODEL, DATA, ["zeros"], store=None, executor="ray", max_retries=0, **dict(KW, seeds=1))
+    assert attempts.read_text().count("attempt") == 1
+    (f,) = r.config["failed"]
+    assert f["attempts"] == 1 and r.runs == [] and r.path == "none"

@@ -185,3 +185,54 @@ def test_max_retries_0_runs_a_failing_task_once(tmp_path, monkeypatch):
     assert attempts.read_text().count("attempt") == 1
     (f,) = r.config["failed"]
     assert f["attempts"] == 1 and r.runs == [] and r.path == "none"
+
+
+@pytest.mark.slow          # ~30 s: the killed driver starts its own Ray (a fresh ray.init) before training
+def test_a_killed_driver_loses_no_finished_run(tmp_path, capsys):
+    """SIGKILL of `initlab compare --executor ray` while its tasks run: the runs saved before the kill stay (whole,
+    the store intact), the dead driver's leases are taken over at once, and a rerun trains only the rest."""
+    import contextlib
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from initlab.cli.main import main
+    from initlab.experiments.store import RunStore
+    db = tmp_path / "runs.sqlite"
+    args = ["compare", "--model", MODEL, "--data", DATA, "--policies", ",".join(POLICIES), "--seeds", "2",
+            "--epochs", "6", "--subsample", "300", "--batch-size", "16", "--chunk", "1", "--executor", "ray",
+            "--no-report", "--quiet", "--store", str(db)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    driver = subprocess.Popen([sys.executable, "-m", "initlab.cli.main", *args], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, n = time.monotonic() + 240, 0
+        while time.monotonic() < deadline and driver.poll() is None and n == 0:
+            time.sleep(0.05)
+            if db.exists():
+                with sqlite3.connect(db, timeout=5) as c:
+                    try:
+                        n = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                    except sqlite3.OperationalError:     # the schema is not written yet
+                        n = 0
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]   # still training: kill it now
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)             # the local Ray that driver started (its session)
+    kept = _stored(str(db))
+    assert 1 <= len(kept) < 6                                              # killed mid-sweep, first chunk saved
+    with RunStore(str(db)) as st:
+        assert st.check() == []                                            # integrity_check ok, whole runs only
+    assert main([*args, "--json"]) == 0                                    # the rerun (this process's Ray)
+    out = json.loads(capsys.readouterr().out)
+    assert out["skipped"] == len(kept)                                     # the saved runs are not redone
+    trained = {(r["policy"], r["seed"]) for r in out["runs"]} - kept
+    assert len(out["runs"]) == 6 and len(trained) == 6 - len(kept)
+    with RunStore(str(db)) as st:
+        assert st.check() == [] and st.holders(out["config_hash"]) == {}

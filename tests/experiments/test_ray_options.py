@@ -44,3 +44,36 @@ def test_cli_max_retries_is_range_checked_in_one_line(cmd, capsys):
     assert "--max-retries=101 is not allowed; expected a count from 0 to 100. Fix: e.g. --max-retries 2" in err[-1]
     assert main([cmd, "--help"]) == 0
     assert "--max-retries N" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["constant-and-uniform", "housing"])
+def test_reproductions_that_sweep_pass_the_executor_to_compare(name, monkeypatch):
+    import initlab.experiments.compare as cmp
+    from initlab.experiments import reproduce as rp
+    from initlab.experiments import sweep
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_compare(*args, **kw):                 # what the reproduction asks compare for; nothing trains
+        seen.append((kw.get("executor"), kw.get("address")))
+        raise Stop
+    monkeypatch.setattr(cmp, "compare", fake_compare)
+    monkeypatch.setattr(sweep, "ray_installed", lambda: True)
+    with pytest.raises(Stop):
+        rp.reproduce(name, budget="quick", plots=False, executor="ray", address="auto")
+    assert seen == [("ray", "auto")]
+    with pytest.raises(Stop):
+        rp.reproduce(name, budget="quick", plots=False)
+    assert seen[-1] == ("local", None)
+
+
+def test_cli_reproduce_has_executor_and_refuses_an_address_without_ray(capsys):
+    from initlab.cli.main import main
+    assert main(["reproduce", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--executor {local,ray}" in out and "--address ADDR" in out
+    assert main(["reproduce", "housing", "--quick", "--no-plots", "--address", "auto"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "address" in err[0] and "executor='ray'" in err[0]

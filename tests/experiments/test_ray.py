@@ -236,3 +236,39 @@ def test_a_killed_driver_loses_no_finished_run(tmp_path, capsys):
     assert len(out["runs"]) == 6 and len(trained) == 6 - len(kept)
     with RunStore(str(db)) as st:
         assert st.check() == [] and st.holders(out["config_hash"]) == {}
+
+
+def test_double_descent_on_ray_leaves_the_runs_another_process_holds(tmp_path):
+    """dd_leases.shared_sweep leases the bucket runs before they go to Ray: a run another process holds is not
+    submitted; it is loaded once that process has saved it."""
+    import threading
+    import time
+    from initlab.data import load
+    from initlab.experiments.double_descent import run_label
+    from initlab.experiments.records import RunRecord
+    from initlab.experiments.store import RunStore
+    from initlab.experiments.store_leases import new_owner
+    ds = load(DATA, subsample=200)
+    kw = dict(data=(ds.x_train, ds.y_train, ds.x_val, ds.y_val), widths=[2, 4], epochs=2, seeds=1, final_only=True)
+    probe = initlab.double_descent("width", store=None, **kw)
+    (h,) = probe.config_hashes.values()
+    db, other, key = str(tmp_path / "dd.sqlite"), new_owner(), (run_label("torch-default", 4), 0)
+    with RunStore(db) as st:
+        assert st.claim(h, [key], other) == [key]
+    fake = RunRecord(key[0], 0, h, history=[{"epoch": 2, "train_err": 0.5, "test_err": 0.625}],
+                     final={"epoch": 2, "train_err": 0.5, "test_err": 0.625}, seconds=1234.5)
+
+    def the_other_process():
+        with RunStore(db) as st:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not ({v["owner"] for v in st.holders(h).values()} - {other}
+                                                       or len(st.done(h)) > 0):
+                time.sleep(0.05)
+            st.save(fake, dict(probe.config, n_train=probe.config["n_train"]))
+    t = threading.Thread(target=the_other_process)
+    t.start()
+    r = initlab.double_descent("width", store=db, executor="ray", **kw)
+    t.join(30)
+    assert r.trained == 1 and r.skipped == 1 and r.config["failed"] == []
+    (held,) = [x for x in r.runs if x["width"] == 4]
+    assert held["test_err"] == 0.625                                      # the other's run, loaded, not retrained

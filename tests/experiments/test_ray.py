@@ -135,3 +135,140 @@ def test_an_interrupted_driver_keeps_the_chunks_that_came_back(tmp_path, monkeyp
     monkeypatch.setattr(RunSink, "save", save)
     r = initlab.compare(MODEL, DATA, ["zeros", "torch-default"], store=db, executor="ray", chunk=1, **kw)
     assert r.skipped == 1 and len(r.runs) == 4 and len(_stored(db)) == 4
+
+
+def test_the_ray_driver_trains_only_the_runs_it_leased(tmp_path):
+    """A local and a Ray compare of one config on one store share it: here "another process" (a lease owner
+    this test plays) holds seed 1 of every policy; the Ray driver trains the other runs, waits, and loads
+    the held ones once the other process has saved them: nothing is trained twice."""
+    import dataclasses
+    import threading
+    import time
+    from initlab.experiments.store import RunStore
+    from initlab.experiments.store_leases import new_owner
+    kw = dict(KW, seeds=2)
+    probe = initlab.compare(MODEL, DATA, ["zeros"], store=None, **dict(KW, seeds=1))
+    h, db = probe.config["config_hash"], str(tmp_path / "runs.sqlite")
+    other, held = new_owner(), [(p, 1) for p in POLICIES]
+    with RunStore(db) as st:
+        assert st.claim(h, held, other) == held
+    seen = {}
+
+    def the_other_process():                        # saves its runs once the Ray driver has leased its own
+        with RunStore(db) as st:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                owners = {v["owner"] for v in st.holders(h).values()}
+                if owners - {other}:
+                    seen["driver"] = sorted(k for k, v in st.holders(h).items() if v["owner"] != other)
+                    break
+                time.sleep(0.05)
+            for p, s in held:
+                st.save(dataclasses.replace(probe.runs[0], policy=p, seed=s, seconds=1234.5), probe.config)
+    t = threading.Thread(target=the_other_process)
+    t.start()
+    r = initlab.compare(MODEL, DATA, POLICIES, store=db, executor="ray", **kw)
+    t.join(30)
+    assert seen["driver"] == sorted((p, 0) for p in POLICIES)          # the driver leased exactly its runs
+    assert r.skipped == 3 and r.config["failed"] == [] and len(r.runs) == 6
+    loaded = {(x.policy, x.seed): x.seconds for x in r.runs}
+    assert all(loaded[k] == 1234.5 for k in held)                       # the other's runs, loaded, not retrained
+    assert all(loaded[(p, 0)] != 1234.5 for p in POLICIES)
+    with RunStore(db) as st:
+        assert st.holders(h) == {} and st.check() == []                 # every lease ended with its run
+
+
+def test_max_retries_0_runs_a_failing_task_once(tmp_path, monkeypatch):
+    attempts = tmp_path / "attempts.txt"
+    monkeypatch.setenv(FAULT_ENV, f"raise:zeros:0:{attempts}")
+    r = initlab.compare(MODEL, DATA, ["zeros"], store=None, executor="ray", max_retries=0, **dict(KW, seeds=1))
+    assert attempts.read_text().count("attempt") == 1
+    (f,) = r.config["failed"]
+    assert f["attempts"] == 1 and r.runs == [] and r.path == "none"
+
+
+@pytest.mark.slow          # ~30 s: the killed driver starts its own Ray (a fresh ray.init) before training
+def test_a_killed_driver_loses_no_finished_run(tmp_path, capsys):
+    """SIGKILL of `initlab compare --executor ray` while its tasks run: the runs saved before the kill stay (whole,
+    the store intact), the dead driver's leases are taken over at once, and a rerun trains only the rest."""
+    import contextlib
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from initlab.cli.main import main
+    from initlab.experiments.store import RunStore
+    db = tmp_path / "runs.sqlite"
+    args = ["compare", "--model", MODEL, "--data", DATA, "--policies", ",".join(POLICIES), "--seeds", "2",
+            "--epochs", "6", "--subsample", "300", "--batch-size", "16", "--chunk", "1", "--executor", "ray",
+            "--no-report", "--quiet", "--store", str(db)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    driver = subprocess.Popen([sys.executable, "-m", "initlab.cli.main", *args], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, n = time.monotonic() + 240, 0
+        while time.monotonic() < deadline and driver.poll() is None and n == 0:
+            time.sleep(0.05)
+            if db.exists():
+                with sqlite3.connect(db, timeout=5) as c:
+                    try:
+                        n = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                    except sqlite3.OperationalError:     # the schema is not written yet
+                        n = 0
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]   # still training: kill it now
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)             # the local Ray that driver started (its session)
+    kept = _stored(str(db))
+    assert 1 <= len(kept) < 6                                              # killed mid-sweep, first chunk saved
+    with RunStore(str(db)) as st:
+        assert st.check() == []                                            # integrity_check ok, whole runs only
+    assert main([*args, "--json"]) == 0                                    # the rerun (this process's Ray)
+    out = json.loads(capsys.readouterr().out)
+    assert out["skipped"] == len(kept)                                     # the saved runs are not redone
+    trained = {(r["policy"], r["seed"]) for r in out["runs"]} - kept
+    assert len(out["runs"]) == 6 and len(trained) == 6 - len(kept)
+    with RunStore(str(db)) as st:
+        assert st.check() == [] and st.holders(out["config_hash"]) == {}
+
+
+def test_double_descent_on_ray_leaves_the_runs_another_process_holds(tmp_path):
+    """dd_leases.shared_sweep leases the bucket runs before they go to Ray: a run another process holds is not
+    submitted; it is loaded once that process has saved it."""
+    import threading
+    import time
+    from initlab.data import load
+    from initlab.experiments.double_descent import run_label
+    from initlab.experiments.records import RunRecord
+    from initlab.experiments.store import RunStore
+    from initlab.experiments.store_leases import new_owner
+    ds = load(DATA, subsample=200)
+    kw = dict(data=(ds.x_train, ds.y_train, ds.x_val, ds.y_val), widths=[2, 4], epochs=2, seeds=1, final_only=True)
+    probe = initlab.double_descent("width", store=None, **kw)
+    (h,) = probe.config_hashes.values()
+    db, other, key = str(tmp_path / "dd.sqlite"), new_owner(), (run_label("torch-default", 4), 0)
+    with RunStore(db) as st:
+        assert st.claim(h, [key], other) == [key]
+    fake = RunRecord(key[0], 0, h, history=[{"epoch": 2, "train_err": 0.5, "test_err": 0.625}],
+                     final={"epoch": 2, "train_err": 0.5, "test_err": 0.625}, seconds=1234.5)
+
+    def the_other_process():
+        with RunStore(db) as st:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not ({v["owner"] for v in st.holders(h).values()} - {other}
+                                                       or len(st.done(h)) > 0):
+                time.sleep(0.05)
+            st.save(fake, dict(probe.config, n_train=probe.config["n_train"]))
+    t = threading.Thread(target=the_other_process)
+    t.start()
+    r = initlab.double_descent("width", store=db, executor="ray", **kw)
+    t.join(30)
+    assert r.trained == 1 and r.skipped == 1 and r.config["failed"] == []
+    (held,) = [x for x in r.runs if x["width"] == 4]
+    assert held["test_err"] == 0.625                                      # the other's run, loaded, not retrained

@@ -75,6 +75,9 @@ def register(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join with --executor ray: auto (started with `ray start --head` on this "
                         "machine), HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
+    p.add_argument("--max-retries", type=ck.integer("--max-retries", 0, 100, "a count", 2), default=2, metavar="N",
+                   help="with --executor ray: run a failed task (it raised, or its worker died) again up to N times "
+                        "before its runs are reported failed (default %(default)s)")
     p.add_argument("--report", default=None,
                    help="report folder (default: report/<data>-<model>-<config hash>-<selection>/ next to the store, "
                    "one per config and selection of policies and seeds, listed in report/index.html)")
@@ -138,7 +141,8 @@ def run(args) -> int:
                          store=store, device=args.device, progress=not args.quiet,
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
                          momentum=args.momentum, weight_decay=args.weight_decay, threads=threads,
-                         workers=workers, executor=args.executor, address=args.address)
+                         workers=workers, executor=args.executor, address=args.address,
+                         max_retries=args.max_retries)
     except CompareInterrupted as e:
         where = f" in {e.store_path}" if e.store_path else ""
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "

@@ -67,6 +67,9 @@ def register(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join with --executor ray: auto, HOST:6379 or ray://HOST:10001 "
                         "(default: start a local Ray)")
+    p.add_argument("--max-retries", type=ck.integer("--max-retries", 0, 100, "a count", 2), default=2, metavar="N",
+                   help="with --executor ray: run a failed task (it raised, or its worker died) again up to N times "
+                        "before its runs are reported failed (default %(default)s)")
     p.add_argument("--store", default=None, metavar="PATH", help="SQLite run store; finished widths are skipped")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures into DIR")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress stays on stderr)")
@@ -85,7 +88,8 @@ def run(args) -> int:
                          samples=samples, n_train=args.n_train, n_test=args.n_test, batch_size=args.batch_size,
                          lr=args.lr, data_dir=args.data_dir, plots=args.plots, threads=args.threads, tol=args.tol,
                          min_rise=args.min_rise, verbose=not args.quiet, final_only=args.final_only,
-                         executor=args.executor, address=args.address)
+                         executor=args.executor, address=args.address,
+                         max_retries=args.max_retries)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, allow_nan=False))
     else:

@@ -25,6 +25,12 @@ def register(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="write no PNG")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch threads (default 1: the models are small and one thread is fastest on a busy machine)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where the reproductions that sweep (constant-and-uniform, housing) train: local (default) "
+                        "or ray, each chunk of models one Ray task (see docs/ray.md); the others train here")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join with --executor ray: auto, HOST:6379 or ray://HOST:10001 "
+                        "(default: start a local Ray)")
     p.set_defaults(func=run)
 
 
@@ -48,7 +54,8 @@ def run(args) -> int:
         raise UsageError(f"reproduce: --seeds must be a positive number, got {args.seeds}")
     result = rp.reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
                           store=args.store, out_dir=args.out, plots=not args.no_plots,
-                          progress=not args.json, threads=args.threads)
+                          progress=not args.json, threads=args.threads, executor=args.executor,
+                          address=args.address)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

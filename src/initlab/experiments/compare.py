@@ -34,7 +34,7 @@ from .progress import Progress
 from .records import CompareResult, RunRecord, config_hash
 from .compare_args import _chunks, _dataset, _fingerprint, _model_factory, _model_ident, _prepare, _workers, default_chunk
 from .sink import RunSink
-from .sweep import check_compare
+from .sweep import DEFAULT_RETRIES, check_compare
 from .engine import TrainConfig, pick_threads, resolve_device, train_runs
 
 ENGINE_VERSION = 1
@@ -63,7 +63,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
             dtype: str = "float32", threads=None, workers=None, executor: str = "local",
-            address: str | None = None) -> CompareResult:
+            address: str | None = None, max_retries: int = DEFAULT_RETRIES) -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
 
     model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
@@ -92,11 +92,13 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                   is one Ray task (chunk=None: one chunk per Ray CPU); results are saved here as they arrive,
                   a failing task is retried, then its runs are listed in config["failed"] (docs/ray.md)
     address       Ray cluster address (None: start a local Ray; 'auto': the cluster started on this machine)
+    max_retries   how often a failed Ray task (it raised, or its worker died) is run again before its runs are
+                  listed as failed: 0..100 (default 2); the local executor runs each chunk once
     """
     t_start = time.perf_counter()
     spec = check_compare(model, data, policies, seeds=seeds, optimizer=optimizer, path=path, dtype=dtype,
                          threads=threads, workers=workers, target=target, chunk=chunk, executor=executor,
-                         address=address, data_options=data_options, where=WHERE)
+                         address=address, data_options=data_options, max_retries=max_retries, where=WHERE)
     policies, seeds = list(spec.policies), list(spec.seeds)
     dev = resolve_device(device)
     factory, model_name = _model_factory(model)
@@ -166,7 +168,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             if spec.executor == "ray":
                 from .executors.ray_executor import run_compare
                 first.clear()
-                chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink.path)
+                chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink)
             for ci, cj in enumerate(sink.claimed(chunks, log=bar.log) if spec.executor == "local" else [], start=1):
                 models = []
                 for p, s in cj:

@@ -59,6 +59,14 @@ class DoubleDescentResult:
                 lines.append(f"w={r['width']:<5} " + " ".join(f"{e:7.2%}" for e in r["test_err"])
                              + ("   more data hurts: +%.1f points %s" % (100 * r["max_increase"], r["increase_between"])
                                 if r["non_monotone"] else ""))
+        failed = self.config.get("failed") or []
+        if failed:                     # not in the curves (NaN there), not stored: a rerun trains them
+            lines.append(f"FAILED: {len(failed)} run(s) did not finish (not stored; rerunning the same command "
+                         "trains them):")
+            lines += [f"  policy {f.get('policy')} seed {f.get('seed')} width {f.get('width')}"
+                      + (f" n_train {f['n_train']}" if f.get("n_train") is not None else "")
+                      + f": {f.get('error') or 'failed'}" + (f" ({f['attempts']} attempts)" if f.get("attempts") else "")
+                      for f in failed]
         if self.verdict:
             lines.append(self.verdict)
         if self.comparison:

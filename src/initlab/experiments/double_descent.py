@@ -68,7 +68,7 @@ from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: 
 from .dd_result import DoubleDescentResult
 from .records import DIVERGED, FINISHED, RunRecord, config_hash
 from .sink import open_store
-from .sweep import dd_spec
+from .sweep import DEFAULT_RETRIES, dd_spec
 
 AXES = ("width", "epochs", "samples")
 DEFAULT_WIDTHS = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512)
@@ -197,7 +197,7 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                    lr: float = 1e-3, data_seed: int = 0, data_dir=None, plots=None, threads: int | None = None,
                    tol: float = 0.01, min_rise: float = 0.03, eval_points: int = 120, max_models: int | None = None,
                    verbose: bool = False, log=None, final_only: bool = False, workers=None, executor: str = "local",
-                   address: str | None = None) -> DoubleDescentResult:
+                   address: str | None = None, max_retries: int = DEFAULT_RETRIES) -> DoubleDescentResult:
     """Run a deep-double-descent sweep and measure the interpolation threshold and the peak.
 
     axis        "width" (model-wise), "epochs" (epoch-wise: the same runs, read per epoch) or
@@ -223,6 +223,7 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     executor    "local" (this process and its worker processes) or "ray": each width bucket is one Ray task,
                 saved here as it finishes; a failing one is retried, then listed in config["failed"] (docs/ray.md)
     address     Ray cluster address (None: start a local Ray; "auto": the cluster started on this machine)
+    max_retries how often a failed Ray task is run again before its runs are listed as failed: 0..100 (default 2)
     final_only  measure train/test error only after the last epoch (no epoch-wise map; about a
                 quarter less work on the default sweep); not with axis="epochs"
     tol         training error below which a width counts as interpolating (threshold)
@@ -291,7 +292,7 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                                      data_dir=data_dir),
                    policies=[policy] + ([compare] if compare else []), seeds=seeds, widths=widths,
                    train=eng.dd_config(epochs, batch_size, lr, schedule), threads=threads, workers=workers,
-                   executor=executor, address=address)
+                   executor=executor, address=address, max_retries=max_retries)
     spec = replace(spec, data_fingerprint=data_name)
     st, opened = open_store(store, WHERE)
     old_threads = torch.get_num_threads()

@@ -128,14 +128,24 @@ class RunSink:
             except sqlite3.Error:   # a busy store: the lease still runs for most of its TTL; retry at the next tick
                 pass
 
-    def release(self) -> None:
-        """Drop every lease this sink still holds (runs not saved: Ctrl-C, an error)."""
+    def keep_alive(self) -> None:
+        """Renew this sink's leases if due (every TTL / 10): for a caller that waits without progress ticks
+        (the Ray driver while its tasks run)."""
+        self._renew()
+
+    def release(self, keys=None) -> None:
+        """Drop the leases this sink still holds: all (runs not saved: Ctrl-C, an error), or those of `keys`
+        (runs that failed: another process may train them)."""
         if self.store is not None and self._held and not self.store.readonly:
+            keys = None if keys is None else [(str(p), int(s)) for p, s in keys]
             try:
-                self.store.release(self.hash, self.owner)
+                self.store.release(self.hash, self.owner, keys)
             except sqlite3.Error:   # pragma: no cover - the owner is gone soon anyway: its leases lapse
                 pass
-            self._held.clear()
+            if keys is None:
+                self._held.clear()
+            else:
+                self._held.difference_update(keys)
 
     # ------------------------------------------------------------------ saving and progress
     def save(self, record) -> None:

@@ -24,6 +24,7 @@ from ..errors import bad_argument, unknown_choice
 
 EXECUTORS = ("local", "ray")
 DEFAULT_RETRIES = 2          # a failed Ray task runs at most 1 + 2 times before its runs are reported failed
+MAX_RETRIES = 100            # beyond this a task that always fails only burns the cluster's time
 DTYPE_NAMES = ("float32", "float64")
 
 
@@ -84,12 +85,15 @@ def check_executor(where: str, executor, address, *, workers=None, max_retries=D
     if executor == "ray" and not ray_installed():
         raise bad_argument(where, "executor", executor, "an installed Ray for executor='ray' (the optional extra "
                            "initlab[ray])", "pip install 'initlab[ray]' (or 'ray>=2.40,<3'), or use executor='local'")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise bad_argument(where, "max_retries", max_retries, "an int >= 0", "e.g. max_retries=2")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 0 <= max_retries <= MAX_RETRIES:
+        raise bad_argument(where, "max_retries", max_retries, f"an int from 0 to {MAX_RETRIES} (how often a failed "
+                           "Ray task is run again before its runs are reported failed)",
+                           f"e.g. max_retries={DEFAULT_RETRIES} (CLI --max-retries {DEFAULT_RETRIES})")
 
 
 def check_compare(model, data, policies, *, seeds, optimizer, path, dtype, threads, workers, target, chunk,
-                  executor="local", address=None, data_options=None, where="initlab.compare") -> SweepSpec:
+                  executor="local", address=None, data_options=None, max_retries=DEFAULT_RETRIES,
+                  where="initlab.compare") -> SweepSpec:
     """compare()'s arguments checked in one place (the messages compare always gave); returns the spec
     without its TrainConfig, which needs the data (the loss follows the task)."""
     from .compare_args import _chunks, _policies
@@ -112,7 +116,7 @@ def check_compare(model, data, policies, *, seeds, optimizer, path, dtype, threa
                            f"to train in one process with {threads} threads")
     if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
         raise bad_argument(where, "target", target, "a finite number or None", "e.g. target=0.8")
-    check_executor(where, executor, address, workers=workers)
+    check_executor(where, executor, address, workers=workers, max_retries=max_retries)
     _chunks([], chunk)                           # validates chunk (a positive int or None)
     if data_options is not None and not isinstance(data_options, dict):
         raise bad_argument(where, "data_options", data_options, "None or a dict of loader options",
@@ -120,17 +124,18 @@ def check_compare(model, data, policies, *, seeds, optimizer, path, dtype, threa
     return SweepSpec(study="compare", model=model, model_name="", data=data, data_options=dict(data_options or {}),
                      policies=tuple(_policies(policies)), seeds=tuple(parse_seeds(seeds, where)), path=path,
                      chunk=chunk, threads=threads if isinstance(threads, int) else None,
-                     workers=workers if isinstance(workers, int) else None, executor=executor, address=address)
+                     workers=workers if isinstance(workers, int) else None, executor=executor, address=address,
+                     max_retries=max_retries)
 
 
 def dd_spec(*, data, data_options: dict, policies, seeds, widths, train, threads, workers, executor, address,
-            where="initlab.double_descent") -> SweepSpec:
+            max_retries=DEFAULT_RETRIES, where="initlab.double_descent") -> SweepSpec:
     """double_descent()'s sweep (its arguments were checked by double_descent; this adds the executor's)."""
-    check_executor(where, executor, address, workers=workers)
+    check_executor(where, executor, address, workers=workers, max_retries=max_retries)
     return SweepSpec(study="double-descent", model="mlp in-h-h-out relu", model_name="mlp in-h-h-out relu",
                      data=data, data_options=dict(data_options), policies=tuple(policies), seeds=tuple(seeds),
                      widths=tuple(widths), train=train, threads=threads, workers=workers, executor=executor,
-                     address=address)
+                     address=address, max_retries=max_retries)
 
 
-__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "ray_installed", "check_executor", "check_compare", "dd_spec"]
+__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "MAX_RETRIES", "ray_installed", "check_executor", "check_compare", "dd_spec"]

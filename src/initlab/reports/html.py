@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 from ..experiments.records import DIVERGED, CompareResult
-from .table import (SIG_MARK, ci_cell, fmt, fmt_p, mean_ci, metric_of, path_line, setup_of, split_note, summary_rows,
-                    title_of)
+from .table import (SIG_MARK, ci_cell, failed_runs, fmt, fmt_p, mean_ci, metric_of, path_line, setup_of, split_note,
+                    summary_rows, title_of)
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
@@ -93,6 +93,24 @@ def _runs_table(result: CompareResult) -> str:
     return "".join(out)
 
 
+def _failed_section(config: dict) -> list[str]:
+    """A "Failed runs" section (policy, seed[, width], attempts, error) when some task failed; else nothing."""
+    failed = failed_runs(config)
+    if not failed:
+        return []
+    dd = any(f.get("width") is not None for f in failed)
+    head = ["policy", "seed"] + (["width"] if dd else []) + ["attempts", "error"]
+    out = ["<table class=failed><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    for f in failed:
+        cells = [f.get("policy", "?"), f.get("seed", "?")] + ([f.get("width", "-")] if dd else []) + [
+            f.get("attempts", "-"), f.get("error") or "failed"]
+        out.append('<tr class="diverged">' + "".join(f"<td>{_e(v)}</td>" for v in cells) + "</tr>")
+    out.append("</table>")
+    return ["<h2>Failed runs</h2>",
+            f"<p class=note>{_e(len(failed))} run(s) failed after their retries: they are not in the summary or the "
+            "store; rerunning the same command trains them.</p>", "".join(out)]
+
+
 def render_html(result: CompareResult, curves_png, final_png) -> str:
     """The report as a string, with the two PNG files embedded."""
     rows = summary_rows(result)
@@ -121,6 +139,7 @@ def render_html(result: CompareResult, curves_png, final_png) -> str:
         "Diverged runs count as the worst value of the metric (by default 0 for an accuracy, "
         "+inf for a loss or MSE).</p>",
         _summary_table(rows),
+        *_failed_section(result.config),
         "<h2>Learning curves</h2>",
         _img(curves_png),
         "<h2>Final metric per seed</h2>",

@@ -105,12 +105,37 @@ def path_line(result: CompareResult) -> str:
     return f"trainer path: {result.path}" + (f" ({result.path_reason})" if result.path_reason else "")
 
 
+def failed_runs(config: dict) -> list[dict]:
+    """config["failed"] (runs whose task failed after its retries, e.g. on Ray), or []."""
+    return [f for f in (config.get("failed") or []) if isinstance(f, dict)]
+
+
+def failed_line(f: dict) -> str:
+    """'policy zeros seed 0 (width 8): RuntimeError: ... (3 attempts)' for one failed run."""
+    where = f"policy {f.get('policy', '?')} seed {f.get('seed', '?')}"
+    if f.get("width") is not None:
+        where += f" width {f['width']}"
+    if f.get("n_train") is not None:
+        where += f" n_train {f['n_train']}"
+    tries = f" ({f['attempts']} attempt{'' if f['attempts'] == 1 else 's'})" if f.get("attempts") else ""
+    return f"{where}: {f.get('error') or 'failed'}{tries}"
+
+
+def failed_block(config: dict) -> list[str]:
+    """Lines naming the failed runs (none when every run finished): they are not in the summary or the store."""
+    failed = failed_runs(config)
+    if not failed:
+        return []
+    return [f"FAILED: {len(failed)} run(s) did not finish (not stored; rerunning the same command trains them):"] + [
+        f"  {failed_line(f)}" for f in failed]
+
+
 def terminal_table(result: CompareResult) -> str:
     """The summary as an aligned plain-text table, with the trainer path and a legend."""
     rows = summary_rows(result)
     lines = [f"{title_of(result.config)}" + (f" · {setup_of(result.config)}" if setup_of(result.config) else "")]
     if not rows:
-        lines += ["(no runs)", path_line(result)]
+        lines += ["(no runs)", *failed_block(result.config), path_line(result)]
         return "\n".join(lines)
     metric, hib = metric_of(rows, result)
     alpha = rows[0].get("alpha", 0.05)
@@ -142,5 +167,6 @@ def terminal_table(result: CompareResult) -> str:
                  f"{sum(r.get('p_vs_best') is not None for r in rows)} comparison(s), alpha={alpha:g}); diverged runs count as the worst value")
     if result.skipped:
         lines.append(f"{result.skipped} run(s) were already in the store and not retrained")
+    lines += failed_block(result.config)
     lines.append(path_line(result))
     return "\n".join(lines)

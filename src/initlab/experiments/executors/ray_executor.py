@@ -1,7 +1,7 @@
 """The Ray executor's driver side: connect, submit one task per chunk, stream results back, retry, report.
 
     with session(spec, where) as ray: ...          # ray.init (a local Ray, or spec.address), shut down after
-    run_compare(spec, pending, save, bar, store)   # compare's chunks as Ray tasks
+    run_compare(spec, pending, save, bar, sink)    # compare's chunks as Ray tasks (leased through the sink)
     run_buckets(spec, plan, n, policy, on_done, on_failed, log)   # double descent's width buckets
 
 * A chunk is one task (num_cpus = threads per task, default 1) running tasks.py on a worker; its results come
@@ -100,13 +100,16 @@ def _why(ray, e) -> str:
     return f"{type(err).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
-def stream(ray, refs: dict):
+def stream(ray, refs: dict, tick=None, tick_s: float = 5.0):
     """Yield (index, value, None) or (index, None, error line) for each task of {ref: index}, as they finish;
+    tick() is called at least every tick_s seconds while waiting (the driver renews its run leases there);
     tasks still running when the caller stops (Ctrl-C, an error) are cancelled."""
     pending = list(refs)
     try:
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=tick_s if tick is not None else None)
+            if tick is not None:
+                tick()
             for ref in ready:
                 try:
                     value = ray.get(ref)
@@ -138,36 +141,49 @@ def split(pending: list, chunk: int | None, slots: int) -> list[list]:
     return [pending[i:i + size] for i in range(0, len(pending), size)]
 
 
-def run_compare(spec, pending, save, bar, store_path):
+def run_compare(spec, pending, save, bar, sink):
     """compare's pending (policy, seed) runs on Ray; save(key, RunResult) is called in this process as each
-    chunk arrives.  Returns (chunks, paths, path reasons, failed runs [{policy, seed, error, attempts}])."""
+    chunk arrives.  The driver trains only the runs it leased through `sink` (sink.py: RunSink.claimed), as the
+    local path does: runs another process (a local or a Ray compare of the same config) holds are waited for
+    and loaded by the caller, or taken over when their owner dies.  Leases are renewed while tasks run and a
+    failed chunk's are released (another process may train them).
+    Returns (chunks, paths, path reasons, failed runs [{policy, seed, error, attempts}])."""
     where = "initlab.compare"
-    paths, reasons, failed = [], [], []
+    chunks, paths, reasons, failed = [], [], [], []
     if not pending:
-        return [], paths, reasons, failed
+        return chunks, paths, reasons, failed
+    store_path = sink.path
     with session(spec, where) as (ray, spec):
         slots = int(ray.cluster_resources().get("CPU", 1) // (spec.threads or 1))
-        chunks = split(pending, spec.chunk, slots)
-        bar.total, bar.note = len(chunks), f"{len(chunks)} Ray task(s)"
         remote = ray.remote(tasks.compare_chunk).options(**_options(spec, ray, where))
         spec_ref = ray.put(spec)
         hook = os.environ.get(tasks.FAULT_ENV)
-        refs = {remote.remote(spec_ref, c, hook): i for i, c in enumerate(chunks)}
-        for n_done, (i, value, error) in enumerate(stream(ray, refs), start=1):
-            if error is not None:
-                failed += [{"policy": p, "seed": s, "error": error, "attempts": 1 + spec.max_retries}
-                           for p, s in chunks[i]]
-                bar.log(f"chunk {n_done}/{len(chunks)}: {len(chunks[i])} run(s) FAILED after "
-                        f"{1 + spec.max_retries} attempt(s): {error}")
-            else:
-                results, path, reason = value
-                for key, r in zip(chunks[i], results):
-                    save(key, r)
-                paths.append(path)
-                reasons.append(reason)
-                bar.log(f"chunk {n_done}/{len(chunks)}: {len(chunks[i])} run(s) finished on Ray"
-                        + (f" and saved to {store_path}" if store_path else "") + f" [{path}]")
-            bar.update(1)
+        n_done = 0
+        # one round per batch of leased runs: first all this process could claim, then any taken over from a
+        # process that died; all of a round's chunks run on Ray at once
+        for mine in sink.claimed([pending], log=bar.log):
+            round_ = split(mine, spec.chunk, slots)
+            first = len(chunks)
+            chunks += round_
+            bar.total, bar.note = len(chunks), f"{len(chunks)} Ray task(s)"
+            refs = {remote.remote(spec_ref, c, hook): first + i for i, c in enumerate(round_)}
+            for i, value, error in stream(ray, refs, tick=sink.keep_alive):
+                n_done += 1
+                if error is not None:
+                    sink.release(chunks[i])
+                    failed += [{"policy": p, "seed": s, "error": error, "attempts": 1 + spec.max_retries}
+                               for p, s in chunks[i]]
+                    bar.log(f"chunk {n_done}/{len(chunks)}: {len(chunks[i])} run(s) FAILED after "
+                            f"{1 + spec.max_retries} attempt(s): {error}")
+                else:
+                    results, path, reason = value
+                    for key, r in zip(chunks[i], results):
+                        save(key, r)
+                    paths.append(path)
+                    reasons.append(reason)
+                    bar.log(f"chunk {n_done}/{len(chunks)}: {len(chunks[i])} run(s) finished on Ray"
+                            + (f" and saved to {store_path}" if store_path else "") + f" [{path}]")
+                bar.update(1)
     return chunks, paths, reasons, failed
 
 

@@ -48,7 +48,8 @@ def describe(name: str | None = None):
 
 
 def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_dir: str | None = None,
-              plots: bool = True, progress: bool = False, threads: int | None = 1) -> Reproduction:
+              plots: bool = True, progress: bool = False, threads: int | None = 1, executor: str = "local",
+              address: str | None = None) -> Reproduction:
     """Run reproduction `name` and return its Reproduction (figures beside the published ones, claims, plots).
 
     seeds: None (the reproduction's default for the budget), a count N (seeds 0..N-1) or a list of seeds.
@@ -59,19 +60,23 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     progress: progress bars on stderr for the longer trainings.
     threads: torch threads while it runs (default 1: these models are small, and on a busy machine more
              threads spend their time waiting for each other); None leaves torch's setting alone.
+    executor, address: where the reproductions that sweep (constant-and-uniform, housing) run their compare:
+             "local" or "ray" (on a local Ray, or the cluster at `address`; docs/ray.md); the others train here.
     """
     m = _module(name)
     if budget not in BUDGETS:
         raise unknown_choice("reproduce", "budget", budget, BUDGETS, "use budget='quick' for a short run")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise bad_argument("reproduce", "threads", threads, "None or a positive int", "e.g. threads=1")
+    from ..sweep import check_executor
+    check_executor("reproduce", executor, address)
     seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
     if out_dir is None:
         out_dir = os.path.join("initlab-runs", "reproduce", name)
     from ..sink import open_store
     store, owned = open_store(store, "reproduce")
     ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
-                  progress=bool(progress))
+                  progress=bool(progress), executor=executor, address=address)
     t0 = time.perf_counter()
     try:
         if threads is None:

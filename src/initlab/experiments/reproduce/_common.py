@@ -142,6 +142,8 @@ class Context:
     out_dir: str = ""
     plots: bool = True
     progress: bool = False            # progress bars on stderr (the CLI turns them on)
+    executor: str = "local"           # where the sweeping reproductions' compare() runs ("ray": docs/ray.md)
+    address: str | None = None        # the Ray cluster to join with executor="ray" (None: a local Ray)
     started: float = field(default_factory=time.perf_counter)
 
     @property

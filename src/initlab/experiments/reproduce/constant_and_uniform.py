@@ -56,6 +56,7 @@ def experiment(ctx: Context) -> dict:
                   epochs=b["epochs"], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
                   store=ctx.store if ctx.store is not None else False,
                   progress=ctx.progress, threads=torch.get_num_threads(),
+                  executor=ctx.executor, address=ctx.address,
                   chunk=len(b["policies"]) if ctx.store is not None else None)
     by = {}
     for r in res.runs:

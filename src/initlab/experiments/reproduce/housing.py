@@ -51,6 +51,7 @@ def experiment(ctx: Context) -> dict:
                       epochs=epochs[model], optimizer=OPTIMIZER, lr=LR, batch_size=BATCH,
                       store=ctx.store if ctx.store is not None else False,
                       progress=ctx.progress, threads=torch.get_num_threads(),
+                      executor=ctx.executor, address=ctx.address,
                       chunk=len(POLICIES) if ctx.store is not None else None)
         assert res.config["eval_split"] == "test", res.config["eval_split"]
         paths.append(f"{model}: {res.path}")

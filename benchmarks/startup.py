@@ -8,6 +8,7 @@ of --repeat runs (default 5).
   initlab --help        the console script's entry point, --help
   initlab schemes       the scheme table
   initlab plan          plan mlp:64-128-10:relu (auto)
+  initlab diagnose      diagnose mlp:64-128-10:relu --policy auto --brief (one forward and backward)
   torch+scipy.st        python -c "import torch, scipy.stats" (context: compare's statistics import scipy.stats)
   torch init            a script building a 64-128-128-10 MLP (torch's default init runs in the constructors)
   init_ auto            the same script, then initlab.init_(model, "auto")
@@ -74,6 +75,7 @@ WORKLOADS = {   # name -> python argv (after the interpreter); None in the initl
     "initlab --help": ["-c", CLI, "--help"],
     "initlab schemes": ["-c", CLI, "schemes"],
     "initlab plan": ["-c", CLI, "plan", "mlp:64-128-10:relu"],
+    "initlab diagnose": ["-c", CLI, "diagnose", "mlp:64-128-10:relu", "--policy", "auto", "--brief"],
     "torch+scipy.st": ["-c", "import torch, scipy.stats"],   # context: what compare's statistics import costs
     "torch init": ["-c", "import torch; " + MLP],
     "init_ auto": ["-c", "import torch; import initlab; " + MLP + "; initlab.init_(m, 'auto')"],

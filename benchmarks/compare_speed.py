@@ -30,6 +30,17 @@ load average 1-2, the peak the best of 2-3 measurements (it wandered between 166
   1 core:           digits 2.05 s vs 21.4 s: 10.4x; 60 % of peak; 784-1024-1024-10: 90 %
 Before this round (same box, load ~1): 2 threads 43-48 % and 76-78 %; 1 thread 59 % and 81 %.
 
+2026-12-03, branch perf, load 3.9-6.7 (other helpers' tests and benchmarks on both cores), --skip-large
+--baseline-models 14 --tutorial-threads 1 --repeat 2: the two peak measurements read 41 and 86 GFLOP/s
+(quiet: 166-198), so the per-wall-second figures are meaningless; per CPU second initlab ran at 39 % of
+the peak per CPU second, 9.6x the tutorial's CPU time (8.3x wall).  Where a step's time goes (one
+worker, 18 models, 1 thread, CPU time; torch profiler and cProfile): the 8 batched matmuls ~76 %, at
+53-68 GFLOP/s each against a 1-thread 2048^2 peak of 60-73 measured in the same minutes; the ~15 small
+kernels (ReLU and its backward, the grouped cross-entropy, bias sums) ~10-20 % (each 5-30 us); Python
+~3 %.  Alternatives measured and rejected (no gain beyond noise): output buffers reused with out=,
+the last layer in row-major layout for a contiguous log_softmax (3x slower at C=10), per-model mm
+loops (39 GFLOP/s), smaller stacks for cache locality (bigger stacks are cheaper per model).
+
 What moved the figures:
   * worker processes (experiments/shards.py): the two cores train disjoint halves of the stack with one
     thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small

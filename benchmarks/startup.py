@@ -59,7 +59,12 @@ medians of 3:
   * compare 35 vs tutorial 35 at load 4.6-7 (--only-compare --tutorial-threads 1, 3 rounds): compare
     12.02 s wall / 7.51 CPU s, tutorial 94.50 s wall / 47.34 CPU s: 7.9x wall, 6.3x CPU.  With the
     tutorial's default two threads a single run took over 15 minutes at load 7 (OpenMP barriers),
-    which is why --tutorial-threads exists.  Quiet, compare 35 takes ~4.1 s of which ~2.05 s is
+    which is why --tutorial-threads exists.
+  * at load 0.9-1.6: import torch 2.56; schemes 2.45; plan 2.59; diagnose 2.47 (no sympy any more);
+    torch init 2.57; init_ auto 2.53 (0.99x); compare 1 epoch 3.24 (+0.68): every command within 0.5 s
+    of `import torch` except the compare's one epoch (which trains).
+  * compare 35 vs tutorial 35 (default threads), load 1.7-2.4, 3 rounds: compare 6.38 s wall / 6.69
+    CPU s, tutorial 55.32 s / 89.73 CPU s (two threads, spinning): 8.7x.  Quiet, compare 35 takes ~4.1 s of which ~2.05 s is
     `import torch`; the 12x target needs the tutorial script at >= 49 s on the same box (issue 16
     measured 51.1 s), so it sits at the edge: the remaining cost is torch's import plus training at
     ~50-60 % of one core's matmul peak per worker (see compare_speed.py).

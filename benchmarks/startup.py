@@ -8,6 +8,7 @@ of --repeat runs (default 5).
   initlab --help        the console script's entry point, --help
   initlab schemes       the scheme table
   initlab plan          plan mlp:64-128-10:relu (auto)
+  initlab diagnose      diagnose mlp:64-128-10:relu --policy auto --brief (one forward and backward)
   torch+scipy.st        python -c "import torch, scipy.stats" (context: compare's statistics import scipy.stats)
   torch init            a script building a 64-128-128-10 MLP (torch's default init runs in the constructors)
   init_ auto            the same script, then initlab.init_(model, "auto")
@@ -20,7 +21,8 @@ of --repeat runs (default 5).
 Targets: each command within 0.5 s of `import torch`; `init_ auto` within 1.1x of `torch init`;
 `compare 35` >= 12x faster than `tutorial 35` (stretch 15x).
 
-    python benchmarks/startup.py [--repeat 5] [--before OLD/src] [--skip-compare] [--compare-repeat N]
+    python benchmarks/startup.py [--repeat 5] [--before OLD/src] [--skip-compare | --only-compare]
+                                 [--compare-repeat N] [--tutorial-threads N]
 
 --before OLD/src also times every initlab workload with that source tree first on the path (e.g. one
 exported with `git archive <commit> src | tar -x -C /tmp/old`), in the same rounds: before and after
@@ -47,6 +49,25 @@ process, 2 runs each at load ~5: before 16.3 s -> after 11.2 s wall (CPU 10.7 ->
 torch 3.4 s.  Against issue 16's figures (tutorial 51.1 s, compare 7.7 s, same box, quieter) that is
 about 7.7 s -> 5.3 s, 6.6x -> ~9.7x: below the 12x target until compare's statistics stop importing
 scipy.stats (1.8 s wall on a quiet box, the largest fixed cost left after torch itself).
+
+Later the same day (branch perf: scipy gone from compare, no thread probe, diagnose without sympy),
+medians of 3:
+  * at load 0.1-0.4 (quiet): import torch 2.05 s; --help 0.06; schemes 2.24 (+0.19); plan 2.12 (+0.07);
+    torch init 2.09; init_ auto 2.20 (1.06x of torch's own init); compare 1 epoch 2.38 (+0.34).
+    compare 35 alone, one run: 4.10 s wall (with --epochs 1 2.67 s, import torch 2.25 s in that
+    minute: ~0.4 s of fixed cost beyond torch, ~1.4 s for the other 19 epochs).
+  * compare 35 vs tutorial 35 at load 4.6-7 (--only-compare --tutorial-threads 1, 3 rounds): compare
+    12.02 s wall / 7.51 CPU s, tutorial 94.50 s wall / 47.34 CPU s: 7.9x wall, 6.3x CPU.  With the
+    tutorial's default two threads a single run took over 15 minutes at load 7 (OpenMP barriers),
+    which is why --tutorial-threads exists.
+  * at load 0.9-1.6: import torch 2.56; schemes 2.45; plan 2.59; diagnose 2.47 (no sympy any more);
+    torch init 2.57; init_ auto 2.53 (0.99x); compare 1 epoch 3.24 (+0.68): every command within 0.5 s
+    of `import torch` except the compare's one epoch (which trains).
+  * compare 35 vs tutorial 35 (default threads), load 1.7-2.4, 3 rounds: compare 6.38 s wall / 6.69
+    CPU s, tutorial 55.32 s / 89.73 CPU s (two threads, spinning): 8.7x.  Quiet, compare 35 takes ~4.1 s of which ~2.05 s is
+    `import torch`; the 12x target needs the tutorial script at >= 49 s on the same box (issue 16
+    measured 51.1 s), so it sits at the edge: the remaining cost is torch's import plus training at
+    ~50-60 % of one core's matmul peak per worker (see compare_speed.py).
 """
 from __future__ import annotations
 
@@ -66,7 +87,8 @@ POLICIES = "zeros,ones,uniform,centered_uniform,general_rule_uniform,general_rul
 CLI = "import sys; from initlab.cli.main import main; sys.exit(main())"   # what the `initlab` script runs
 MLP = "from torch import nn; m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), " \
       "nn.Linear(128, 10))"
-TUTORIAL = ("import sys; sys.path.insert(0, {bench!r}); import compare_speed as c; from initlab.data import load; "
+TUTORIAL = ("import sys, torch; sys.path.insert(0, {bench!r}); import compare_speed as c; from initlab.data import load; "
+            "{threads}"
             "c.tutorial(load('digits'), 'digits-mlp', c.POLICIES, list(range(5)), 20, 0.05, 16)")
 
 WORKLOADS = {   # name -> python argv (after the interpreter); None in the initlab column = torch only
@@ -74,6 +96,7 @@ WORKLOADS = {   # name -> python argv (after the interpreter); None in the initl
     "initlab --help": ["-c", CLI, "--help"],
     "initlab schemes": ["-c", CLI, "schemes"],
     "initlab plan": ["-c", CLI, "plan", "mlp:64-128-10:relu"],
+    "initlab diagnose": ["-c", CLI, "diagnose", "mlp:64-128-10:relu", "--policy", "auto", "--brief"],
     "torch+scipy.st": ["-c", "import torch, scipy.stats"],   # context: what compare's statistics import costs
     "torch init": ["-c", "import torch; " + MLP],
     "init_ auto": ["-c", "import torch; import initlab; " + MLP + "; initlab.init_(m, 'auto')"],
@@ -111,28 +134,39 @@ def main(argv=None) -> int:
     ap.add_argument("--compare-repeat", type=int, default=None, help="runs of compare/tutorial (default: --repeat)")
     ap.add_argument("--before", type=Path, default=None, help="an older src/ tree to time side by side")
     ap.add_argument("--skip-compare", action="store_true", help="only the short workloads")
+    ap.add_argument("--only-compare", action="store_true", help="only compare 35 and tutorial 35")
+    ap.add_argument("--tutorial-threads", type=int, default=None,
+                    help="torch threads of the tutorial script (default: torch's default, one per core).  On a "
+                         "loaded machine its OpenMP threads wait at every kernel for a sibling the scheduler put "
+                         "aside (a run took over 15 minutes at load 7); 1 thread measures the software, not that")
     args = ap.parse_args(argv)
     trees = {"after": SRC} if args.before is None else {"before": args.before.resolve(), "after": SRC}
     print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
           f"trees: " + ", ".join(f"{k} = {v}" for k, v in trees.items()))
 
+    # --only-compare keeps `import torch` (the '- torch' column needs it)
+    workloads = {"import torch": WORKLOADS["import torch"]} if args.only_compare else WORKLOADS
     for tree, src in trees.items():                 # untimed warm-up: bytecode caches, the OS file cache
-        for name, wargv in WORKLOADS.items():
+        for name, wargv in workloads.items():
             timed(wargv, src)
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(max(1, args.repeat)):            # round-robin: drifting load hits every workload alike
-        for name, wargv in WORKLOADS.items():
+        for name, wargv in workloads.items():
             for tree, src in trees.items():
                 if name in TORCH_ONLY and tree != "after":
                     continue
                 times.setdefault((name, tree), []).append(timed(wargv, src, (name, tree)))
-    table(times, trees, list(WORKLOADS))
+    table(times, trees, list(workloads))
+    tutorial = TUTORIAL.format(bench=str(HERE), threads="" if args.tutorial_threads is None else
+                               f"torch.set_num_threads({args.tutorial_threads}); ")
+    if args.tutorial_threads is not None:
+        print(f"tutorial script: torch.set_num_threads({args.tutorial_threads})")
     if not args.skip_compare:
         for _ in range(max(1, args.compare_repeat or args.repeat)):
             for tree, src in trees.items():
                 times.setdefault(("compare 35", tree), []).append(timed(COMPARE, src, ("compare 35", tree)))
             times.setdefault(("tutorial 35", "after"), []).append(
-                timed(["-c", TUTORIAL.format(bench=str(HERE))], SRC, ("tutorial 35", "after")))
+                timed(["-c", tutorial], SRC, ("tutorial 35", "after")))
         table(times, trees, ["compare 35", "tutorial 35"])
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0

@@ -49,6 +49,9 @@ def test_planning_initializing_and_the_light_commands_import_nothing_heavy():
         initlab.init_(m, "orthogonal", seed=0)
         initlab.init_(m, "torch-default", seed=0)
         stages = {"plan/init_": sorted(set(sys.modules) - base)}
+        initlab.diagnose(m, torch.randn(4, 64))        # grad_outputs as a tensor made torch import sympy
+        initlab.diagnose(m, torch.randn(4, 64), targets=torch.randint(0, 10, (4,)))
+        stages["diagnose"] = sorted(set(sys.modules) - base)
         from initlab.cli.main import main
         for argv in (["schemes"], ["schemes", "--json"], ["plan", "mlp:64-128-10:relu"],
                      ["plan", "mlp:64-128-10:relu", "--json"]):

@@ -31,8 +31,9 @@ _LAZY = {**{n: ".schemes" for n in _SCHEME_NAMES},
          **{n: ".policy" for n in ("plan", "init_", "Plan", "Rule", "keep", "freeze", "list_policies",
                                    "register_module", "unregister_module")},
          "diagnose": ".diagnostics", "Diagnosis": ".diagnostics",
-         "compare": ".experiments.compare", "double_descent": ".experiments.double_descent",
-         "reproduce": ".experiments.reproduce"}
+         "compare": ".experiments.compare",
+         # the experiments return data; these two compose the figures from reports/ on top (layering)
+         "double_descent": ".reports.dd_plots", "reproduce": ".reports.reproduce_plots"}
 # subpackages reachable as attributes (initlab.schemes is the package, not a function)
 _SUBMODULES = ("schemes", "policy", "diagnostics", "data", "models", "experiments", "reports")
 
@@ -61,8 +62,8 @@ if TYPE_CHECKING:   # what the names are, for type checkers and editors (never e
     from . import data, diagnostics, experiments, models, policy, reports, schemes  # noqa: F401
     from .diagnostics import Diagnosis, diagnose  # noqa: F401
     from .experiments.compare import compare  # noqa: F401
-    from .experiments.double_descent import double_descent  # noqa: F401
-    from .experiments.reproduce import reproduce  # noqa: F401
+    from .reports.dd_plots import double_descent  # noqa: F401
+    from .reports.reproduce_plots import reproduce  # noqa: F401
     from .policy import (Plan, Rule, freeze, init_, keep, list_policies, plan,  # noqa: F401
                          register_module, unregister_module)
     from .schemes import *  # noqa: F401,F403

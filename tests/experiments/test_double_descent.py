@@ -14,7 +14,8 @@ from initlab.experiments.engine import TrainConfig, TrainData, train_stack
 from initlab.experiments.engine.mlp_kernel import StackedMLP
 from initlab.experiments.engine.mlp_plan import parse_stack
 from initlab.experiments.double_descent import (analyze_epochwise, analyze_modelwise, analyze_samplewise,
-                                                double_descent, find_threshold, parse_label, run_label)
+                                                find_threshold, parse_label, run_label)
+from initlab.reports.dd_plots import double_descent     # the sweep + its figures (initlab.double_descent)
 
 
 

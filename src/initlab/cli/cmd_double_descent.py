@@ -80,7 +80,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..experiments.double_descent import double_descent
+    from ..reports.dd_plots import double_descent      # the sweep, then its figures (reports/)
     widths = None if args.widths is None else [w for group in args.widths for w in group]
     samples = None if args.samples is None else [n for group in args.samples for n in group]
     res = double_descent(args.axis, data=args.data, noise=args.noise, widths=widths, epochs=args.epochs,

@@ -52,10 +52,11 @@ def run(args) -> int:
         raise UsageError(f"reproduce: --threads must be a positive number, got {args.threads}")
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"reproduce: --seeds must be a positive number, got {args.seeds}")
-    result = rp.reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
-                          store=args.store, out_dir=args.out, plots=not args.no_plots,
-                          progress=not args.json, threads=args.threads, executor=args.executor,
-                          address=args.address)
+    from ..reports.reproduce_plots import reproduce    # the experiment, then its figure (reports/)
+    result = reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
+                       store=args.store, out_dir=args.out, plots=not args.no_plots,
+                       progress=not args.json, threads=args.threads, executor=args.executor,
+                       address=args.address)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -25,7 +25,67 @@ from .registry import Raw, Spec, register
 
 @lru_cache(maxsize=4)
 def _generate(n_total: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of n_total samples; cached because generating 5000 takes about 4 s."""
+    """(x, y) of n_total samples; cached in memory and on disk (paths.cache_dir()) because generating them
+    costs seconds: importing mnist1d (~1 s, it imports matplotlib and scipy) plus ~4 s for 5000 samples,
+    ~5 s for the 14 000 of the double-descent default, in every process (issue 16: fixed costs)."""
+    path = _cache_path(n_total, data_seed)
+    got = _read_cache(path, n_total) if path is not None else None
+    if got is None:
+        got = _make(n_total, data_seed)
+        if path is not None:
+            _write_cache(path, *got)
+    x, y = got
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def _cache_path(n_total: int, data_seed: int):
+    """The cache file of (n_total, data_seed) for the installed mnist1d version, or None (no cache)."""
+    from importlib import metadata
+    from .paths import cache_dir
+    try:
+        folder, version = cache_dir(), metadata.version("mnist1d")
+    except (metadata.PackageNotFoundError, InitError):
+        return None
+    if folder is None:
+        return None
+    return folder / f"mnist1d-v{version}-n{int(n_total)}-seed{int(data_seed)}.npz"
+
+
+def _read_cache(path, n_total: int):
+    """(x, y) from the cache file when it is there and well formed (plain arrays: allow_pickle=False, so a
+    planted file cannot run code), else None (regenerate)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = f["x"], f["y"]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    ok = (x.dtype.kind == "f" and x.ndim == 2 and x.shape == (n_total, 40) and y.shape == (n_total,)
+          and y.dtype.kind in "iu" and np.isfinite(x).all() and y.min(initial=0) >= 0 and y.max(initial=0) <= 9)
+    return (x, y) if ok else None
+
+
+def _write_cache(path, x: np.ndarray, y: np.ndarray) -> None:
+    """Write atomically (temp file, then rename); a cache that cannot be written is skipped silently."""
+    import os
+    import tempfile
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, x=x, y=y)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _make(n_total: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Generate with mnist1d's make_dataset (seeded; the caller's global RNGs are left as they were)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
@@ -46,8 +106,6 @@ def _generate(n_total: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
         random.setstate(py_state)
     x = np.concatenate([d["x"], d["x_test"]])[:n_total]   # already shuffled by make_dataset
     y = np.concatenate([d["y"], d["y_test"]])[:n_total]
-    x.setflags(write=False)
-    y.setflags(write=False)
     return x, y
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import bad_argument
 
 ENV_DATA_HOME = "INITLAB_DATA_HOME"
+ENV_CACHE_DIR = "INITLAB_CACHE_DIR"
 ENV_SKLEARN_HOME = "SCIKIT_LEARN_DATA"
 SHARED_SKLEARN = Path("..") / "shared" / "data" / "scikit_learn_data"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -74,3 +75,16 @@ def sklearn_data_home(data_dir=None) -> tuple[str, list[str]]:
         if folder.is_dir():
             return os.fspath(folder), tried
     return os.fspath(cands[-1][0]), tried
+
+
+def cache_dir() -> Path | None:
+    """Where generated data sets are cached (plain .npz arrays, never pickles): $INITLAB_CACHE_DIR (absolute;
+    "off" disables caching), else $XDG_CACHE_HOME/initlab, else ~/.cache/initlab.  None when disabled."""
+    if os.environ.get(ENV_CACHE_DIR, "").strip().lower() in ("off", "none", "0"):
+        return None
+    env = env_folder(ENV_CACHE_DIR)
+    if env is not None:
+        return env
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path(os.path.expanduser(os.path.join("~", ".cache")))
+    return base / "initlab"

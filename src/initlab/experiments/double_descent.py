@@ -194,7 +194,7 @@ def _curves(records, widths, seeds, schedule):
 def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, widths=None, epochs: int | None = None,
                    seeds=1, policy: str = "torch-default", store=None, compare: str | None = None, samples=None,
                    n_train: int = DEFAULT_N_TRAIN, n_test: int = DEFAULT_N_TEST, batch_size: int = 128,
-                   lr: float = 1e-3, data_seed: int = 0, data_dir=None, plots=None, threads: int | None = None,
+                   lr: float = 1e-3, data_seed: int = 0, data_dir=None, threads: int | None = None,
                    tol: float = 0.01, min_rise: float = 0.03, eval_points: int = 120, max_models: int | None = None,
                    verbose: bool = False, log=None, final_only: bool = False, workers=None, executor: str = "local",
                    address: str | None = None, max_retries: int = DEFAULT_RETRIES) -> DoubleDescentResult:
@@ -216,7 +216,8 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                 reproduce), a path or a RunStore: finished (width, seed) runs are saved as each
                 bucket finishes and skipped on a rerun
     samples     training-set sizes of the sample-wise sweep (default 500..4000)
-    plots       a folder: PNGs of the curves are written there (matplotlib Agg)
+    (no plots here: ``initlab.double_descent`` = reports.dd_plots.double_descent runs this, then draws the
+    PNGs with ``plots=folder``; experiments never import reports)
     threads     torch.set_num_threads(threads) for the run (restored afterwards); one process
     workers     processes training whole width buckets, one thread each: None = auto (one per core
                 when `threads` is None and there are 2+ buckets, else 1), or an int
@@ -311,9 +312,6 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     res.config = dict(res.config, executor=executor, failed=failed)
     res.store = str(st.path) if st is not None else ""
     res.seconds = time.perf_counter() - t_start
-    if plots is not None:
-        from ..reports import dd_plots
-        res.figures = dd_plots.write_all(res, plots)
     return res
 
 

@@ -173,3 +173,15 @@ def write_all(res, folder) -> dict:
     if res.axis == "samples" and res.samplewise:
         out["samplewise"] = plot_samplewise(res.samplewise, folder / "dd_samplewise.png", title)
     return out
+
+
+def double_descent(axis: str = "width", *, plots=None, **kwargs):
+    """``initlab.double_descent``: experiments.double_descent.double_descent(axis, **kwargs), then, with
+    plots=folder, every figure that fits into that folder (``result.figures``: name -> PNG path).
+
+    The sweep returns data; the figures are composed here, one layer up (experiments never import reports)."""
+    from ..experiments.double_descent import double_descent as sweep
+    res = sweep(axis, **kwargs)
+    if plots is not None:
+        res.figures = write_all(res, plots)
+    return res

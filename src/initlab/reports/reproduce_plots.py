@@ -185,3 +185,55 @@ def perceptron_plot(path: str, out: dict, n_points: int) -> str:
     ax.set_title(f"perceptron rule, {n_points} points, one line per seed")
     ax.legend()
     return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- composition
+def _drawers():
+    """Reproduction name -> (PNG file name, draw(exp, r, path)); each reads what its experiment() returned."""
+    from ..experiments.reproduce import (backprop, bad_init_logistic, constant_and_uniform, housing,
+                                         perceptron)
+    return {
+        "backprop": ("gradients_and_weights.png",
+                     lambda e, r, p: backprop_plot(p, e["hand"], e["auto"], backprop.W0, backprop.LR)),
+        "bad-init-logistic": ("loss.png", lambda e, r, p: bad_init_logistic_plot(
+            p, e["results"], bad_init_logistic.POLICIES, bad_w=bad_init_logistic.BAD_W, bad_b=bad_init_logistic.BAD_B,
+            lr=bad_init_logistic.LR, batch=bad_init_logistic.BATCH, n_seeds=len(r.seeds))),
+        "he-binary": ("he_binary.png", lambda e, r, p: he_binary_plot(e, p)),
+        "symmetry": ("unit_differences.png", lambda e, r, p: symmetry_plot(p, e["first_layer_diff"], r.seeds[0])),
+        "perceptron": ("mistakes_per_epoch.png", lambda e, r, p: perceptron_plot(p, e["out"], perceptron.N_POINTS)),
+        "housing": ("test_mse.png", lambda e, r, p: housing_plot(
+            p, e["results"], models=housing.MODELS, policies=housing.POLICIES, published=housing.PUBLISHED,
+            source_epochs=housing.SOURCE_EPOCHS, n_seeds=len(r.seeds))),
+        "constant-and-uniform": ("accuracy_and_loss.png", lambda e, r, p: constant_and_uniform_plot(
+            p, e["policies"], e["acc"], e["loss"], published=constant_and_uniform.PUBLISHED,
+            labels=constant_and_uniform.LABELS, lr=constant_and_uniform.LR, n_seeds=len(r.seeds))),
+    }
+
+
+def draw(r, out_dir) -> list[str]:
+    """Draw the plot of Reproduction `r` (from r.experiment) into out_dir; appends to and returns r.plots."""
+    import os
+    if r.experiment is None:
+        raise ValueError(f"reproduction {r.name!r} carries no experiment data to draw (run it in this process)")
+    filename, fn = _drawers()[r.name]
+    os.makedirs(out_dir, exist_ok=True)
+    r.plots.append(fn(r.experiment, r, os.path.join(str(out_dir), filename)))
+    return r.plots
+
+
+def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_dir=None, plots: bool = True,
+              progress: bool = False, threads: int | None = 1, executor: str = "local", address: str | None = None):
+    """``initlab.reproduce``: run reproduction `name` (experiments.reproduce.reproduce, same arguments), then
+    draw its PNG into out_dir (default ./initlab-runs/reproduce/NAME/) unless plots=False.
+
+    The experiment returns data; the figure is composed here, one layer up (experiments never import reports)."""
+    import os
+    import time
+    from ..experiments.reproduce import reproduce as run_experiment
+    r = run_experiment(name, seeds=seeds, budget=budget, store=store, progress=progress, threads=threads,
+                       executor=executor, address=address)
+    if plots:
+        t0 = time.perf_counter()
+        draw(r, os.path.join("initlab-runs", "reproduce", name) if out_dir is None else out_dir)
+        r.wall_s += time.perf_counter() - t0
+    return r

@@ -67,11 +67,27 @@ def vectorized_support(model: nn.Module) -> tuple[str | None, str]:
     return "vmap", f"torch.func vmap over stacked weights (stacked-MLP kernel not applicable: {why})"
 
 
-def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candidates=None) -> tuple[int, str]:
+# pick_threads: a stack whose training step does at least this many multiply-adds (forward + backward, all
+# models) runs on every usable core, a smaller one on one thread.  OpenMP forks and joins at every kernel
+# (~5-10 us each, ~25 kernels a step): below ~4M multiply-adds (~0.3 ms of one core) that overhead eats
+# what a second thread gains.  digits 64-128-128-10 x 35 at batch 16: 43M -> all cores; a 4-8-2 toy: 1.
+_THREADS_MIN_STEP_MACS = 1 << 22
+
+
+def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candidates=None, *,
+                 timed: bool = False) -> tuple[int, str]:
     """Thread count for training M stacked MLPs with these Linear shapes [(in, out), ...] on the CPU.
 
-    Times a forward/backward-sized set of batched matmuls at 1 thread and at every core, keeps the faster.
-    On a busy machine (other processes on the cores) more threads can be many times slower, so measure."""
+    Deterministic by default (issue 13, item 8): a function of the usable cores and the problem size only.
+    The thread count decides how torch splits its reductions (a bias gradient, a loss sum), so it changes
+    results in the last float digits; a choice timed on a shared machine varied between two runs of one
+    command, and so did their stored metrics.  Fixing the choice (rather than recording it in the config,
+    which would change every config hash, or forcing thread-count-independent reductions, which costs
+    speed in every step) keeps one command's results bit-identical from process to process on one machine.
+
+    timed=True keeps the old probe, only when a caller asks for it: a forward/backward-sized set of
+    batched matmuls timed at 1 thread and at every core, the faster kept (results then depend on the
+    load of the moment)."""
     if torch.device(device).type != "cpu":
         return torch.get_num_threads(), "GPU: threads not tuned"
     from .shards import usable_cores
@@ -79,6 +95,16 @@ def pick_threads(M: int, shapes, batch: int, device, dtype=torch.float32, candid
     cands = sorted(set(candidates or [1, max(1, cores)]))
     if len(cands) == 1:
         return cands[0], f"{cands[0]} thread(s): one core"
+    if not timed:
+        macs = 3 * M * batch * sum(i * o for i, o in shapes)
+        n = cands[-1] if macs >= _THREADS_MIN_STEP_MACS else cands[0]
+        return n, (f"{n} thread(s) (auto: {macs / 1e6:.1f}M multiply-adds a step "
+                   f"{'>=' if n == cands[-1] else '<'} {_THREADS_MIN_STEP_MACS / 1e6:.1f}M; a fixed rule, "
+                   "so results do not depend on the load)")
+    return _timed_threads(M, shapes, batch, dtype, cands)
+
+
+def _timed_threads(M, shapes, batch, dtype, cands) -> tuple[int, str]:
     before = torch.get_num_threads()
     i, o = max(shapes, key=lambda s: s[0] * s[1])
     # the probe is capped at ~1e8 FLOPs per matmul (about a millisecond)

@@ -13,7 +13,6 @@ which are printed beside ours.
 from __future__ import annotations
 
 import importlib
-import os
 import time
 
 from ...errors import bad_argument, unknown_choice
@@ -47,16 +46,17 @@ def describe(name: str | None = None):
     return {"name": name, "title": c["title"], "source": c["source"], "default_seeds": dict(c["seeds"])}
 
 
-def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_dir: str | None = None,
-              plots: bool = True, progress: bool = False, threads: int | None = 1, executor: str = "local",
-              address: str | None = None) -> Reproduction:
-    """Run reproduction `name` and return its Reproduction (figures beside the published ones, claims, plots).
+def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, progress: bool = False,
+              threads: int | None = 1, executor: str = "local", address: str | None = None) -> Reproduction:
+    """Run reproduction `name` and return its Reproduction (figures beside the published ones, claims); no PNG.
+
+    The plots are drawn one layer up: ``initlab.reproduce`` (reports/reproduce_plots.py) runs this, then
+    draws them from ``Reproduction.experiment`` (experiments never import reports).
 
     seeds: None (the reproduction's default for the budget), a count N (seeds 0..N-1) or a list of seeds.
     budget: "full" (the source's protocol) or "quick" (reduced, for tests and smoke runs).
     store: None records nothing (the same meaning in every experiment, see experiments/sink.py), True the
            default ./initlab-runs/runs.sqlite, a path or a RunStore: where the training runs are recorded.
-    out_dir: where PNG plots go (default ./initlab-runs/reproduce/NAME/); plots=False writes none.
     progress: progress bars on stderr for the longer trainings.
     threads: torch threads while it runs (default 1: these models are small, and on a busy machine more
              threads spend their time waiting for each other); None leaves torch's setting alone.
@@ -71,12 +71,10 @@ def reproduce(name: str, *, seeds=None, budget: str = "full", store=None, out_di
     from ..sweep import check_executor
     check_executor("reproduce", executor, address)
     seed_list = resolve_seeds(seeds, CATALOG[name]["seeds"][budget])
-    if out_dir is None:
-        out_dir = os.path.join("initlab-runs", "reproduce", name)
     from ..sink import open_store
     store, owned = open_store(store, "reproduce")
-    ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, out_dir=str(out_dir), plots=bool(plots),
-                  progress=bool(progress), executor=executor, address=address)
+    ctx = Context(name=name, budget=budget, seeds=seed_list, store=store, progress=bool(progress),
+                  executor=executor, address=address)
     t0 = time.perf_counter()
     try:
         if threads is None:

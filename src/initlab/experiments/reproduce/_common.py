@@ -6,9 +6,8 @@ Nothing here holds a result: every figure a reproduction shows is computed by it
 from __future__ import annotations
 
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from ...errors import bad_argument
@@ -114,6 +113,8 @@ class Reproduction:
     stored: int = 0                                    # runs recorded in the store
     wall_s: float = 0.0
     digits: int = 4                                    # significant digits in the text report
+    # what experiment() returned, for the figure code of reports/ (models, data sets): not serialized
+    experiment: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -126,7 +127,8 @@ class Reproduction:
         raise KeyError((label, metric))
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = asdict(replace(self, experiment=None))
+        d.pop("experiment")
         d["ok"] = self.ok
         d.update(d.pop("data"))
         return json_safe(d)          # the one serializer: NaN and +-inf become null
@@ -139,8 +141,6 @@ class Context:
     budget: str
     seeds: list[int]
     store: Any = None
-    out_dir: str = ""
-    plots: bool = True
     progress: bool = False            # progress bars on stderr (the CLI turns them on)
     executor: str = "local"           # where the sweeping reproductions' compare() runs ("ray": docs/ray.md)
     address: str | None = None        # the Ray cluster to join with executor="ray" (None: a local Ray)
@@ -149,10 +149,6 @@ class Context:
     @property
     def quick(self) -> bool:
         return self.budget == "quick"
-
-    def plot_path(self, filename: str) -> str:
-        os.makedirs(self.out_dir, exist_ok=True)
-        return os.path.join(self.out_dir, filename)
 
 
 def resolve_seeds(seeds, default: int) -> list[int]:

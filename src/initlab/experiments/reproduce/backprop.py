@@ -127,18 +127,16 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
     hand, auto = exp["hand"], exp["auto"]
     data = {"loss_before": hand["loss_before"], "loss_after": hand["loss_after"],
             "gradients": hand["gradients"], "updated_weights": hand["updated_weights"],
             "forward": hand["forward"], "forward_after": hand["forward_after"],
             "autograd": auto, "max_abs_difference": exp["worst"]}
-    plots = []
-    if ctx.plots:
-        from ...reports.reproduce_plots import backprop_plot
-        plots.append(backprop_plot(ctx.plot_path("gradients_and_weights.png"), hand, auto, W0, LR))
     return Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, worked backpropagation example", ctx.budget, ctx.seeds,
                         config={"inputs": f"x1={X1}, x2={X2}, y={Y}", "initial weights": W0, "lr": LR,
                                 "net": "h1=w1x1+w2x2, h2=w3x1+w4x2, y'=w5h1+w6h2 (no bias, no activation)"},
-                        figures=figures(exp), claims=claims(exp), notes=notes(exp), data=data, digits=8, plots=plots)
+                        figures=figures(exp), claims=claims(exp), notes=notes(exp), data=data, digits=8,
+                        experiment=exp)

@@ -138,17 +138,13 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
     res, config = exp["results"], exp["config"]
-    plots = []
-    if ctx.plots:
-        from ...reports.reproduce_plots import bad_init_logistic_plot
-        plots.append(bad_init_logistic_plot(ctx.plot_path("loss.png"), res, POLICIES, bad_w=BAD_W, bad_b=BAD_B, lr=LR,
-                                            batch=BATCH, n_seeds=len(ctx.seeds)))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 002, 'The Effect of Initial Values of Model Weights'",
                      ctx.budget, ctx.seeds, config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     plots=plots,
+                     experiment=exp,
                      data={"loss_curves": {p: {str(r["seed"]): r["losses"] for r in res[p]} for p in POLICIES}})
     r.stored = record_runs(ctx, config, exp["records"])
     return r

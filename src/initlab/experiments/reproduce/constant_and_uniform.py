@@ -126,16 +126,13 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
     res = exp["result"]
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 004, tables of validation accuracy and training loss",
                      ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
                      notes=notes(exp), data={"summary": res.summary})
+    r.experiment = exp
     r.stored = len(res.runs) - res.skipped if ctx.store is not None else 0
-    if ctx.plots:
-        from ...reports.reproduce_plots import constant_and_uniform_plot
-        r.plots.append(constant_and_uniform_plot(ctx.plot_path("accuracy_and_loss.png"), exp["policies"], exp["acc"],
-                                                 exp["loss"], published=PUBLISHED, labels=LABELS, lr=LR,
-                                                 n_seeds=len(ctx.seeds)))
     return r

@@ -154,14 +154,11 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
-    plots = []
-    if ctx.plots:
-        from ...reports.reproduce_plots import he_binary_plot
-        plots.append(he_binary_plot(exp, ctx.plot_path("he_binary.png")))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 000, 'Train the model' and 'Evaluation'", ctx.budget,
                      ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     plots=plots, data={"source_test_set": exp["source"], "shared_rows_per_seed": exp["overlaps"]})
+                     experiment=exp, data={"source_test_set": exp["source"], "shared_rows_per_seed": exp["overlaps"]})
     r.stored = record_runs(ctx, exp["config"], exp["records"])
     return r

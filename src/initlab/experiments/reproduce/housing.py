@@ -154,16 +154,14 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'Neural-Network-Based House Price Regression Model'",
                      ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
                      notes=notes(exp),
                      data={"test_mse": {f"{m} / {p}": v for (m, p), v in _finals(exp).items()},
                            "reference_mse": {"training_mean": exp["mean_mse"], "least_squares": exp["lin_mse"]}})
+    r.experiment = exp
     r.stored = (exp["n_runs"] - exp["skipped"]) if ctx.store is not None else 0
-    if ctx.plots:
-        from ...reports.reproduce_plots import housing_plot
-        r.plots.append(housing_plot(ctx.plot_path("test_mse.png"), exp["results"], models=MODELS, policies=POLICIES,
-                                    published=PUBLISHED, source_epochs=SOURCE_EPOCHS, n_seeds=len(ctx.seeds)))
     return r

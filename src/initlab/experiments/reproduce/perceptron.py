@@ -129,15 +129,12 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
     config, out = exp["config"], exp["out"]
-    plots = []
-    if ctx.plots:
-        from ...reports.reproduce_plots import perceptron_plot
-        plots.append(perceptron_plot(ctx.plot_path("mistakes_per_epoch.png"), out, N_POINTS))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'The Perceptron' pseudocode", ctx.budget, ctx.seeds,
-                     config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp), plots=plots,
+                     config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp), experiment=exp,
                      data={"mistakes_per_epoch": {k: {str(r["seed"]): r["mistakes"] for r in v} for k, v in out.items()}})
     r.stored = record_runs(ctx, {**config, "reproduction": NAME}, exp["records"])
     return r

@@ -174,15 +174,12 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the plot is drawn by reports.reproduce_plots."""
+    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
+    which draws the plot (experiments never import reports)."""
     exp = experiment(ctx)
-    plots = []
-    if ctx.plots:
-        from ...reports.reproduce_plots import symmetry_plot
-        plots.append(symmetry_plot(ctx.plot_path("unit_differences.png"), exp["first_layer_diff"], ctx.seeds[0]))
     r = Reproduction(NAME, CATALOG[NAME]["title"], "seeds 003 and 004 (the symmetry argument)", ctx.budget,
                      ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     plots=plots,
+                     experiment=exp,
                      data={"units": {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
                                      for k, v in exp["results"].items()}})
     r.stored = record_runs(ctx, exp["config"], exp["records"])

@@ -62,10 +62,10 @@ def test_reproductions_that_sweep_pass_the_executor_to_compare(name, monkeypatch
     monkeypatch.setattr(cmp, "compare", fake_compare)
     monkeypatch.setattr(sweep, "ray_installed", lambda: True)
     with pytest.raises(Stop):
-        rp.reproduce(name, budget="quick", plots=False, executor="ray", address="auto")
+        rp.reproduce(name, budget="quick", executor="ray", address="auto")
     assert seen == [("ray", "auto")]
     with pytest.raises(Stop):
-        rp.reproduce(name, budget="quick", plots=False)
+        rp.reproduce(name, budget="quick")
     assert seen[-1] == ("local", None)
 
 

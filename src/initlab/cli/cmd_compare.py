@@ -65,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--path", default="auto", help="auto | vectorized | sequential (default auto)")
     p.add_argument("--target", type=ck.finite("--target"), default=None, help="report epochs to reach this metric value")
     p.add_argument("--threads", default="auto", type=ck.parallel("--threads"), help="torch CPU threads while training, or auto (default): 1 per "
-                   "worker process, else time 1 thread against all cores on a layer of the model")
+                   "worker process, else a fixed rule: all cores when a training step does >= 4M multiply-adds, else 1")
     p.add_argument("--workers", default="auto", type=ck.parallel("--workers"), help="processes training slices of the models (stacked-MLP path "
                    "on the CPU), one thread each, or auto (default): one per core when that path runs with small "
                    "matmuls (largest layer in*out*batch <= 2^24); results do not depend on it")

@@ -107,3 +107,46 @@ def fraction(flag: str):
 
 def finite(flag: str):
     return number(flag, "a finite value", 0.9)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 when unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):    # pragma: no cover - not POSIX
+        return 0
+
+
+MAX_DEPTH = 10_000       # layers of a deep-mlp / resmlp spec: deeper is a typo (and a Python object per layer)
+
+
+def model_fits(spec, where: str, flag: str = "MODEL") -> None:
+    """Refuse a zoo spec whose parameters alone would not fit in half this machine's memory, before building it.
+
+    `plan deep-mlp:100000:100000:relu` asked for 40 GB and failed in the allocator (or, with overcommit, in
+    the first weight draw, killed by the OOM killer).  The zoo model is built on the meta device first (no
+    memory, no draws) to count its bytes; a user's file.py:factory is not run twice, so it is not checked.
+    """
+    import torch
+
+    from ..errors import InitError, bad_argument
+    from ..models import build_model
+    if not isinstance(spec, str) or ".py:" in spec or (":" in spec and "." in spec.partition(":")[0]):
+        return
+    kind, _, rest = spec.partition(":")
+    depth = rest.partition(":")[0]
+    if kind in ("deep-mlp", "resmlp") and depth.strip().isdigit() and int(depth) > MAX_DEPTH:
+        raise bad_argument(where, flag, spec, f"a depth from 1 to {MAX_DEPTH}", "e.g. deep-mlp:50:256:tanh")
+    try:
+        with torch.device("meta"):
+            model = build_model(spec)
+    except InitError:
+        raise
+    except Exception:  # noqa: BLE001 - a model that cannot be built on meta is checked by the real build
+        return
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        raise bad_argument(where, flag, spec, f"a model whose parameters fit in half this machine's memory "
+                           f"({limit / 2 ** 30:.1f} GiB; this one needs {size / 2 ** 30:.1f} GiB)",
+                           "use fewer or narrower layers, e.g. deep-mlp:50:256:tanh")

@@ -1,0 +1,118 @@
+"""One regression test per bug the model and CLI fuzzers found (tests/fuzz/test_models.py, test_cli.py)."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import initlab
+from initlab import InitError
+from initlab.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # torch warns that filling a zero-element tensor is a no-op
+        yield
+
+
+# ---------------------------------------------------------------- zero-size layers
+@pytest.mark.parametrize("policy", ["auto", "kaiming_normal", "xavier_uniform", "torch_default", "orthogonal", "lsuv"])
+def test_plan_apply_verify_a_zero_size_layer(policy):
+    """nn.Linear(0, 4) has fan_in 0: the variance laws divided by it (ZeroDivisionError at planning), and
+    Plan.verify reduced empty tensors (RuntimeError from min(), reshape(0, -1))."""
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 0), nn.Linear(0, 2))
+    x = torch.randn(8, 3)
+    p = initlab.plan(m, policy, example_inputs=x, seed=0)
+    empty = [r for r in p.rows if 0 in r.shape and r.action not in ("keep", "calibrate")]
+    assert empty and all(r.law == {"dist": "empty", "mean": 0.0, "std": 0.0} for r in empty)
+    assert "(empty)" in str(p)
+    p.apply(m)
+    assert p.verify(m) == []
+    lone = nn.Linear(0, 4)
+    assert initlab.init_(lone, policy if policy != "lsuv" else "auto", seed=0).verify(lone) == []
+
+
+def test_plan_keeps_checking_arguments_on_an_empty_tensor():
+    with pytest.raises(InitError, match="mode"):
+        initlab.plan(nn.Linear(0, 4), ("kaiming_normal", {"mode": "nope"}))
+
+
+def test_diagnose_zero_size_input_and_output_are_init_errors():
+    with pytest.raises(InitError, match="at least one value per sample"):
+        initlab.diagnose(nn.Linear(0, 2), torch.randn(4, 0))
+    with pytest.raises(InitError, match="model output"):
+        initlab.diagnose(nn.Linear(3, 0), torch.randn(4, 3))
+    d = initlab.diagnose(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 0), nn.Linear(0, 2)), torch.randn(8, 3))
+    assert d.input["arriving_ratio"] == 0.0            # nothing reaches the head through a zero-width layer
+
+
+# ---------------------------------------------------------------- inputs the model refuses
+class Picky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x.float())                     # a str has no .float(): AttributeError
+
+
+def test_diagnose_names_inputs_the_model_refuses():
+    """diagnose let the model's own RuntimeError / AttributeError out; plan() already said which input."""
+    with pytest.raises(InitError, match=r"diagnose: inputs has shape \(5, 7\).*Fix: pass inputs"):
+        initlab.diagnose(nn.Linear(3, 4), torch.randn(5, 7))
+    with pytest.raises(InitError, match="diagnose: inputs"):
+        initlab.diagnose(Picky(), [torch.randn(4, 3), "x"][1:] + [torch.randn(4, 3)])
+    with pytest.raises(InitError, match="targets"):
+        initlab.diagnose(nn.Linear(3, 4), torch.randn(5, 3), torch.randn(7))
+    with pytest.raises(InitError, match="targets"):
+        initlab.diagnose(nn.Linear(3, 4), torch.randn(5, 3), torch.tensor([0, 1, 2, 3, 9]))
+
+
+def test_plan_refuses_inputs_of_no_known_kind_and_names_attribute_errors():
+    with pytest.raises(InitError, match="example_inputs='str'"):
+        initlab.plan(nn.Linear(3, 2), "auto", example_inputs="x")
+    with pytest.raises(InitError, match="AttributeError"):
+        initlab.plan(Picky(), "lsuv", example_inputs=["x"])
+
+
+# ---------------------------------------------------------------- lazy and meta models
+def test_lazy_parameters_are_refused_by_name():
+    """An UninitializedParameter raised torch's ValueError from deep inside planning."""
+    m = nn.Sequential(nn.Linear(3, 4), nn.LazyLinear(2))
+    for call in (lambda: initlab.plan(m, "auto"), lambda: initlab.diagnose(m, torch.randn(4, 3))):
+        with pytest.raises(InitError, match=r"uninitialized lazy parameters \(1.weight, 1.bias\).*forward pass"):
+            call()
+    m(torch.randn(4, 3))                                    # materialized: now it plans
+    assert initlab.plan(m, "auto").rows
+
+
+def test_prelu_on_the_meta_device():
+    """auto read the PReLU slope with .item(): 'Tensor.item() cannot be called on meta tensors'."""
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(3, 4), nn.PReLU(init=0.1), nn.Linear(4, 2))
+    p = initlab.init_(m, "auto")
+    assert "negative_slope=0.1" in p.rows[0].reason
+    assert p.verify(m) == []
+
+
+# ---------------------------------------------------------------- CLI
+@pytest.mark.parametrize("argv, flag", [
+    (["reproduce", "backprop", "--seeds", "1000000000"], "--seeds=1000000000"),
+    (["reproduce", "backprop", "--seeds", "0"], "--seeds=0"),
+    (["reproduce", "backprop", "--threads", "100000"], "--threads=100000"),
+    (["reproduce", "backprop", "--threads", "0"], "--threads=0"),
+    (["plan", "deep-mlp:100000000:8"], "MODEL='deep-mlp:100000000:8'"),
+    (["plan", "mlp:100000-100000-100000"], "fit in half this machine's memory"),
+    (["diagnose", "deep-mlp:3:100000000"], "fit in half this machine's memory"),
+    (["compare", "--model", "mlp:100000-100000-100000", "--no-store"], "--model="),
+])
+def test_cli_range_checks(argv, flag, capsys):
+    """`reproduce --seeds/--threads` had no range (issue 17's note); a zoo model too large for the machine
+    reached the allocator (40 GB asked, RuntimeError, exit 1 with 'set INITLAB_DEBUG=1')."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("initlab: error: ") and flag in err[0], err

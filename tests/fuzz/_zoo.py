@@ -32,6 +32,21 @@ class Raw(nn.Module):
         return h * self.scale + self.cube.sum()
 
 
+class OddParams(nn.Module):
+    """An integer parameter (an index table), a complex one, and a parameter and a buffer registered as None."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 4)
+        self.table = nn.Parameter(torch.arange(12).reshape(4, 3), requires_grad=False)
+        self.phase = nn.Parameter(torch.randn(4, 3, dtype=torch.cfloat))
+        self.register_parameter("unused", None)
+        self.register_buffer("missing", None)
+
+    def forward(self, x):
+        return self.lin(x) + self.phase.real.sum() + self.table.sum()
+
+
 class Tied(nn.Module):
     """An embedding whose weight is also the output layer's (a language model's tied decoder)."""
 
@@ -167,6 +182,7 @@ ZOO = {
     "empty": (lambda: nn.Sequential(), _vec()),
     "parameter-free": (lambda: nn.Sequential(nn.ReLU(), nn.Tanh()), _vec()),
     "raw": (Raw, _vec()),
+    "odd-params": (OddParams, _vec()),
     "tied": (Tied, _ids()),
     "nested": (Nested, _vec()),
     "residual": (Residual, _vec()),

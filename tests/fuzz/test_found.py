@@ -116,3 +116,43 @@ def test_cli_range_checks(argv, flag, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("initlab: error: ") and flag in err[0], err
+
+
+# ---------------------------------------------------------------- found, fixed elsewhere (other owners' files)
+@pytest.mark.xfail(strict=True, reason="schemes/registry.py: the variance laws divide by a zero fan "
+                   "(Scheme.describe((4, 0)) raises ZeroDivisionError); policy works around it in plans.law_of")
+def test_scheme_describe_of_a_zero_element_shape():
+    for name in ("kaiming_normal", "xavier_uniform", "lecun_normal", "general_rule_uniform", "variance_scaling"):
+        try:
+            initlab.get_scheme(name).describe((4, 0))
+        except InitError:
+            pass
+
+
+@pytest.mark.xfail(strict=True, reason="policy/auto.py _forward_fan: describe() of a zero-size transposed conv "
+                   "weight raises ZeroDivisionError (use plans.law_of, or skip zero-element weights)")
+def test_auto_on_a_zero_channel_transposed_conv():
+    m = nn.ConvTranspose2d(0, 3, 2)
+    p = initlab.init_(m, "auto", seed=0)
+    assert p.verify(m) == []
+
+
+def test_double_descent_plots_naming_a_file(tmp_path, capsys, monkeypatch):
+    """--plots notes.txt trained the whole sweep, then failed with FileExistsError (exit 1, 'set INITLAB_DEBUG')."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    assert main(["double-descent", "--widths", "2", "--epochs", "1", "--plots", "notes.txt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plots='notes.txt' is not allowed; expected a folder" in err[0]
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_diagnose_integer_and_complex_parameters():
+    """An integer parameter (an index table) made torch._foreach_norm raise in diagnose's parameter table."""
+    m = nn.Module()
+    m.lin = nn.Linear(3, 2)
+    m.table = nn.Parameter(torch.arange(6).reshape(2, 3), requires_grad=False)
+    m.phase = nn.Parameter(torch.ones(2, dtype=torch.cfloat))
+    m.forward = lambda x: m.lin(x) + m.table.sum() + m.phase.real.sum()
+    d = initlab.diagnose(m, torch.randn(8, 3))
+    assert d.param("table").mean == pytest.approx(2.5) and d.param("phase").mean == pytest.approx(1.0)

@@ -78,8 +78,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _check_plots(folder: str) -> None:
+    """--plots names a folder: refuse an existing file (FileExistsError after the whole sweep) now."""
+    from pathlib import Path
+
+    from ..errors import bad_argument
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise bad_argument("initlab double-descent", "--plots", folder, "a folder (new or existing), not a file",
+                           "e.g. --plots dd-plots")
+
+
 def run(args) -> int:
     from ..experiments.double_descent import double_descent
+    if args.plots:
+        _check_plots(args.plots)
     widths = None if args.widths is None else [w for group in args.widths for w in group]
     samples = None if args.samples is None else [n for group in args.samples for n in group]
     res = double_descent(args.axis, data=args.data, noise=args.noise, widths=widths, epochs=args.epochs,

@@ -312,7 +312,10 @@ def _param_rows(params, grads):
         if not idx:
             continue
         xs = [ts[i].detach() for i in idx]
-        xs = [x.float() if x.dtype in (torch.float16, torch.bfloat16) else x for x in xs]
+        # half precision and integer / bool parameters (an index table, a mask) are measured in float32,
+        # complex ones by their magnitude (torch's norms refuse integer tensors)
+        xs = [x.abs() if x.is_complex() else x.float() if x.dtype in (torch.float16, torch.bfloat16) or
+              not x.is_floating_point() else x for x in xs]
         n = torch.tensor([float(x.numel()) for x in xs], dtype=torch.float64)
         means = torch.stack([x.sum() for x in xs]).double().cpu() / n
         norms = torch.stack(torch._foreach_norm(xs)).double().cpu()

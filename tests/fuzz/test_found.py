@@ -156,3 +156,16 @@ def test_diagnose_integer_and_complex_parameters():
     m.forward = lambda x: m.lin(x) + m.table.sum() + m.phase.real.sum()
     d = initlab.diagnose(m, torch.randn(8, 3))
     assert d.param("table").mean == pytest.approx(2.5) and d.param("phase").mean == pytest.approx(1.0)
+
+
+def test_policy_names_have_one_canonical_spelling():
+    from initlab.policy.api import canonical_name
+    assert initlab.list_policies() == ["auto", "torch_default", "gpt2", "fixup", "zero_init_residual", "zero", "lsuv",
+                                       "bert"]
+    for name in ("torch-default", "Torch_Default", " torch_default "):
+        assert canonical_name(name) == "torch_default"
+        assert initlab.plan(nn.Linear(3, 2), name).policy == "torch_default"        # hyphens still resolve
+    assert initlab.plan(nn.Linear(3, 2), "zero-init-residual").policy == "zero_init_residual"
+    assert canonical_name("he_normal") == "kaiming_normal" and canonical_name("nope") == "nope"
+    from initlab.cli.cmd_compare import MAIN_POLICIES
+    assert all(canonical_name(p) == p for p in MAIN_POLICIES)

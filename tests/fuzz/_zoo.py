@@ -47,6 +47,24 @@ class OddParams(nn.Module):
         return self.lin(x) + self.phase.real.sum() + self.table.sum()
 
 
+class Shared(nn.Module):
+    """One module registered under two names and called twice; a layer reused in a loop; a transposed
+    (non-contiguous) parameter; a dict output."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = self.a
+        self.loop = nn.Linear(3, 3)
+        self.wt = nn.Parameter(torch.randn(2, 3).t())        # (3, 2), not contiguous
+
+    def forward(self, x):
+        h = self.b(torch.relu(self.a(x)))
+        for _ in range(3):
+            h = torch.tanh(self.loop(h))
+        return {"logits": h @ self.wt, "aux": [h]}
+
+
 class Tied(nn.Module):
     """An embedding whose weight is also the output layer's (a language model's tied decoder)."""
 
@@ -183,6 +201,10 @@ ZOO = {
     "parameter-free": (lambda: nn.Sequential(nn.ReLU(), nn.Tanh()), _vec()),
     "raw": (Raw, _vec()),
     "odd-params": (OddParams, _vec()),
+    "shared": (Shared, _vec()),
+    "scalar-output": (lambda: nn.Sequential(nn.Linear(3, 1), nn.Flatten(0)), _vec()),
+    "channels-last": (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1)).to(
+        memory_format=torch.channels_last), lambda b: torch.randn(b, 2, 5, 5).to(memory_format=torch.channels_last)),
     "tied": (Tied, _ids()),
     "nested": (Nested, _vec()),
     "residual": (Residual, _vec()),

@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -160,10 +161,10 @@ def _run(args, base: Path, store: Path):
     if store.exists():
         (folder / "store.sqlite").write_bytes(store.read_bytes())
     out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
+    cwd, threads = os.getcwd(), torch.get_num_threads()
     os.chdir(folder)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
             warnings.simplefilter("default")
             try:
                 code = main(list(args))
@@ -171,6 +172,7 @@ def _run(args, base: Path, store: Path):
                 code = ("SystemExit", e.code)
     finally:
         os.chdir(cwd)
+        torch.set_num_threads(threads)        # --threads N sets them for the process (the CLI's own)
     text = err.getvalue()
     what = f"initlab {' '.join(args)!r} -> {code}\nstderr: {text[-2000:]}"
     assert code in (0, 1, 2), what

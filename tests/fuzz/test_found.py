@@ -169,3 +169,11 @@ def test_policy_names_have_one_canonical_spelling():
     assert canonical_name("he_normal") == "kaiming_normal" and canonical_name("nope") == "nope"
     from initlab.cli.cmd_compare import MAIN_POLICIES
     assert all(canonical_name(p) == p for p in MAIN_POLICIES)
+
+
+@pytest.mark.parametrize("cmd", ["plan", "diagnose"])
+def test_cli_batch_larger_than_memory(cmd, capsys):
+    """--batch 16777216 passed the range check and asked the allocator for 52 GB (exit 1, 'set INITLAB_DEBUG')."""
+    assert main([cmd, "seed004", "--batch", "16777216"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--batch=16777216 is not allowed; expected a batch whose activations fit" in err[0]

@@ -150,3 +150,26 @@ def model_fits(spec, where: str, flag: str = "MODEL") -> None:
         raise bad_argument(where, flag, spec, f"a model whose parameters fit in half this machine's memory "
                            f"({limit / 2 ** 30:.1f} GiB; this one needs {size / 2 ** 30:.1f} GiB)",
                            "use fewer or narrower layers, e.g. deep-mlp:50:256:tanh")
+
+
+def batch_fits(model, batch: int, where: str, flag: str = "--batch") -> None:
+    """Refuse a batch whose activations would not fit in half this machine's memory.
+
+    `diagnose seed004 --batch 16777216` asked the allocator for 52 GB of inputs alone.  The estimate is a
+    floor: float32 inputs plus, per weight layer, its output units and their gradients (conv outputs are
+    counted per channel, not per position), so only batches that cannot work are refused.
+    """
+    import math
+
+    from ..errors import bad_argument
+    shape = getattr(model, "initlab_input_shape", None)
+    first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
+    per_sample = math.prod(shape) if shape else getattr(first, "in_features", 1)
+    # each weight layer's output, the activation after it, and both their gradients
+    per_sample += 4 * sum(p.shape[0] for n, p in model.named_parameters() if n.endswith("weight") and p.dim() >= 2)
+    size = 4 * batch * per_sample
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        top = max(1, limit // (4 * per_sample))
+        raise bad_argument(where, flag, batch, f"a batch whose activations fit in half this machine's memory "
+                           f"(at most {top} for this model)", f"e.g. {flag} 256")

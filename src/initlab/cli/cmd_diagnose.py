@@ -125,6 +125,7 @@ def run(args) -> int:
     torch.manual_seed(args.seed)      # zoo models draw their default init from the global RNG
     ck.model_fits(args.model, "initlab diagnose")
     model = build_model(args.model)
+    ck.batch_fits(model, args.batch, "initlab diagnose")
     x, y = _inputs(args, model)
     if args.policy is not None:
         from ..policy import init_

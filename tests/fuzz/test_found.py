@@ -177,3 +177,13 @@ def test_cli_batch_larger_than_memory(cmd, capsys):
     assert main([cmd, "seed004", "--batch", "16777216"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--batch=16777216 is not allowed; expected a batch whose activations fit" in err[0]
+
+
+def test_compare_refuses_more_models_at_once_than_memory_holds(capsys):
+    """--seeds 10000 of a 17M-parameter MLP stacked every model at once: the allocator failed (exit 1)."""
+    argv = ["compare", "--model", "mlp:64-4096-4096-10", "--data", "digits", "--seeds", "10000", "--no-store"]
+    assert main(argv) == 2
+    assert main(argv + ["--chunk", "9000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--seeds=10000 is not allowed" in err[0] and "--chunk=9000 is not allowed" in err[1]
+    assert "Fix: pass --chunk " in err[1]

@@ -120,8 +120,9 @@ def memory_bytes() -> int:
 MAX_DEPTH = 10_000       # layers of a deep-mlp / resmlp spec: deeper is a typo (and a Python object per layer)
 
 
-def model_fits(spec, where: str, flag: str = "MODEL") -> None:
+def model_fits(spec, where: str, flag: str = "MODEL") -> int | None:
     """Refuse a zoo spec whose parameters alone would not fit in half this machine's memory, before building it.
+    Returns the parameters' bytes (None when not measured).
 
     `plan deep-mlp:100000:100000:relu` asked for 40 GB and failed in the allocator (or, with overcommit, in
     the first weight draw, killed by the OOM killer).  The zoo model is built on the meta device first (no
@@ -132,7 +133,7 @@ def model_fits(spec, where: str, flag: str = "MODEL") -> None:
     from ..errors import InitError, bad_argument
     from ..models import build_model
     if not isinstance(spec, str) or ".py:" in spec or (":" in spec and "." in spec.partition(":")[0]):
-        return
+        return None
     kind, _, rest = spec.partition(":")
     depth = rest.partition(":")[0]
     if kind in ("deep-mlp", "resmlp") and depth.strip().isdigit() and int(depth) > MAX_DEPTH:
@@ -143,13 +144,14 @@ def model_fits(spec, where: str, flag: str = "MODEL") -> None:
     except InitError:
         raise
     except Exception:  # noqa: BLE001 - a model that cannot be built on meta is checked by the real build
-        return
+        return None
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     limit = memory_bytes() // 2
     if limit and size > limit:
         raise bad_argument(where, flag, spec, f"a model whose parameters fit in half this machine's memory "
                            f"({limit / 2 ** 30:.1f} GiB; this one needs {size / 2 ** 30:.1f} GiB)",
                            "use fewer or narrower layers, e.g. deep-mlp:50:256:tanh")
+    return size
 
 
 def batch_fits(model, batch: int, where: str, flag: str = "--batch") -> None:
@@ -173,3 +175,16 @@ def batch_fits(model, batch: int, where: str, flag: str = "--batch") -> None:
         top = max(1, limit // (4 * per_sample))
         raise bad_argument(where, flag, batch, f"a batch whose activations fit in half this machine's memory "
                            f"(at most {top} for this model)", f"e.g. {flag} 256")
+
+
+def models_fit(model_bytes: int | None, n_models: int, where: str, flag: str, example) -> None:
+    """Refuse training `n_models` copies at once when their parameters, gradients and optimizer state
+    (4x the parameters: Adam keeps two moments) would not fit in half this machine's memory."""
+    from ..errors import bad_argument
+    limit = memory_bytes() // 2
+    if model_bytes and limit and 4 * model_bytes * n_models > limit:
+        top = max(1, limit // (4 * model_bytes))
+        raise bad_argument(where, flag, example, f"at most {top} models of this size trained at once (their "
+                           f"weights, gradients and optimizer state fit in half this machine's memory)",
+                           f"pass --chunk {top} (models per batch; each chunk is saved when it finishes) or "
+                           "fewer --seeds / --policies")

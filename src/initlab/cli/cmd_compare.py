@@ -90,7 +90,11 @@ def run(args) -> int:
             raise bad_argument("initlab compare", flag, text, "a positive integer or auto", f"e.g. {flag} 2")
         return n
     threads, workers = count("--threads", args.threads), count("--workers", args.workers)
-    ck.model_fits(args.model, "initlab compare", "--model")
+    size = ck.model_fits(args.model, "initlab compare", "--model")
+    n_models = args.seeds * max(1, len([p for p in args.policies.split(",") if p.strip()]))
+    at_once = min(args.chunk or n_models, n_models)
+    ck.models_fit(size, at_once, "initlab compare", "--chunk" if args.chunk else "--seeds",
+                  args.chunk if args.chunk else args.seeds)
     data_options = {}
     if args.subsample is not None:
         data_options["subsample"] = args.subsample

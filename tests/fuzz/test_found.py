@@ -187,3 +187,15 @@ def test_compare_refuses_more_models_at_once_than_memory_holds(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--seeds=10000 is not allowed" in err[0] and "--chunk=9000 is not allowed" in err[1]
     assert "Fix: pass --chunk " in err[1]
+
+
+def test_out_of_memory_is_one_line(monkeypatch, capsys):
+    """Whatever a range check cannot foresee: the allocator's failure is one line naming the fixes."""
+    import initlab.cli.cmd_schemes as cmd
+
+    def boom(args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 1e12 bytes")
+    monkeypatch.setattr(cmd, "run", boom)
+    assert main(["schemes"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("initlab: error: out of memory (") and "INITLAB_DEBUG" not in err[0]

@@ -81,8 +81,19 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - one line, traceback only on request
         if debug:
             raise
+        if _out_of_memory(e):
+            print("initlab: error: out of memory (" + (str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+                  + "). Fix: a smaller --batch, fewer --seeds, a --chunk, or a smaller model", file=sys.stderr)
+            return 1
         print(f"initlab: error: {type(e).__name__}: {e} (set INITLAB_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError, or the CPU allocator's RuntimeError ("can't allocate memory")."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -189,7 +189,8 @@ def _hf_inputs(kind):
 # name -> (factory, inputs(batch) or None when no forward pass makes sense)
 ZOO = {
     "linear": (lambda: nn.Linear(3, 4), _vec()),
-    "mlp-tanh": (lambda: nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2)), _vec()),
+    "mlp-tanh": (lambda: nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2)),
+                 _vec()),
     "mlp-dropout-bn": (lambda: nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5),
                                              nn.Linear(8, 2)), _vec()),
     "zero-out": (lambda: nn.Linear(3, 0), _vec()),

@@ -51,10 +51,11 @@ POLICIES = ["auto", "torch_default", "torch-default", "zeros", "kaiming_normal",
 FLAGS = {
     "schemes": {"--json": None},
     "plan": {"--policy": POLICIES, "--bias": ["zeros", "keep", "0.1", "nan", "inf", "xavier_uniform", "nope", ""],
-             "--seed": ["0", "7", *BAD_INT, "-5", "9223372036854775808"], "--batch": ["2", "16", *BAD_INT, "16777217"],
+             "--seed": ["0", "7", *BAD_INT, "-5", "9223372036854775808"],
+             "--batch": ["2", "16", *BAD_INT, "16777217", "16777216"],
              "--json": None, "--apply-check": None},
     "diagnose": {"--policy": POLICIES, "--data": ["digits", "nope", "", "diabetes", "points2d"],
-                 "--batch": ["2", "16", "64", *BAD_INT, "16777217"], "--seed": ["0", "3", *BAD_INT],
+                 "--batch": ["2", "16", "64", *BAD_INT, "16777217", "16777216"], "--seed": ["0", "3", *BAD_INT],
                  "--eval": None, "--json": None, "--brief": None, "--force": None,
                  # a PNG that is drawn costs ~100 examples that fail fast: the valid path is rare
                  "--plot": ["notes.txt", "x.jpg", "sub/missing/d.png", ".", "sub", *UNWRITABLE] * 2
@@ -164,7 +165,8 @@ def _run(args, base: Path, store: Path):
     cwd, threads = os.getcwd(), torch.get_num_threads()
     os.chdir(folder)
     try:
-        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                warnings.catch_warnings():
             warnings.simplefilter("default")
             try:
                 code = main(list(args))

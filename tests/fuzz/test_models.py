@@ -35,7 +35,8 @@ ODD_POLICY = [None, "", "nope", 3, ("kaiming_normal", {"nonlinearity": "tanh"}),
               ("normal", {"std": math.nan}), ("orthogonal", {"gain": 1e30}), ("sparse", {"sparsity": 0.5}),
               ("dirac", {"groups": 0}), ("nope", {}), [Rule("zeros", name="*bias")],
               [Rule("orthogonal", type=nn.Linear, param="weight"), Rule("zeros", param="bias")],
-              [Rule("xavier_uniform", name="re:.*weight"), Rule("ones", type=nn.LayerNorm)], [], [Rule("keep", name="*")]]
+              [Rule("xavier_uniform", name="re:.*weight"), Rule("ones", type=nn.LayerNorm)], [],
+              [Rule("keep", name="*")]]
 POLICY = st.one_of(st.sampled_from(POLICIES), st.sampled_from(POLICIES), st.sampled_from(ODD_POLICY))
 BIAS = st.sampled_from([None, None, "zeros", "keep", 0.1, -1.0, math.nan, math.inf, "xavier_uniform", "uniform",
                         ("normal", {"std": 0.1}), ("constant", {"val": 2}), "nope", 3j, [1]])

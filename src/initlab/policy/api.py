@@ -25,6 +25,8 @@ def canonical_name(name: str) -> str:
     """The canonical spelling of a policy name: a preset's key ('torch-default' -> 'torch_default'), a scheme's
     registered name ('he_normal' -> 'kaiming_normal'); any other string comes back stripped (resolve() then
     says what is wrong with it).  Labels compared or stored by name should go through this."""
+    if not isinstance(name, str):
+        return name
     key = _norm(name)
     if key in PRESETS:
         return key

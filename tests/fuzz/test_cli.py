@@ -141,11 +141,12 @@ def _fixtures(folder: Path) -> None:
 
 
 def _snapshot() -> dict:
-    """Names directly under the repository and $HOME, and under the repository's src/ and tests/."""
+    """Names directly under the repository and $HOME, and under the repository's src/ and tests/ (not hidden
+    ones nor __pycache__: libraries' caches such as ~/.cache/matplotlib are no output of a command)."""
     out = {}
     for d in (REPO, REPO / "src" / "initlab", REPO / "tests", Path.home()):
         with contextlib.suppress(OSError):
-            out[str(d)] = sorted(os.listdir(d))
+            out[str(d)] = sorted(n for n in os.listdir(d) if not n.startswith(".") and n != "__pycache__")
     return out
 
 

@@ -110,8 +110,14 @@ COMMANDS = ["schemes", "plan", "plan", "plan", "plan", "diagnose", "diagnose", "
             "demo", "demo", "compare", "compare", "reproduce", "reproduce", "double-descent"]
 
 
+TOP = [[], ["nope"], ["--version"], ["--help"], ["-h"], ["--nope"], ["schemes", "extra"], ["Plan", "mlp:4-2"],
+       ["double_descent"], ["plan"], ["diagnose", "--json"]]
+
+
 @st.composite
 def argv(draw):
+    if draw(st.integers(0, 49)) == 0:
+        return draw(st.sampled_from(TOP))      # no command, an unknown one, a missing positional
     cmd = draw(st.sampled_from(COMMANDS))
     out = [cmd]
     if cmd in POSITIONAL:
@@ -179,9 +185,11 @@ def _run(args, base: Path, store: Path):
     text = err.getvalue()
     what = f"initlab {' '.join(args)!r} -> {code}\nstderr: {text[-2000:]}"
     assert code in (0, 1, 2), what
+    if not args:
+        assert code == 2, what
     assert "Traceback" not in text and "INITLAB_DEBUG" not in text, what
     if code == 1:
-        assert args[0] in EXIT_1, what
+        assert args and args[0] in EXIT_1, what
     if code == 2:
         lines = text.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("initlab: error: "), what

@@ -199,3 +199,11 @@ def test_out_of_memory_is_one_line(monkeypatch, capsys):
     assert main(["schemes"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("initlab: error: out of memory (") and "INITLAB_DEBUG" not in err[0]
+
+
+def test_command_spelled_with_underscores_is_an_alias(capsys):
+    """One spelling per name, the other an alias (issue 17): `double_descent` was 'invalid choice'."""
+    assert main(["double_descent", "--widths", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--widths=0 is not allowed" in err and "initlab double-descent --help" in err
+    assert main(["plan_x"]) == 2 and "invalid choice: 'plan_x'" in capsys.readouterr().err

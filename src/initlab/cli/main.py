@@ -50,6 +50,17 @@ def build_parser() -> Parser:
     return parser
 
 
+def _command_alias(parser, argv: list) -> list:
+    """`double_descent` for `double-descent`: names are spelled one way and the other spelling is an alias
+    (issue 17); commands are hyphenated, as on every command line."""
+    if argv and not argv[0].startswith("-") and "_" in argv[0]:
+        choices = next(a.choices for a in parser._subparsers._group_actions if a.choices)
+        hyphen = argv[0].replace("_", "-")
+        if hyphen in choices:
+            return [hyphen, *argv[1:]]
+    return argv
+
+
 def _version() -> str:
     from .. import __version__
     return f"initlab {__version__}"
@@ -60,6 +71,7 @@ def main(argv=None) -> int:
     debug = os.environ.get("INITLAB_DEBUG", "") not in ("", "0")
     try:
         parser = build_parser()
+        argv = _command_alias(parser, list(argv))
         args = parser.parse_args(argv)
         code = args.func(args)
         return int(code or 0)

@@ -48,6 +48,7 @@ def test_diagnose_zero_size_input_and_output_are_init_errors():
         initlab.diagnose(nn.Linear(3, 0), torch.randn(4, 3))
     d = initlab.diagnose(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 0), nn.Linear(0, 2)), torch.randn(8, 3))
     assert d.input["arriving_ratio"] == 0.0            # nothing reaches the head through a zero-width layer
+    assert not d.healthy and set(d.kinds) == {"vanishing"} and "zero-width layer" in d.verdicts[0].fix
 
 
 # ---------------------------------------------------------------- inputs the model refuses

@@ -141,7 +141,7 @@ def argv(draw):
 
 
 def _fixtures(folder: Path) -> None:
-    """Files some values name: a user's text file, an empty file, a real run store."""
+    """Files some values name: a user's text file and an empty one (_run copies a real run store beside them)."""
     (folder / "notes.txt").write_text("my notes\n")
     (folder / "empty.sqlite").write_bytes(b"")
 
@@ -190,6 +190,7 @@ def _run(args, base: Path, store: Path):
     assert "Traceback" not in text and "INITLAB_DEBUG" not in text, what
     if code == 1:
         assert args and args[0] in EXIT_1, what
+        assert sum(line.startswith("initlab: error:") for line in text.splitlines()) <= 1, what
     if code == 2:
         lines = text.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("initlab: error: "), what

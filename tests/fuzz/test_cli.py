@@ -111,7 +111,7 @@ COMMANDS = ["schemes", "plan", "plan", "plan", "plan", "diagnose", "diagnose", "
 
 
 TOP = [[], ["nope"], ["--version"], ["--help"], ["-h"], ["--nope"], ["schemes", "extra"], ["Plan", "mlp:4-2"],
-       ["double_descent"], ["plan"], ["diagnose", "--json"]]
+       ["double_descent", "--widths", "0"], ["plan"], ["diagnose", "--json"]]
 
 
 @st.composite

@@ -208,3 +208,10 @@ def test_command_spelled_with_underscores_is_an_alias(capsys):
     err = capsys.readouterr().err
     assert "--widths=0 is not allowed" in err and "initlab double-descent --help" in err
     assert main(["plan_x"]) == 2 and "invalid choice: 'plan_x'" in capsys.readouterr().err
+
+
+def test_double_descent_plots_in_a_folder_that_cannot_be_made(capsys):
+    """--plots /proc/x/y trained the whole sweep, then failed with FileNotFoundError (exit 1)."""
+    assert main(["double-descent", "--widths", "2", "--epochs", "1", "--plots", "/proc/initlab-test/x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plots='/proc/initlab-test/x' is not allowed; expected a folder that can be" in err[0]

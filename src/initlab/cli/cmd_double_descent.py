@@ -79,13 +79,22 @@ def register(sub) -> None:
 
 
 def _check_plots(folder: str) -> None:
-    """--plots names a folder: refuse an existing file (FileExistsError after the whole sweep) now."""
+    """--plots names a folder: refuse an existing file or a folder that cannot be made or written now, not
+    with FileExistsError / FileNotFoundError after the whole sweep."""
+    import os
     from pathlib import Path
 
     from ..errors import bad_argument
+    where = "initlab double-descent"
     if Path(folder).exists() and not Path(folder).is_dir():
-        raise bad_argument("initlab double-descent", "--plots", folder, "a folder (new or existing), not a file",
-                           "e.g. --plots dd-plots")
+        raise bad_argument(where, "--plots", folder, "a folder (new or existing), not a file", "e.g. --plots dd-plots")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise bad_argument(where, "--plots", folder, "a folder that can be created",
+                           f"{e.strerror or e}; pass another --plots DIR") from None
+    if not os.access(folder, os.W_OK):
+        raise bad_argument(where, "--plots", folder, "a writable folder", "pass another --plots DIR")
 
 
 def run(args) -> int:

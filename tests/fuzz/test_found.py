@@ -215,3 +215,14 @@ def test_double_descent_plots_in_a_folder_that_cannot_be_made(capsys):
     assert main(["double-descent", "--widths", "2", "--epochs", "1", "--plots", "/proc/initlab-test/x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--plots='/proc/initlab-test/x' is not allowed; expected a folder that can be" in err[0]
+
+
+@pytest.mark.parametrize("out", ["notes.txt", "/proc/initlab-test/x"])
+def test_reproduce_out_that_is_a_file_or_cannot_be_made(out, tmp_path, capsys, monkeypatch):
+    """reproduce --out notes.txt / --out /proc/x/y ran the reproduction, then FileExistsError / FileNotFoundError."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    assert main(["reproduce", "perceptron", "--quick", "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--out={out!r} is not allowed; expected a folder" in err[0]
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"

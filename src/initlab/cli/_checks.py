@@ -188,3 +188,21 @@ def models_fit(model_bytes: int | None, n_models: int, where: str, flag: str, ex
                            f"weights, gradients and optimizer state fit in half this machine's memory)",
                            f"pass --chunk {top} (models per batch; each chunk is saved when it finishes) or "
                            "fewer --seeds / --policies")
+
+
+def writable_folder(folder: str, where: str, flag: str, example: str) -> None:
+    """An output folder: refuse an existing file, or a folder that cannot be made or written, before the work
+    (double-descent --plots and reproduce --out failed with FileExistsError / FileNotFoundError after it)."""
+    from pathlib import Path
+
+    from ..errors import bad_argument
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise bad_argument(where, flag, folder, "a folder (new or existing), not a file", f"e.g. {flag} {example}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise bad_argument(where, flag, folder, "a folder that can be created",
+                           f"{e.strerror or e}; pass another {flag} DIR") from None
+    if not os.access(path, os.W_OK):
+        raise bad_argument(where, flag, folder, "a writable folder", f"pass another {flag} DIR")

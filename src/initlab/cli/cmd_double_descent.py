@@ -78,29 +78,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_plots(folder: str) -> None:
-    """--plots names a folder: refuse an existing file or a folder that cannot be made or written now, not
-    with FileExistsError / FileNotFoundError after the whole sweep."""
-    import os
-    from pathlib import Path
-
-    from ..errors import bad_argument
-    where = "initlab double-descent"
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise bad_argument(where, "--plots", folder, "a folder (new or existing), not a file", "e.g. --plots dd-plots")
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise bad_argument(where, "--plots", folder, "a folder that can be created",
-                           f"{e.strerror or e}; pass another --plots DIR") from None
-    if not os.access(folder, os.W_OK):
-        raise bad_argument(where, "--plots", folder, "a writable folder", "pass another --plots DIR")
-
-
 def run(args) -> int:
     from ..experiments.double_descent import double_descent
     if args.plots:
-        _check_plots(args.plots)
+        ck.writable_folder(args.plots, "initlab double-descent", "--plots", "dd-plots")
     widths = None if args.widths is None else [w for group in args.widths for w in group]
     samples = None if args.samples is None else [n for group in args.samples for n in group]
     res = double_descent(args.axis, data=args.data, noise=args.noise, widths=widths, epochs=args.epochs,

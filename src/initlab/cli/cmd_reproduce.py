@@ -43,6 +43,8 @@ def run(args) -> int:
         return 0
     if not args.name:
         raise UsageError("reproduce: give a NAME or --list")
+    if args.out and not args.no_plots:
+        ck.writable_folder(args.out, "initlab reproduce", "--out", "plots")
     result = rp.reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
                           store=args.store, out_dir=args.out, plots=not args.no_plots,
                           progress=not args.json, threads=args.threads)

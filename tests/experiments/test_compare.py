@@ -144,7 +144,7 @@ def test_cli_defaults_are_the_seed_004_comparison():
     assert (a.model, a.data, a.seeds, a.epochs, a.batch_size, a.optimizer) == \
         ("seed004", "fashion-mnist", 3, 2, 100, "sgd")
     assert a.policies.split(",") == ["zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform",
-                                     "general_rule_normal", "torch-default", "auto"]
+                                     "general_rule_normal", "torch_default", "auto"]
 
 
 # ---------------------------------------------------------------------------- interruption

@@ -107,3 +107,102 @@ def fraction(flag: str):
 
 def finite(flag: str):
     return number(flag, "a finite value", 0.9)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 when unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):    # pragma: no cover - not POSIX
+        return 0
+
+
+MAX_DEPTH = 10_000       # layers of a deep-mlp / resmlp spec: deeper is a typo (and a Python object per layer)
+
+
+def model_fits(spec, where: str, flag: str = "MODEL") -> int | None:
+    """Refuse a zoo spec whose parameters alone would not fit in half this machine's memory, before building it.
+    Returns the parameters' bytes (None when not measured).
+
+    `plan deep-mlp:100000:100000:relu` asked for 40 GB and failed in the allocator (or, with overcommit, in
+    the first weight draw, killed by the OOM killer).  The zoo model is built on the meta device first (no
+    memory, no draws) to count its bytes; a user's file.py:factory is not run twice, so it is not checked.
+    """
+    import torch
+
+    from ..errors import InitError, bad_argument
+    from ..models import build_model
+    if not isinstance(spec, str) or ".py:" in spec or (":" in spec and "." in spec.partition(":")[0]):
+        return None
+    kind, _, rest = spec.partition(":")
+    depth = rest.partition(":")[0]
+    if kind in ("deep-mlp", "resmlp") and depth.strip().isdigit() and int(depth) > MAX_DEPTH:
+        raise bad_argument(where, flag, spec, f"a depth from 1 to {MAX_DEPTH}", "e.g. deep-mlp:50:256:tanh")
+    try:
+        with torch.device("meta"):
+            model = build_model(spec)
+    except InitError:
+        raise
+    except Exception:  # noqa: BLE001 - a model that cannot be built on meta is checked by the real build
+        return None
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        raise bad_argument(where, flag, spec, f"a model whose parameters fit in half this machine's memory "
+                           f"({limit / 2 ** 30:.1f} GiB; this one needs {size / 2 ** 30:.1f} GiB)",
+                           "use fewer or narrower layers, e.g. deep-mlp:50:256:tanh")
+    return size
+
+
+def batch_fits(model, batch: int, where: str, flag: str = "--batch") -> None:
+    """Refuse a batch whose activations would not fit in half this machine's memory.
+
+    `diagnose seed004 --batch 16777216` asked the allocator for 52 GB of inputs alone.  The estimate is a
+    floor: float32 inputs plus, per weight layer, its output units and their gradients (conv outputs are
+    counted per channel, not per position), so only batches that cannot work are refused.
+    """
+    import math
+
+    from ..errors import bad_argument
+    shape = getattr(model, "initlab_input_shape", None)
+    first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
+    per_sample = math.prod(shape) if shape else getattr(first, "in_features", 1)
+    # each weight layer's output, the activation after it, and both their gradients
+    per_sample += 4 * sum(p.shape[0] for n, p in model.named_parameters() if n.endswith("weight") and p.dim() >= 2)
+    size = 4 * batch * per_sample
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        top = max(1, limit // (4 * per_sample))
+        raise bad_argument(where, flag, batch, f"a batch whose activations fit in half this machine's memory "
+                           f"(at most {top} for this model)", f"e.g. {flag} 256")
+
+
+def models_fit(model_bytes: int | None, n_models: int, where: str, flag: str, example) -> None:
+    """Refuse training `n_models` copies at once when their parameters, gradients and optimizer state
+    (4x the parameters: Adam keeps two moments) would not fit in half this machine's memory."""
+    from ..errors import bad_argument
+    limit = memory_bytes() // 2
+    if model_bytes and limit and 4 * model_bytes * n_models > limit:
+        top = max(1, limit // (4 * model_bytes))
+        raise bad_argument(where, flag, example, f"at most {top} models of this size trained at once (their "
+                           f"weights, gradients and optimizer state fit in half this machine's memory)",
+                           f"pass --chunk {top} (models per batch; each chunk is saved when it finishes) or "
+                           "fewer --seeds / --policies")
+
+
+def writable_folder(folder: str, where: str, flag: str, example: str) -> None:
+    """An output folder: refuse an existing file, or a folder that cannot be made or written, before the work
+    (double-descent --plots and reproduce --out failed with FileExistsError / FileNotFoundError after it)."""
+    from pathlib import Path
+
+    from ..errors import bad_argument
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise bad_argument(where, flag, folder, "a folder (new or existing), not a file", f"e.g. {flag} {example}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise bad_argument(where, flag, folder, "a folder that can be created",
+                           f"{e.strerror or e}; pass another {flag} DIR") from None
+    if not os.access(path, os.W_OK):
+        raise bad_argument(where, flag, folder, "a writable folder", f"pass another {flag} DIR")

@@ -2,7 +2,7 @@
 
 Defaults reproduce seed 004 on Fashion-MNIST: model seed004 (784-256-128-10, ReLU, dropout 0.2),
 policies zeros, ones, uniform, centered_uniform, general_rule_uniform, general_rule_normal,
-torch-default, auto; 3 seeds; 2 epochs; batch 100; SGD lr 0.05 (the seed text does not state its
+torch_default, auto; 3 seeds; 2 epochs; batch 100; SGD lr 0.05 (the seed text does not state its
 learning rate); 20 % of the training images held out for validation; store
 ./initlab-runs/runs.sqlite; report ./initlab-runs/report/<data>-<model>-<config hash>-<selection>/report.html, one
 folder per config and selection of policies and seeds, all listed in ./initlab-runs/report/index.html.
@@ -16,7 +16,7 @@ from . import _checks as ck
 from ._command import command
 
 MAIN_POLICIES = ("zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform", "general_rule_normal",
-                 "torch-default", "auto")
+                 "torch_default", "auto")
 DEFAULTS = {"model": "seed004", "data": "fashion-mnist", "policies": ",".join(MAIN_POLICIES), "seeds": 3,
             "epochs": 2, "batch_size": 100, "optimizer": "sgd", "lr": 0.05}
 
@@ -31,7 +31,7 @@ def register(sub) -> None:
                     "Without arguments: the seed-004 comparison (Fashion-MNIST, model seed004, 8 policies,\n"
                     "3 seeds, 2 epochs, batch 100, SGD lr 0.05, 20% validation split).",
         examples=["initlab compare",
-                  "initlab compare --model digits-mlp --data digits --policies zeros,torch-default,auto "
+                  "initlab compare --model digits-mlp --data digits --policies zeros,torch_default,auto "
                   "--seeds 5 --epochs 20 --batch-size 16 --lr 0.05",
                   "initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json",
                   "initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
@@ -105,6 +105,11 @@ def run(args) -> int:
             raise bad_argument("initlab compare", flag, text, "a positive integer or auto", f"e.g. {flag} 2")
         return n
     threads, workers = count("--threads", args.threads), count("--workers", args.workers)
+    size = ck.model_fits(args.model, "initlab compare", "--model")
+    n_models = args.seeds * max(1, len([p for p in args.policies.split(",") if p.strip()]))
+    at_once = min(args.chunk or n_models, n_models)
+    ck.models_fit(size, at_once, "initlab compare", "--chunk" if args.chunk else "--seeds",
+                  args.chunk if args.chunk else args.seeds)
     data_options = {}
     if args.subsample is not None:
         data_options["subsample"] = args.subsample

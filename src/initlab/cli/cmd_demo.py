@@ -1,6 +1,7 @@
 """`initlab demo`: the interactive web page (Gradio), served on 127.0.0.1 unless told otherwise."""
 from __future__ import annotations
 
+from . import _checks as ck
 from ._command import command
 
 EXAMPLES = [
@@ -27,7 +28,7 @@ def register(sub) -> None:
                    help="port (default: 7860, or the next free one; GRADIO_SERVER_PORT also works)")
     p.add_argument("--model", default=None, metavar="SPEC_OR_FILE",
                    help="also offer this model: a zoo spec (resmlp:8:128, cnn) or path/to/file.py:factory")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=1, metavar="N",
                    help="torch threads per request (default: 1; concurrent requests share the cores)")
     p.set_defaults(func=run)
 
@@ -40,6 +41,7 @@ def run(args) -> int:
         raise bad_argument("initlab demo", "--threads", args.threads, "an int >= 1", "e.g. --threads 1")
     if args.model is not None:          # fail here, on the command line, not later in the page
         from ..models import build_model
+        ck.model_fits(args.model, "initlab demo", "--model")
         build_model(args.model)
     try:
         import gradio  # noqa: F401

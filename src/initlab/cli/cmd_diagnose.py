@@ -123,7 +123,9 @@ def run(args) -> int:
     if args.plot:                      # a usage error (exit 2) before the work, not exit 1 ("problems") after it
         _check_plot_path(args.plot, args.force)
     torch.manual_seed(args.seed)      # zoo models draw their default init from the global RNG
+    ck.model_fits(args.model, "initlab diagnose")
     model = build_model(args.model)
+    ck.batch_fits(model, args.batch, "initlab diagnose")
     x, y = _inputs(args, model)
     if args.policy is not None:
         from ..policy import init_

@@ -11,15 +11,26 @@ from ._command import command
 AXES = ("width", "epochs", "samples")
 
 
-def _ints(text: str) -> list[int]:
-    """'2,4,8' or '2 4 8' -> [2, 4, 8] (argparse type for one token; nargs='+' joins the rest)."""
-    out = []
-    for part in str(text).replace(",", " ").split():
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected integers like 2,4,8 (got {part!r})") from None
-    return out
+MAX_WIDTH = 16384           # two h x h layers of this width are 1 GiB in float32 per model, before Adam's state
+MAX_SAMPLES = 10_000_000
+
+
+def _ints(flag: str, hi: int):
+    """'2,4,8' or '2 4 8' -> [2, 4, 8], each in [1, hi] (argparse type for one token; nargs='+' joins the rest)."""
+    def parse(text: str) -> list[int]:
+        out = []
+        for part in str(text).replace(",", " ").split():
+            try:
+                n = int(part)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected integers like 2,4,8 (got {part!r})") from None
+            if not 1 <= n <= hi:       # a width of 10^8 reached the allocator (16 GB asked; exit 1)
+                raise argparse.ArgumentTypeError(f"{flag}={n} is not allowed; expected integers from 1 to {hi}. "
+                                                 f"Fix: e.g. {flag} 16 45 128")
+            out.append(n)
+        return out
+    parse.__name__ = "int list"
+    return parse
 
 
 def register(sub) -> None:
@@ -41,14 +52,14 @@ def register(sub) -> None:
     p.add_argument("--data", default="mnist1d", help="mnist1d (default, generated locally) or fashion-mnist")
     p.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files (default: Debian's)")
     p.add_argument("--noise", type=ck.fraction("--noise"), default=0.15, help="fraction of training labels made wrong (default 0.15)")
-    p.add_argument("--widths", type=_ints, nargs="+", default=None,
+    p.add_argument("--widths", type=_ints("--widths", MAX_WIDTH), nargs="+", default=None,
                    help="hidden widths (default: 17 geometric 2..512; samples axis: 16 45 128)")
     p.add_argument("--epochs", type=ck.epochs(), default=None, help="training epochs (default 1000)")
     p.add_argument("--seeds", type=ck.seeds(), default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--policy", default="torch-default", help="init policy (default torch-default)")
     p.add_argument("--compare", default=None, metavar="POLICY",
                    help="also run under this policy and report whether the threshold / peak width moves")
-    p.add_argument("--samples", type=_ints, nargs="+", default=None,
+    p.add_argument("--samples", type=_ints("--samples", MAX_SAMPLES), nargs="+", default=None,
                    help="training-set sizes for --axis samples (default 500 1000 2000 3000 4000)")
     p.add_argument("--n-train", type=ck.count("--n-train", 4000), default=4000, help="training samples (default 4000)")
     p.add_argument("--n-test", type=ck.count("--n-test", 10000), default=10000, help="MNIST-1D test samples (default 10000)")
@@ -81,6 +92,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..reports.dd_plots import double_descent      # the sweep, then its figures (reports/)
+    if args.plots:
+        ck.writable_folder(args.plots, "initlab double-descent", "--plots", "dd-plots")
     widths = None if args.widths is None else [w for group in args.widths for w in group]
     samples = None if args.samples is None else [n for group in args.samples for n in group]
     res = double_descent(args.axis, data=args.data, noise=args.noise, widths=widths, epochs=args.epochs,

@@ -48,7 +48,9 @@ def run(args) -> int:
         from ..errors import bad_argument
         raise bad_argument("initlab plan", "--batch", args.batch, "an int >= 2 (lsuv and calibration measure a "
                            "variance over it; 256 is a good size)", "e.g. --batch 256")
+    ck.model_fits(args.model, "initlab plan")
     model = build_model(args.model)
+    ck.batch_fits(model, args.batch, "initlab plan")
     pol = resolve(args.policy)
     try:  # standard-normal inputs of the zoo model's shape: for lsuv, and for tracing models fx cannot
         x = example_inputs(model, args.batch, seed=args.seed)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from . import _checks as ck
 from ._command import command
 
 
@@ -16,14 +17,14 @@ def register(sub) -> None:
         notes="Exit status 1 when a claim the reproduction checks does not hold.")
     p.add_argument("name", nargs="?", help="which reproduction (see --list)")
     p.add_argument("--list", action="store_true", help="list the reproductions and exit")
-    p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: per reproduction)")
+    p.add_argument("--seeds", type=ck.seeds(), default=None, metavar="N", help="number of seeds (default: per reproduction)")
     p.add_argument("--quick", action="store_true", help="reduced budget (shorter training, fewer seeds)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--store", default=None, metavar="DIR", help="record the training runs in this run store")
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNG plots go "
                                                               "(default ./initlab-runs/reproduce/NAME)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=1, metavar="N",
                    help="torch threads (default 1: the models are small and one thread is fastest on a busy machine)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where the reproductions that sweep (constant-and-uniform, housing) train: local (default) "
@@ -48,10 +49,8 @@ def run(args) -> int:
         return 0
     if not args.name:
         raise UsageError("reproduce: give a NAME or --list")
-    if args.threads < 1:
-        raise UsageError(f"reproduce: --threads must be a positive number, got {args.threads}")
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"reproduce: --seeds must be a positive number, got {args.seeds}")
+    if args.out and not args.no_plots:
+        ck.writable_folder(args.out, "initlab reproduce", "--out", "plots")
     from ..reports.reproduce_plots import reproduce    # the experiment, then its figure (reports/)
     result = reproduce(args.name, seeds=args.seeds, budget="quick" if args.quick else "full",
                        store=args.store, out_dir=args.out, plots=not args.no_plots,

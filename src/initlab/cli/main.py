@@ -50,6 +50,17 @@ def build_parser() -> Parser:
     return parser
 
 
+def _command_alias(parser, argv: list) -> list:
+    """`double_descent` for `double-descent`: names are spelled one way and the other spelling is an alias
+    (issue 17); commands are hyphenated, as on every command line."""
+    if argv and not argv[0].startswith("-") and "_" in argv[0]:
+        choices = next(a.choices for a in parser._subparsers._group_actions if a.choices)
+        hyphen = argv[0].replace("_", "-")
+        if hyphen in choices:
+            return [hyphen, *argv[1:]]
+    return argv
+
+
 def _version() -> str:
     from .. import __version__
     return f"initlab {__version__}"
@@ -60,6 +71,7 @@ def main(argv=None) -> int:
     debug = os.environ.get("INITLAB_DEBUG", "") not in ("", "0")
     try:
         parser = build_parser()
+        argv = _command_alias(parser, list(argv))
         args = parser.parse_args(argv)
         code = args.func(args)
         return int(code or 0)
@@ -81,8 +93,19 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - one line, traceback only on request
         if debug:
             raise
+        if _out_of_memory(e):
+            print("initlab: error: out of memory (" + (str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+                  + "). Fix: a smaller --batch, fewer --seeds, a --chunk, or a smaller model", file=sys.stderr)
+            return 1
         print(f"initlab: error: {type(e).__name__}: {e} (set INITLAB_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError, or the CPU allocator's RuntimeError ("can't allocate memory")."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -325,6 +325,10 @@ def unit_dim_for(module: nn.Module, out: torch.Tensor, prev: "Call | None") -> i
     return 1 if out.dim() >= 4 else -1     # images are channels-first; sequences (B, T, features)
 
 
+class RecorderError(Exception):
+    """A failure inside diagnose's own forward hook (kept apart from what the model raises on bad inputs)."""
+
+
 class Recorder:
     """Context manager that hooks every watched module and always removes its hooks.
 
@@ -368,6 +372,12 @@ class Recorder:
         return len(self._handles)
 
     def _hook(self, module, args, out):
+        try:
+            return self._record(module, args, out)
+        except Exception as e:  # noqa: BLE001 - a failure of the recorder itself is no fault of the inputs
+            raise RecorderError(f"diagnose: recording {type(module).__name__} failed ({type(e).__name__}: {e})") from e
+
+    def _record(self, module, args, out):
         t = first_tensor(out)
         if t is None or t.numel() == 0:
             return

@@ -18,7 +18,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import bad_argument
+from ..errors import _AS_INIT, InitError, bad_argument
+from ..policy.trace import FORWARD_ERRORS as _FORWARD_ERRORS   # what a model raises when it refuses inputs
 from ..schemes.fans import fans_from_shape
 from ._record import Recorder, first_tensor, forward_stats, summarize, unit_dim_for
 from ._record import B_RMS, B_STD, F_DEAD, F_MAX, F_MEAN, F_MIN, F_SAT, F_SIGNAL, F_STD
@@ -30,6 +31,12 @@ from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .verdicts import judge
 
 _WHERE = "diagnose"
+
+
+def _shape_or_name(targets, loss_fn):
+    if loss_fn is not None:
+        return getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    return f"a tensor of shape {tuple(targets.shape)}" if isinstance(targets, torch.Tensor) else targets
 
 
 @contextlib.contextmanager
@@ -69,6 +76,8 @@ def _check_args(model, inputs, targets, loss_fn, train, thresholds):
     if not isinstance(model, nn.Module):
         raise bad_argument(_WHERE, "model", type(model).__name__, "a torch.nn.Module",
                            "pass the model itself, e.g. initlab.models.build_model('deep-mlp:20:256:relu')")
+    from ..policy.api import check_materialized
+    check_materialized(_WHERE, model)
     if any(p.is_meta for p in model.parameters()):
         raise bad_argument(_WHERE, "model", "a model on the meta device", "a model with real values",
                            "diagnose measures values; materialize it first: model.to_empty(device='cpu'), then "
@@ -147,8 +156,20 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
         mode = "train" if model.training else "eval"
         with torch.enable_grad():
             with Recorder(model, th) as rec:
-                out = inputs.call(model)
+                try:
+                    out = inputs.call(model)
+                except _FORWARD_ERRORS as e:     # the model refuses these inputs: say so, as plan() does
+                    if isinstance(e, InitError):
+                        raise
+                    from ..policy.trace import input_error
+                    raise input_error(model, inputs.raw, e, _WHERE, "inputs") from None
             calls = rec.calls
+            empty = first_tensor(out)
+            if not calls and empty is not None and empty.numel() == 0:
+                raise bad_argument(_WHERE, "model output", f"a tensor of shape {tuple(empty.shape)}",
+                                   "an output with at least one value per sample",
+                                   "a zero-size layer (e.g. nn.Linear(n, 0)) leaves nothing to measure; give it "
+                                   "at least one unit")
             if not calls:
                 raise bad_argument(_WHERE, "model", type(model).__name__,
                                    "a model with Linear/Conv/norm layers or activation modules",
@@ -161,7 +182,18 @@ def diagnose(model: nn.Module, inputs, targets=None, loss_fn=None, *, train: boo
                                    "(or a tuple/dict whose first tensor is the prediction)", "return the logits")
             grads = None
             if targets is not None or loss_fn is not None:
-                root, name = _loss(y, targets, loss_fn)
+                try:
+                    root, name = _loss(y, targets, loss_fn)
+                except _FORWARD_ERRORS as e:
+                    if isinstance(e, InitError):
+                        raise
+                    raise bad_argument(_WHERE, "targets" if loss_fn is None else "loss_fn",
+                                       _shape_or_name(targets, loss_fn), "a loss the model's output "
+                                       f"{tuple(y.shape)} and the targets fit ({type(e).__name__}: "
+                                       f"{str(e).splitlines()[0] if str(e) else ''})",
+                                       "pass targets of the batch's length (class indices for classification, "
+                                       "floats shaped like the output for regression), or a matching loss_fn",
+                                       cls=_AS_INIT.get(type(e), InitError)) from None
                 grad_out = None
                 backward_desc = f"gradient of the loss ({name})"
             else:
@@ -280,7 +312,10 @@ def _param_rows(params, grads):
         if not idx:
             continue
         xs = [ts[i].detach() for i in idx]
-        xs = [x.float() if x.dtype in (torch.float16, torch.bfloat16) else x for x in xs]
+        # half precision and integer / bool parameters (an index table, a mask) are measured in float32,
+        # complex ones by their magnitude (torch's norms refuse integer tensors)
+        xs = [x.abs() if x.is_complex() else x.float() if x.dtype in (torch.float16, torch.bfloat16) or
+              not x.is_floating_point() else x for x in xs]
         n = torch.tensor([float(x.numel()) for x in xs], dtype=torch.float64)
         means = torch.stack([x.sum() for x in xs]).double().cpu() / n
         norms = torch.stack(torch._foreach_norm(xs)).double().cpu()
@@ -313,6 +348,8 @@ def _arriving_ratio(calls, layers, th, sig_in) -> tuple[float, float]:
     inp = head.extra["input"]
     if inp._version != head.extra["input_version"] or inp.dim() < 2:
         return math.nan, math.nan
+    if inp.numel() == 0:     # a zero-width layer before the head: no signal arrives (the output is its bias)
+        return 0.0, math.nan
     with torch.no_grad():
         st = forward_stats(inp, unit_dim_for(head.module, inp, None), None, th)
         F, _, I = summarize([(st, None, None)], th)

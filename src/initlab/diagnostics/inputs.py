@@ -24,8 +24,8 @@ _FIX = ("e.g. inputs=torch.randn(256, 784), inputs=(x, None, mask) or inputs={'i
 class Inputs:
     """Normalized inputs: positional args, keyword args and the first tensor (the batch)."""
 
-    def __init__(self, args: tuple, kwargs: dict, first: torch.Tensor):
-        self.args, self.kwargs, self.first = args, kwargs, first
+    def __init__(self, args: tuple, kwargs: dict, first: torch.Tensor, raw=None):
+        self.args, self.kwargs, self.first, self.raw = args, kwargs, first, raw
 
     def call(self, model):
         return model(*self.args, **self.kwargs)
@@ -56,7 +56,10 @@ def normalize(inputs) -> Inputs:
     if x.dim() == 0 or x.shape[0] < 2:
         raise bad_argument(_WHERE, "inputs.shape", tuple(x.shape), "a batch of at least 2 samples (256 is a good size)",
                            "pass a batch, e.g. torch.randn(256, n_features)")
-    return Inputs(args, kwargs, x)
+    if x.numel() == 0:     # e.g. (256, 0): no value to measure a signal on (as3d cannot even shape it)
+        raise bad_argument(_WHERE, "inputs.shape", tuple(x.shape), "at least one value per sample",
+                           "pass inputs with features, e.g. torch.randn(256, n_features)")
+    return Inputs(args, kwargs, x, inputs)
 
 
 __all__ = ["Inputs", "normalize"]

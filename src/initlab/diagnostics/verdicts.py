@@ -305,6 +305,13 @@ def _depthwise(diag, layers, hidden, th) -> list[Verdict]:
         ev.update({"min_ratio": low, "per_layer_factor": factor, "threshold": th.vanishing})
         out.append(Verdict("vanishing", msg, fix, direction="forward", first=a, last=b,
                            layers=[l.name for l in ls], evidence=ev))
+    if vanished and arriving == 0 and not any(v.kind == "vanishing" for v in out):
+        # nothing the layers record shows it, yet the head reads a constant: a zero-width layer before it
+        # (not recorded: it has no units) cuts the input off, and the output is the head's bias alone
+        out.append(Verdict("vanishing", "no signal reaches the output layer (what it reads does not vary across "
+                           "the batch)", "look for a zero-width layer before the head (e.g. nn.Linear(n, 0)) and "
+                           "give it units", direction="forward",
+                           evidence={"arriving_ratio": 0.0, "threshold": th.vanishing}))
     # backward, relative to the last hidden layer's gradient
     bwd = [l for l in hidden if l.grad_ratio == l.grad_ratio]
     if not bwd or depth < 2:

@@ -85,7 +85,8 @@ def activation_of_module(m: nn.Module) -> Activation | None:
         a = float(m.negative_slope)
         return Activation("leaky_relu", (("negative_slope", a),), lambda z: F.leaky_relu(z, a))
     if isinstance(m, nn.PReLU):
-        a = float(m.weight.detach().float().mean())
+        # on the meta device the weight has no value: the slope it was built with (nn.PReLU(init=0.25))
+        a = float(getattr(m, "init", 0.25)) if m.weight.is_meta else float(m.weight.detach().float().mean())
         return Activation("leaky_relu", (("negative_slope", a),), lambda z: F.leaky_relu(z, a))
     if isinstance(m, nn.Tanh):
         return Activation("tanh", (), torch.tanh)

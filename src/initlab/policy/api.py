@@ -1,13 +1,14 @@
 """`initlab.plan`, `initlab.init_`, `initlab.list_policies`: the model-level entry points."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ..errors import InitError, bad_argument, unknown_choice
 from ..schemes import Scheme, fans_from_shape, get_scheme, list_schemes
 from .base import Context, RulesPolicy, SchemePolicy, normalize_bias
 from .keep import check_patterns, check_patterns_match
-from .plans import Plan, Row
+from .plans import Plan, Row, law_of
 from .presets import PRESETS
 from .rules import Rule
 from .targets import collect
@@ -17,11 +18,26 @@ from .verify import fingerprint
 def list_policies() -> list[str]:
     """Names of the presets, spelled like scheme names (underscores; the hyphenated spellings such as
     'torch-default' are accepted too).  Any registered scheme name is a policy too."""
-    return [k.replace("-", "_") for k in PRESETS]
+    return list(PRESETS)
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a policy name: a preset's key ('torch-default' -> 'torch_default'), a scheme's
+    registered name ('he_normal' -> 'kaiming_normal'); any other string comes back stripped (resolve() then
+    says what is wrong with it).  Labels compared or stored by name should go through this."""
+    if not isinstance(name, str):
+        return name
+    key = _norm(name)
+    if key in PRESETS:
+        return key
+    try:
+        return get_scheme(name).name
+    except InitError:
+        return name.strip()
 
 
 def _norm(name: str) -> str:   # the PRESETS key for either spelling
-    return name.strip().lower().replace("_", "-")
+    return name.strip().lower().replace("-", "_")
 
 
 def resolve(policy):
@@ -50,6 +66,19 @@ def resolve(policy):
                        "or a list of them", "e.g. policy='auto' or policy=[initlab.Rule('zeros', name='head.*')]")
 
 
+def check_materialized(where: str, model) -> None:
+    """Refuse a model whose lazy layers (nn.LazyLinear, ...) have no shapes yet: there is nothing to plan or
+    measure until one forward pass has materialized them (torch's own rule for lazy modules)."""
+    if not isinstance(model, nn.Module):
+        raise bad_argument(where, "model", type(model).__name__, "a torch.nn.Module",
+                           "pass the model itself, e.g. initlab.models.build_model('mlp:784-256-10:relu')")
+    lazy = [n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)]
+    if lazy:
+        raise bad_argument(where, "model", f"a model with uninitialized lazy parameters ({', '.join(lazy[:3])}"
+                           f"{' ...' if len(lazy) > 3 else ''})", "a model whose parameters have shapes",
+                           "run one forward pass with a real batch first (model(x)), which materializes them")
+
+
 def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | None = None, bias=None,
          keep=None) -> Plan:
     """What `policy` would do to each parameter of `model`, and why.  Pure: writes nothing, draws nothing.
@@ -64,6 +93,11 @@ def plan(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | No
         raise bad_argument("plan", "seed", seed, "None or an int in [0, 2**64 - 1] (what torch.Generator takes)",
                            "e.g. seed=0")
     pol = resolve(policy)
+    check_materialized("plan", model)
+    if example_inputs is not None and not isinstance(example_inputs, (torch.Tensor, tuple, list, dict)):
+        raise bad_argument("plan", "example_inputs", type(example_inputs).__name__,
+                           "None, a tensor, a tuple/list of positional inputs or a dict of keyword inputs",
+                           "e.g. example_inputs=torch.randn(256, n_features) or {'input_ids': ids}")
     bias_spec = normalize_bias(bias)
     patterns = check_patterns(keep)
     check_patterns_match(model, patterns)
@@ -110,7 +144,7 @@ def _row(d) -> Row:
                             f"initlab.Rule('keep', name={t.name!r}).")
         try:
             kwargs = s.bind(**kwargs)
-            law = s.describe(shape, **kwargs)
+            law = law_of(s.name, shape, **kwargs)
         except InitError as e:
             raise InitError(f"plan: {t.name!r} (shape {tuple(shape)}): {e}") from None
     return Row(t.name, t.param_name, type(t.module).__name__, tuple(shape), tuple(t.param.shape), t.part,
@@ -131,4 +165,4 @@ def init_(model: nn.Module, policy="auto", *, example_inputs=None, seed: int | N
     return p.apply(model)
 
 
-__all__ = ["plan", "init_", "list_policies", "resolve"]
+__all__ = ["plan", "init_", "list_policies", "resolve", "canonical_name", "check_materialized"]

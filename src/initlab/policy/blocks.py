@@ -15,7 +15,7 @@ the blocks below the structure is known, so it is written down here (not guessed
 
 A block is recognized by its sub-module paths (duck typing), so subclasses and copies with the same layout
 count.  Each branch ends in the projection that writes into the residual stream: what `gpt2`,
-`zero-init-residual`, `fixup` and `auto` scale.  The table wins over a trace for the layers it names (a
+`zero_init_residual`, `fixup` and `auto` scale.  The table wins over a trace for the layers it names (a
 hooked forward pass sees GPT-2's tanh-GELU as a `pow` followed by `tanh`); everything else comes from the trace.
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ import warnings
 
 import torch
 
-from ..schemes import get_scheme
+from .plans import law_of
 from .trace import run_hooked
 
 STATISTICS = {
@@ -96,7 +96,7 @@ def _record(row, res: dict, key: str) -> None:
     row.applied = {"scale": res["scale"], key: res["value"], "rounds": res["rounds"], "converged": res["converged"],
                    "planned_kwargs": planned}
     row.kwargs = kwargs
-    row.law = get_scheme(row.scheme).describe(row.shape, **kwargs)
+    row.law = law_of(row.scheme, row.shape, **kwargs)
 
 
 def _layers(model, rows) -> dict:

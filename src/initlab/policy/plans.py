@@ -18,6 +18,21 @@ from . import iid as _iid
 from . import verify as _verify
 
 
+EMPTY_LAW = {"dist": "empty", "mean": 0.0, "std": 0.0}
+
+
+def law_of(scheme: str, shape: tuple, **kwargs) -> dict | None:
+    """Scheme.describe(shape, **kwargs), or EMPTY_LAW for a zero-element shape (after the same argument checks).
+
+    A zero-size layer (nn.Linear(0, 4): weight (4, 0), fan_in 0) holds no value to draw, and the variance
+    laws divide by the fan (ZeroDivisionError there); torch.nn.init's own functions are no-ops on it."""
+    s = get_scheme(scheme)
+    if math.prod(shape) == 0:     # the arguments are checked on a same-rank shape with every size >= 1
+        s.describe(tuple(max(d, 1) for d in shape), **kwargs)
+        return dict(EMPTY_LAW)
+    return s.describe(shape, **kwargs)
+
+
 @dataclass
 class Row:
     """One parameter (or a part of one) in a plan."""
@@ -56,6 +71,8 @@ class Row:
         if law is None:
             return "?"
         d = law["dist"]
+        if d == "empty":
+            return "(empty)"
         if d == "uniform":
             if abs(law["low"] + law["high"]) < 1e-15:
                 return f"+-{law['high']:.4g}"
@@ -208,7 +225,7 @@ class Plan:
         for r in self.rows:  # a plan applied before: draw from the planned law, then measure again
             if r.action in ("lsuv", "calibrate") and r.applied and "planned_kwargs" in r.applied:
                 r.kwargs = dict(r.applied["planned_kwargs"])
-                r.law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
+                r.law = law_of(r.scheme, r.shape, **r.kwargs)
                 r.applied = None
         gen = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
         with torch.no_grad():

@@ -1,4 +1,7 @@
-"""Named presets: torch-default, gpt2, fixup, zero-init-residual, zero (ZerO), lsuv.
+"""Named presets: torch_default, gpt2, fixup, zero_init_residual, zero (ZerO), lsuv.
+
+Names are spelled with underscores, like scheme names; api.resolve accepts the hyphenated spellings
+(torch-default, zero-init-residual) too.
 
 Each is a frozen dataclass (a policy is data); its options are its fields.
 """
@@ -24,7 +27,7 @@ def branch_ends(ctx: Context) -> set:
     return ends
 
 
-# ------------------------------------------------------------------ torch-default
+# ------------------------------------------------------------------ torch_default
 @dataclass(frozen=True)
 class TorchDefault:
     """Exactly the distributions of torch's own reset_parameters (torch/nn/modules/*.py).
@@ -38,7 +41,7 @@ class TorchDefault:
     match is in distribution only.  Buffers (BatchNorm running stats) are not touched.
     """
 
-    name: str = "torch-default"
+    name: str = "torch_default"
     needs_data = False
 
     def decide(self, ctx: Context) -> list[Decision]:
@@ -49,39 +52,39 @@ class TorchDefault:
             if d is not None:
                 out.append(d)
             elif t.family == "norm":  # norm bias
-                out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default", "norm bias 0")))
+                out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch_default", "norm bias 0")))
             elif t.family in ("linear", "conv", "conv_transpose"):
                 parent = mods.get(t.module_name.rpartition(".")[0]) if "." in t.module_name else (
                     ctx.model if t.module_name else None)
                 in_mha = isinstance(parent, MHA) and t.module_name.endswith("out_proj")
                 if not t.is_bias:
-                    out.append(use(t, "general_rule_uniform", {}, "torch-default",
+                    out.append(use(t, "general_rule_uniform", {}, "torch_default",
                                    "kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)) (torch's reset_parameters)"))
                 elif in_mha:
-                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default",
+                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch_default",
                                                               "MultiheadAttention out_proj bias 0")))
                 else:
                     fan_in = fans_from_shape(tuple(t.module.weight.shape))[0]
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-                    out.append(bias_decision(t, ctx.bias, use(t, "uniform", {"a": -bound, "b": bound}, "torch-default",
+                    out.append(bias_decision(t, ctx.bias, use(t, "uniform", {"a": -bound, "b": bound}, "torch_default",
                                                               f"bias U(+-1/sqrt(fan_in)), fan_in={fan_in}")))
             elif t.family == "embedding":
-                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "torch-default", "N(0, 1)"))
+                out.extend(weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0}, "torch_default", "N(0, 1)"))
             elif t.family == "rnn":
                 h = t.module.hidden_size
                 stdv = 1.0 / math.sqrt(h) if h > 0 else 0
-                d = use(t, "uniform", {"a": -stdv, "b": stdv}, "torch-default", f"U(+-1/sqrt(hidden)), hidden={h}")
+                d = use(t, "uniform", {"a": -stdv, "b": stdv}, "torch_default", f"U(+-1/sqrt(hidden)), hidden={h}")
                 out.append(bias_decision(t, ctx.bias, d) if t.is_bias else d)
             elif t.family == "mha":
                 if t.local in ("bias_k", "bias_v"):
-                    out.append(use(t, "xavier_normal", {"gain": 1.0}, "torch-default", f"{t.local}: xavier_normal_"))
+                    out.append(use(t, "xavier_normal", {"gain": 1.0}, "torch_default", f"{t.local}: xavier_normal_"))
                 elif t.is_bias:
-                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch-default", "in_proj_bias 0")))
+                    out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch_default", "in_proj_bias 0")))
                 else:
-                    out.append(use(t, "xavier_uniform", {"gain": 1.0}, "torch-default",
+                    out.append(use(t, "xavier_uniform", {"gain": 1.0}, "torch_default",
                                    f"{t.local}: xavier_uniform_ (fans of the whole stacked weight, as torch)"))
             else:
-                out.append(keep_as_is(t, "torch-default", "no torch default known"))
+                out.append(keep_as_is(t, "torch_default", "no torch default known"))
         return out
 
 
@@ -244,10 +247,10 @@ class LSUV:
 
 PRESETS = {
     "auto": Auto(),
-    "torch-default": TorchDefault(),
+    "torch_default": TorchDefault(),
     "gpt2": GPT2(),
     "fixup": Fixup(),
-    "zero-init-residual": Auto(residual="zero", name="zero-init-residual"),
+    "zero_init_residual": Auto(residual="zero", name="zero_init_residual"),
     "zero": ZerO(),
     "lsuv": LSUV(),
 }

@@ -18,7 +18,7 @@ import torch.fx as fx
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import InitError
+from ..errors import _AS_INIT, InitError
 from .activations import (ADD, IGNORE, LAYER_FUNCS, NORM_FUNCS, PASS, PASS_MODULES, SCALE, activation_of_call,
                           activation_of_module)
 from .graph import Follow, Node, Topology, analyze
@@ -200,6 +200,12 @@ def quiet_forward(model: nn.Module):
             m.training = f
 
 
+# what a model raises when it refuses the inputs it is given (a wrong shape, a string for a tensor, a missing
+# key): reported as an InitError naming the inputs.  Other exceptions are bugs and pass through.
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError, AttributeError, KeyError,
+                  NotImplementedError)
+
+
 def call(model, example_inputs):
     if isinstance(example_inputs, dict):
         return model(**example_inputs)
@@ -218,7 +224,7 @@ def from_forward(model: nn.Module, example_inputs) -> list[Node]:
         try:
             with rec:
                 out = call(model, example_inputs)
-        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as e:
+        except FORWARD_ERRORS as e:
             raise input_error(model, example_inputs, e) from None
     ins = sorted({rec.key[id(t)] for t in _tensors(out) if id(t) in rec.key})
     rec.nodes.append(Node("output", "output", inputs=ins))
@@ -230,7 +236,7 @@ def check_inputs(model: nn.Module, example_inputs) -> None:
     with quiet_forward(model):
         try:
             call(model, example_inputs)
-        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as e:
+        except FORWARD_ERRORS as e:
             raise input_error(model, example_inputs, e) from None
 
 
@@ -258,11 +264,14 @@ def expected_input(model: nn.Module) -> str:
     return "what the model's forward() accepts"
 
 
-def input_error(model, example_inputs, exc) -> InitError:
+def input_error(model, example_inputs, exc, where: str = "plan", arg: str = "example_inputs") -> InitError:
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return InitError(f"plan: example_inputs has shape {shapes(example_inputs)}, but the forward pass failed "
+    # an InitError that is also the model's own type (InitRuntimeError for a RuntimeError): code that catches
+    # what the model raises keeps working
+    cls = _AS_INIT.get(type(exc), InitError)
+    return cls(f"{where}: {arg} has shape {shapes(example_inputs)}, but the forward pass failed "
                      f"({type(exc).__name__}: {msg}); expected {expected_input(model)}. "
-                     "Fix: pass example_inputs shaped like a real batch (a tensor, a tuple of positional "
+                     f"Fix: pass {arg} shaped like a real batch (a tensor, a tuple of positional "
                      "arguments, or a dict of keyword arguments).")
 
 

@@ -382,3 +382,17 @@ def test_cli_features_run_the_seed_003_models_on_housing(tmp_path, capsys, housi
     assert doc["runs"][0]["status"] == "finished"
     assert main(base + ["--features", "AveRooms,Nope"]) == 2
     assert "Nope" in capsys.readouterr().err
+
+
+def test_a_store_written_under_the_old_hyphen_spelling_is_resumed(tmp_path):
+    # stores written before presets were spelled with underscores hold 'torch-default' runs: asking for
+    # 'torch_default' must find them (same policy, same seed, same draws), not train them again
+    store = tmp_path / "runs.sqlite"
+    old = initlab.compare("digits-mlp", "digits", ["torch-default"], store=store, **SMALL)
+    assert old.skipped == 0
+    new = initlab.compare("digits-mlp", "digits", ["torch_default"], store=store, **SMALL)
+    assert new.skipped == len(new.runs) == len(old.runs)
+    assert {r.policy for r in new.runs} == {"torch_default"}
+    assert [r.final for r in new.runs] == [r.final for r in old.runs]
+    with pytest.raises(initlab.InitError, match="each policy once"):
+        initlab.compare("digits-mlp", "digits", ["torch_default", "torch-default"], store=False, **SMALL)

@@ -145,6 +145,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
         n_threads, tnote = pick_threads(len(seeds) * len(policies), shapes, batch_size, dev, DTYPES[dtype])
         threads_note = "; ".join(x for x in (threads_note, tnote) if x)
     sink = RunSink(store, config, h, where=WHERE)
+    sink.expect(policies)
     torch.set_num_threads(n_threads)
     try:
         done = sink.done()

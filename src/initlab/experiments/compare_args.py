@@ -137,9 +137,12 @@ def _policies(policies) -> list[str]:
     policies = list(policies or [])
     if not policies or not all(isinstance(p, str) and p for p in policies):
         raise bad_argument(WHERE, "policies", policies, "a non-empty list of policy names",
-                           "e.g. policies=['torch-default', 'auto'] or --policies zeros,auto")
-    if len(set(policies)) != len(policies):
-        raise bad_argument(WHERE, "policies", policies, "each policy once", "remove the duplicates")
+                           "e.g. policies=['torch_default', 'auto'] or --policies zeros,auto")
+    from ..policy.api import canonical_name     # 'torch-default' and 'torch_default' are one policy
+    canon = [canonical_name(p) for p in policies]
+    if len(set(canon)) != len(canon):
+        raise bad_argument(WHERE, "policies", policies, "each policy once (spellings that name the same policy "
+                           "count as one, e.g. torch-default and torch_default)", "remove the duplicates")
     return policies
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 POLL_S = 0.5            # how often a process waiting for another one's runs looks at the store
@@ -57,20 +58,41 @@ class RunSink:
         self.owner, self.ttl = new_owner(), LEASE_TTL_S
         self._held: set = set()
         self._renewed = time.monotonic()
+        self._as: dict = {}                      # canonical policy name -> the spelling this sweep asked for
+
+    def expect(self, labels) -> None:
+        """The policy labels this sweep uses: runs stored under another spelling of the same policy (a store
+        written when presets were spelled 'torch-default') are found, and read back under these labels."""
+        from ..policy.api import canonical_name
+        self._as = {canonical_name(label): label for label in labels}
+
+    def _label(self, stored: str) -> str:
+        if not self._as:
+            return stored
+        from ..policy.api import canonical_name
+        return self._as.get(canonical_name(stored), stored)
 
     @property
     def path(self):
         return str(self.store.path) if self.store is not None else None
 
     def done(self) -> set:
-        return self.store.done(self.hash) if self.store is not None else set()
+        if self.store is None:
+            return set()
+        return {(self._label(p), s) for p, s in self.store.done(self.hash)}
 
     def existing(self, keys) -> dict:
         """{(policy, seed): RunRecord} of the given keys already in the store."""
         if self.store is None:
             return {}
-        keys = set(keys)
-        return {(r.policy, r.seed): r for r in self.store.runs(config_hash=self.hash) if (r.policy, r.seed) in keys}
+        keys, out = set(keys), {}
+        for r in self.store.runs(config_hash=self.hash):
+            p = self._label(r.policy)
+            if (p, r.seed) in keys:
+                if p != r.policy:
+                    r = replace(r, policy=p)
+                out[(p, r.seed)] = r
+        return out
 
     # ------------------------------------------------------------------ leases
     def claim(self, keys) -> list:

@@ -18,19 +18,11 @@ from . import iid as _iid
 from . import verify as _verify
 
 
-EMPTY_LAW = {"dist": "empty", "mean": 0.0, "std": 0.0}
 
 
 def law_of(scheme: str, shape: tuple, **kwargs) -> dict | None:
-    """Scheme.describe(shape, **kwargs), or EMPTY_LAW for a zero-element shape (after the same argument checks).
-
-    A zero-size layer (nn.Linear(0, 4): weight (4, 0), fan_in 0) holds no value to draw, and the variance
-    laws divide by the fan (ZeroDivisionError there); torch.nn.init's own functions are no-ops on it."""
-    s = get_scheme(scheme)
-    if math.prod(shape) == 0:     # the arguments are checked on a same-rank shape with every size >= 1
-        s.describe(tuple(max(d, 1) for d in shape), **kwargs)
-        return dict(EMPTY_LAW)
-    return s.describe(shape, **kwargs)
+    """Scheme.describe(shape, **kwargs): EMPTY_LAW for a zero-element shape, after the same argument checks."""
+    return get_scheme(scheme).describe(tuple(shape), **kwargs)
 
 
 @dataclass

@@ -71,6 +71,13 @@ class Scheme:
         """
         if self.law is None:
             return None
+        shape = tuple(shape)
+        if math.prod(shape) == 0:
+            # A zero-size layer (nn.Linear(0, 4): weight (4, 0), fan 0) holds nothing to draw and the variance
+            # laws would divide by its fan; torch.nn.init's functions are no-ops there.  The arguments are
+            # still checked, on a same-rank shape with every size >= 1.
+            self.describe(tuple(max(d, 1) for d in shape), **kwargs)
+            return dict(EMPTY_LAW)
         bound = self.bind(**kwargs)
         if self.builtin:   # the scheme's own argument checks: bad arguments raise here too
             # A combination that passed once passes again: remember it (a plan describes every parameter).
@@ -93,6 +100,7 @@ class Scheme:
                 "params": list(self.params), "builtin": self.builtin}
 
 
+EMPTY_LAW = {"dist": "empty", "mean": 0.0, "std": 0.0}   # the law of a tensor with no entries
 _VALIDATED: set = set()   # (scheme function id, shape, bound kwargs) that passed the scheme's own checks
 
 

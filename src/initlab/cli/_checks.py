@@ -206,3 +206,18 @@ def writable_folder(folder: str, where: str, flag: str, example: str) -> None:
                            f"{e.strerror or e}; pass another {flag} DIR") from None
     if not os.access(path, os.W_OK):
         raise bad_argument(where, flag, folder, "a writable folder", f"pass another {flag} DIR")
+
+
+def executor_flags(p, what: str, *, retries: bool = True) -> None:
+    """--executor / --address (/ --max-retries) of the commands that can sweep on Ray; `what` says what one
+    Ray task trains there."""
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help=f"local (default): this process and its worker processes; ray: {what} (needs the ray "
+                        "extra; see docs/ray.md)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join with --executor ray: auto (started with `ray start --head` on this "
+                        "machine), HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
+    if retries:
+        p.add_argument("--max-retries", type=integer("--max-retries", 0, 100, "a count", 2), default=2, metavar="N",
+                       help="with --executor ray: run a failed task (it raised, or its worker died) again up to N "
+                            "times before its runs are reported failed (default %(default)s)")

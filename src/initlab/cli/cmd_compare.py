@@ -69,15 +69,7 @@ def register(sub) -> None:
     p.add_argument("--workers", default="auto", type=ck.parallel("--workers"), help="processes training slices of the models (stacked-MLP path "
                    "on the CPU), one thread each, or auto (default): one per core when that path runs with small "
                    "matmuls (largest layer in*out*batch <= 2^24); results do not depend on it")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local (default): this process and its worker processes; ray: each chunk of models is "
-                        "one Ray task (needs the ray extra; see docs/ray.md)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="Ray cluster to join with --executor ray: auto (started with `ray start --head` on this "
-                        "machine), HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
-    p.add_argument("--max-retries", type=ck.integer("--max-retries", 0, 100, "a count", 2), default=2, metavar="N",
-                   help="with --executor ray: run a failed task (it raised, or its worker died) again up to N times "
-                        "before its runs are reported failed (default %(default)s)")
+    ck.executor_flags(p, "each chunk of models is one Ray task")
     p.add_argument("--report", default=None,
                    help="report folder (default: report/<data>-<model>-<config hash>-<selection>/ next to the store, "
                    "one per config and selection of policies and seeds, listed in report/index.html)")

@@ -72,15 +72,7 @@ def register(sub) -> None:
     p.add_argument("--final-only", action="store_true",
                    help="measure the errors only after the last epoch (faster; no epoch-wise map, not with "
                         "--axis epochs)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local (default): worker processes here; ray: each (width bucket, seed) is one Ray task "
-                        "(needs the ray extra; see docs/ray.md)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="Ray cluster to join with --executor ray: auto, HOST:6379 or ray://HOST:10001 "
-                        "(default: start a local Ray)")
-    p.add_argument("--max-retries", type=ck.integer("--max-retries", 0, 100, "a count", 2), default=2, metavar="N",
-                   help="with --executor ray: run a failed task (it raised, or its worker died) again up to N times "
-                        "before its runs are reported failed (default %(default)s)")
+    ck.executor_flags(p, "each (width bucket, seed) is one Ray task")
     p.add_argument("--store", default=None, metavar="PATH", help="SQLite run store; finished widths are skipped")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures into DIR")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress stays on stderr)")

@@ -26,12 +26,8 @@ def register(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="write no PNG")
     p.add_argument("--threads", type=ck.parallel("--threads", auto=False), default=1, metavar="N",
                    help="torch threads (default 1: the models are small and one thread is fastest on a busy machine)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="where the reproductions that sweep (constant-and-uniform, housing) train: local (default) "
-                        "or ray, each chunk of models one Ray task (see docs/ray.md); the others train here")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="Ray cluster to join with --executor ray: auto, HOST:6379 or ray://HOST:10001 "
-                        "(default: start a local Ray)")
+    ck.executor_flags(p, "the chunks of the reproductions that sweep (constant-and-uniform, housing) are Ray tasks; "
+                         "the others train here", retries=False)
     p.set_defaults(func=run)
 
 

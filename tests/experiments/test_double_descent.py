@@ -201,3 +201,9 @@ def test_any_policy_and_the_peak_comparison():
     assert {row["policy"] for row in r.runs} == {"torch-default", "xavier_uniform"} and r.trained == 4
     with pytest.raises(InitError, match="xavier_unifrom"):
         double_descent("width", data=data, policy="xavier_unifrom")
+
+
+def test_either_spelling_of_torch_default_is_the_same_double_descent_policy():
+    from initlab.experiments.double_descent import double_descent as dd
+    with pytest.raises(InitError, match="different from policy"):
+        dd("width", policy="torch_default", compare="torch-default", widths=[2], epochs=1, store=None)

@@ -56,7 +56,7 @@ def register(sub) -> None:
                    help="hidden widths (default: 17 geometric 2..512; samples axis: 16 45 128)")
     p.add_argument("--epochs", type=ck.epochs(), default=None, help="training epochs (default 1000)")
     p.add_argument("--seeds", type=ck.seeds(), default=1, help="number of seeds 0..N-1 (default 1)")
-    p.add_argument("--policy", default="torch-default", help="init policy (default torch-default)")
+    p.add_argument("--policy", default="torch_default", help="init policy (default torch_default: nn.Linear's own init)")
     p.add_argument("--compare", default=None, metavar="POLICY",
                    help="also run under this policy and report whether the threshold / peak width moves")
     p.add_argument("--samples", type=_ints("--samples", MAX_SAMPLES), nargs="+", default=None,

@@ -247,6 +247,11 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
             raise bad_argument(WHERE, arg, v, "a positive integer", f"e.g. {arg}=128")
     if not isinstance(policy, str) or not policy:
         raise bad_argument(WHERE, "policy", policy, "an init policy name", "e.g. policy='torch-default'")
+    from ..policy.api import canonical_name
+    # torch's own init under either spelling is the fast path, stored under the label double-descent stores
+    # have always used ('torch-default@w=64'), so old stores resume; other names keep the spelling given
+    legacy = lambda p: "torch-default" if isinstance(p, str) and canonical_name(p) == "torch_default" else p  # noqa: E731
+    policy, compare = legacy(policy), legacy(compare)
     if compare is not None and (not isinstance(compare, str) or compare == policy):
         raise bad_argument(WHERE, "compare", compare, f"a second policy name, different from policy={policy!r}",
                            "e.g. compare='xavier_uniform'")

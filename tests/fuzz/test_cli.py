@@ -11,9 +11,9 @@ base (so default paths like ./initlab-runs land there), with stdout and stderr c
 * nothing is written outside the temporary base (the repository and $HOME are unchanged).
 
 Work is kept tiny: 1 epoch, 1 seed, 50 samples, a 64-4-10 MLP, one thread, no worker processes, and
-`initlab demo` never serves (its launcher is replaced).  1,000 examples in the default suite (an example
-that does real work costs ~50 ms, ~100x one that fails fast; tests/fuzz/test_models.py adds 2,000 at the
-model level), 20,000 under the `slow` marker, derandomized.
+`initlab demo` never serves (its launcher is replaced).  2,000 examples in the default suite (an example
+that does real work costs ~50 ms, ~100x one that fails fast: ~15 s on a quiet 2-core machine;
+tests/fuzz/test_models.py adds 2,000 at the model level), 20,000 under the `slow` marker, derandomized.
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def _fuzz(n, base, store):
 
 
 def test_fuzz_cli_default_suite(cli_env):
-    _fuzz(1000, *cli_env)
+    _fuzz(2000, *cli_env)
 
 
 @pytest.mark.slow

@@ -65,12 +65,15 @@ class RunSink:
         written when presets were spelled 'torch-default') are found, and read back under these labels."""
         from ..policy.api import canonical_name
         self._as = {canonical_name(label): label for label in labels}
+        self._seen: dict = {}
 
     def _label(self, stored: str) -> str:
         if not self._as:
             return stored
-        from ..policy.api import canonical_name
-        return self._as.get(canonical_name(stored), stored)
+        if stored not in self._seen:             # done() is polled while waiting: resolve each label once
+            from ..policy.api import canonical_name
+            self._seen[stored] = self._as.get(canonical_name(stored), stored)
+        return self._seen[stored]
 
     @property
     def path(self):

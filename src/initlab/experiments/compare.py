@@ -57,6 +57,24 @@ def _apply_policy(model: nn.Module, policy: str, seed: int, example_inputs) -> N
     init_(model, policy, seed=seed, example_inputs=example_inputs)
 
 
+def example_inputs(tdata):
+    """What `auto` (and LSUV) calibrate on: the first 256 training samples, the same on every executor."""
+    return tdata.x_train[:min(256, tdata.n_train)]
+
+
+def build_models(factory, keys, example, ready=None) -> list:
+    """One initialized model per (policy, seed) of `keys`; a model already built for a key in `ready` (compare's
+    first-seed models) is taken from it instead.  The local chunk loop and the Ray task both build this way."""
+    models = []
+    for p, s in keys:
+        m = ready.pop((p, s), None) if ready is not None else None
+        if m is None:
+            m = factory()
+            _apply_policy(m, p, s, example)
+        models.append(m)
+    return models
+
+
 # ---------------------------------------------------------------------------- compare
 def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sgd", lr: float,
             batch_size: int, loss: str | None = None, store=None, device: str = "auto", progress=True,
@@ -116,7 +134,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     h = config_hash(config)
     spec = replace(spec, model_name=model_name, train=cfg,
                    data_fingerprint=_fingerprint(ds) if spec.executor == "ray" else "")
-    example = tdata.x_train[:min(256, tdata.n_train)]
+    example = example_inputs(tdata)
 
     # unknown policies fail here, before anything is trained; the models this builds are the first seed's
     # runs, kept for training (building and initializing them twice cost ~10 % of a small sweep)
@@ -172,13 +190,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                 first.clear()
                 chunks, paths, reasons, failed = run_compare(spec, pending, save, bar, sink)
             for ci, cj in enumerate(sink.claimed(chunks, log=bar.log) if spec.executor == "local" else [], start=1):
-                models = []
-                for p, s in cj:
-                    m = first.pop((p, s), None)
-                    if m is None:
-                        m = factory()
-                        _apply_policy(m, p, s, example)
-                    models.append(m)
+                models = build_models(factory, cj, example, ready=first)
                 bar.note = f"chunk {ci}/{len(chunks)}"
                 out = train_runs(models, [s for _, s in cj], tdata, cfg, path=path, progress=sink.ticking(bar),
                                  loss_kind=loss, workers=n_workers)

@@ -72,19 +72,14 @@ def _compare_data(spec, factory):
 def compare_chunk(spec, keys, hook=None):
     """Train the (policy, seed) `keys` of a compare sweep -> (RunResults in key order, path, path reason)."""
     _fault(hook, keys)
-    from ..compare import _apply_policy
+    from ..compare import build_models, example_inputs
     from ..compare_args import _model_factory
     from ..engine import train_runs
     before = _threads(spec)
     try:
         factory, _ = _model_factory(spec.model)
         tdata = _compare_data(spec, factory)
-        example = tdata.x_train[:min(256, tdata.n_train)]
-        models = []
-        for p, s in keys:
-            m = factory()
-            _apply_policy(m, p, s, example)
-            models.append(m)
+        models = build_models(factory, keys, example_inputs(tdata))
         out = train_runs(models, [s for _, s in keys], tdata, spec.train, path=spec.path, loss_kind=spec.train.loss,
                          workers=1)
         return out.results, out.path, out.reason

@@ -1,5 +1,6 @@
 """Fault injection on `initlab compare` and its store (issue 13, hostile use): SIGKILL at random points,
-two processes on one config, read-only / foreign / empty store files, a pickle planted in the cwd.
+two processes on one config (compare, and double descent through the same RunSink), read-only / foreign /
+empty store files, a pickle planted in the cwd.
 
 Each scenario runs real `initlab compare` processes on a small digits model (a few seconds each); the
 kill points come from a fixed seed.  "Finished" means committed to the store: a reader polls it while
@@ -271,3 +272,74 @@ def test_two_configs_on_one_store_keep_their_own_report_folders(tmp_path, capsys
         assert Path(doc["report"]["html"]) == d / "report.html" and (d / "report.html").is_file()
     index = (tmp_path / "report" / "index.html").read_text()
     assert all(f'href="{d.name}/report.html"' in index for d in dirs)
+
+
+# ----------------------------------------------------------------------------- double descent on one store
+DD_CHILD = textwrap.dedent("""
+    import json, os, pathlib, sys, time
+    import torch
+    from initlab.experiments.double_descent import double_descent
+    store, rendezvous = sys.argv[1], pathlib.Path(sys.argv[2])
+    g = torch.Generator().manual_seed(0)
+    x, xt = torch.randn(400, 8, generator=g), torch.randn(200, 8, generator=g)
+    data = (x, (x[:, 0] > 0).long(), xt, (xt[:, 0] > 0).long())
+    (rendezvous / f"ready.{os.getpid()}").touch()
+    t = time.monotonic()
+    while len(list(rendezvous.glob("ready.*"))) < int(sys.argv[3]) and time.monotonic() - t < 60:
+        time.sleep(0.02)
+    r = double_descent("width", data=data, widths=[2, 4, 8, 16, 32, 64], epochs=int(sys.argv[4]), seeds=1,
+                       store=store, batch_size=32, threads=1, max_models=1, final_only=True)
+    print(json.dumps({"trained": r.trained, "skipped": r.skipped, "config_hash": list(r.config_hashes.values())[0],
+                      "runs": {f"{x['width']}": x["test_err"] for x in r.runs}}))
+""")
+DD_TOTAL = 6          # widths, one seed; max_models=1: one bucket (one save) per width
+
+
+def _dd(store: Path, rendezvous: Path, meet: int, epochs: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", DD_CHILD, str(store), str(rendezvous), str(meet), str(epochs)],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_double_descents_of_one_config_started_together_train_each_run_once(tmp_path):
+    (tmp_path / "rv").mkdir()
+    store = tmp_path / "dd.sqlite"
+    procs = [_dd(store, tmp_path / "rv", 2, 10) for _ in range(2)]
+    docs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        docs.append(json.loads(out))
+    assert sum(d["trained"] for d in docs) == DD_TOTAL, docs           # each run trained exactly once
+    assert [d["trained"] + d["skipped"] for d in docs] == [DD_TOTAL, DD_TOTAL]
+    assert docs[0]["runs"] == docs[1]["runs"] and len(docs[0]["runs"]) == DD_TOTAL   # the same curve, loaded
+    assert len(_rows(store)) == DD_TOTAL
+    _intact(store)
+    with RunStore(store, readonly=True) as s:
+        assert s.holders(docs[0]["config_hash"]) == {}
+
+
+def test_a_double_descent_killed_while_another_waits_loses_nothing_and_the_waiter_takes_over(tmp_path):
+    rv = tmp_path / "rv"
+    rv.mkdir()
+    store = tmp_path / "dd.sqlite"
+    owner = _dd(store, rv, 1, 150)                     # leases every run at once, saves one per width bucket
+    waiter = _dd(store, rv, 2, 150)                    # starts up now, goes once this test says so
+    deadline = time.monotonic() + 60
+    while len(_rows(store)) < 1 and owner.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (rv / "ready.test").touch()                        # go: the waiter finds the other runs leased by a live owner
+    seen = _kill_when(owner, store, 1, 0.4)            # SIGKILL the owner mid-sweep
+    assert owner.returncode == -signal.SIGKILL
+    assert 1 <= len(seen) < DD_TOTAL
+    after = _rows(store)
+    assert {k: after.get(k) for k in seen} == seen    # every saved run survived, unchanged
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    doc = json.loads(out)
+    final = _rows(store)
+    assert len(final) == DD_TOTAL and {k: final[k] for k in seen} == seen
+    # the waiter loaded what the owner had saved and trained only the rest (each run trained once)
+    assert doc["trained"] + doc["skipped"] == DD_TOTAL and len(seen) <= doc["skipped"] <= len(after)
+    _intact(store)
+    with RunStore(store, readonly=True) as s:
+        assert s.holders(doc["config_hash"]) == {}   # the dead owner's leases were taken over and ended

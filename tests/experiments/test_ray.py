@@ -242,7 +242,7 @@ def test_a_killed_driver_loses_no_finished_run(tmp_path, capsys):
 
 
 def test_double_descent_on_ray_leaves_the_runs_another_process_holds(tmp_path):
-    """dd_leases.shared_sweep leases the bucket runs before they go to Ray: a run another process holds is not
+    """dd_runs.sweep leases the bucket runs through the RunSink before they go to Ray: a run another process holds is not
     submitted; it is loaded once that process has saved it."""
     import threading
     import time

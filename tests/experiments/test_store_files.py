@@ -209,9 +209,9 @@ def test_report_folder_per_config_and_index(tmp_path):
 def test_double_descent_trains_only_its_leased_runs_and_loads_the_others(tmp_path, monkeypatch):
     import torch
 
-    from initlab.experiments import dd_leases
+    from initlab.experiments import sink
     from initlab.experiments.double_descent import double_descent
-    monkeypatch.setattr(dd_leases, "POLL_S", 0.05)
+    monkeypatch.setattr(sink, "POLL_S", 0.05)
     g = torch.Generator().manual_seed(0)
     x, xt = torch.randn(120, 6, generator=g), torch.randn(60, 6, generator=g)
     data = (x, (x[:, 0] > 0).long(), xt, (xt[:, 0] > 0).long())

@@ -42,6 +42,9 @@ sweep stores one config per training-set size (``n_train``), so its n = 4000 run
 runs of the model-wise sweep.  History rows: {"epoch", "train_loss", "train_err", "test_loss",
 "test_err"} at the measured epochs only.
 
+Each sweep (one policy, one training-set size) goes through the run sink like compare (dd_runs.py): two
+sweeps of one config started together train each run once, and a SIGKILL loses no saved run.
+
 Speed: widths and seeds train concurrently as width buckets through the engine (see dd_sweep.py,
 engine/mlp_kernel.py), the buckets spread over one single-thread worker process per core (``threads``
 given: one process with that many threads); a record's ``seconds`` is its bucket's wall time divided
@@ -63,10 +66,9 @@ from ..errors import bad_argument, check_finite, unknown_choice
 from . import dd_sweep as eng
 from .dd_analysis import (_compare, _pct, analyze_epochwise, analyze_modelwise, analyze_samplewise,  # noqa: F401
                           find_threshold)
-from .dd_leases import shared_sweep
 from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: F401
 from .dd_result import DoubleDescentResult
-from .records import DIVERGED, FINISHED, RunRecord, config_hash
+from .dd_runs import parse_label, run_label, sweep
 from .sink import open_store
 from .sweep import DEFAULT_RETRIES, dd_spec
 
@@ -84,90 +86,6 @@ RECIPE = "MLP in-h-h-out, ReLU; Adam(lr, betas=(0.9, 0.999), eps=1e-8, no weight
 def geometric_widths(lo: int = 2, hi: int = 512, n: int = 17) -> list[int]:
     """n integer widths geometric from lo to hi (duplicates removed)."""
     return sorted({int(round(lo * (hi / lo) ** (i / (n - 1)))) for i in range(n)})
-
-
-def run_label(policy: str, width: int) -> str:
-    """Store label of one width: ``"torch-default@w=64"``."""
-    return f"{policy}@w={int(width)}"
-
-
-def parse_label(label: str) -> tuple[str, int]:
-    """Inverse of `run_label`."""
-    policy, _, w = label.rpartition("@w=")
-    return policy, int(w)
-
-
-# --------------------------------------------------------------------------- one sweep (one policy, one n)
-def _sweep(policy, widths, seeds, n, *, get_data, base_config, epochs, batch_size, lr, schedule, store,
-           log, max_models, workers, spec=None, failed=None):
-    x_tr, y_tr, x_te, y_te, n_out, info = get_data(n)
-    data = (x_tr, y_tr, x_te, y_te)
-    cfg = dict(base_config, n_train=int(len(y_tr)), n_in=int(x_tr.shape[1]), n_out=int(n_out))
-    h = config_hash(cfg)
-    done = store.done(h) if store is not None else set()
-    records, trained, skipped, buckets = {}, 0, 0, []
-    if store is not None:
-        for r in store.runs(h):
-            p, w = parse_label(r.policy)
-            if p == policy and w in widths and r.seed in seeds:
-                records[(w, r.seed)] = r
-    todo_w = [w for w in widths if any((run_label(policy, w), s) not in done for s in seeds)]
-    skipped = sum(1 for w in widths for s in seeds if (run_label(policy, w), s) in done)
-    todo_s = sorted({s for w in todo_w for s in seeds if (run_label(policy, w), s) not in done})
-
-    def finished(b, results, dt):
-        nonlocal trained
-        buckets.append({"n_train": cfg["n_train"], "widths": b.widths, "seeds": b.seeds, "padded_to": b.P,
-                        "seconds": round(dt, 2)})
-        for (w, s), r in results.items():
-            if (run_label(policy, w), s) in done:
-                continue
-            final = dict(r.final)
-            if r.status == DIVERGED:          # a diverged run counts as NaN in the curves, as it always did
-                final = {k: (v if k == "epoch" else math.nan) for k, v in (final or {"epoch": 0}).items()}
-            rec = RunRecord(policy=run_label(policy, w), seed=int(s), config_hash=h, status=r.status,
-                            history=r.history, final=final, seconds=r.seconds)
-            records[(w, s)] = rec
-            trained += 1
-            if store is not None:
-                store.save(rec, cfg)
-        log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds} (padded to {b.P}): {epochs} epochs in {dt:.1f} s"
-            + (" (saved)" if store is not None else ""))
-    def lost(b, error):
-        failed.extend({"policy": policy, "width": w, "seed": s, "n_train": cfg["n_train"], "error": error,
-                       "attempts": 1 + spec.max_retries} for s in b.seeds for w in b.widths
-                      if (run_label(policy, w), s) not in done)
-        log(f"n={cfg['n_train']} widths {b.widths} x seeds {b.seeds}: FAILED after {1 + spec.max_retries} "
-            f"attempt(s): {error}")
-    if todo_w and spec is not None and spec.executor == "ray":
-        from .executors.ray_executor import run_buckets
-        plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
-        # one task per (bucket, seed): Ray spreads them over its workers (each model's numbers are its own)
-        run_buckets(spec, [eng.Bucket(b.widths, [s]) for b in plan for s in b.seeds], n, policy, finished, lost)
-    elif todo_w:
-        plan = eng.plan_buckets(todo_w, todo_s, cfg["n_in"], n_out, batch_size, max_models=max_models)
-        n_workers = eng.default_workers(None, len(plan)) if workers is None else workers
-        eng.train_buckets(plan, data, policy=policy, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-                          workers=n_workers, progress=_Ticker(epochs, log), on_done=finished)
-    return {"config": cfg, "hash": h, "records": records, "trained": trained, "skipped": skipped,
-            "buckets": buckets, "data_info": info}
-
-
-class _Ticker:
-    """fit's progress sink for the log: a line every tenth of a bucket's epochs (this process's buckets)."""
-
-    def __init__(self, epochs, log):
-        self.epochs, self.log, self.done, self.t0 = epochs, log, 0.0, time.perf_counter()
-        self.every = max(1, epochs // 10)
-        self.last = 0
-
-    def update(self, n: float = 1) -> None:
-        self.done += n
-        e = int(self.done + 1e-9) % self.epochs
-        if e and e % self.every == 0 and e != self.last:
-            self.last = e
-            el = time.perf_counter() - self.t0
-            self.log(f"  epoch {e}/{self.epochs} of a bucket, {el:.0f} s so far")
 
 
 def _curves(records, widths, seeds, schedule):
@@ -342,7 +260,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
         per_width = {w: [] for w in widths}
         hashes, runs, trained, skipped, buckets, cfg = {}, [], 0, 0, [], None
         for n in samples:
-            sw = shared_sweep(_sweep, policy, widths, seeds, n, **kw)
+            sw = sweep(policy, widths, seeds, n, **kw)
             cfg = cfg or sw["config"]
             hashes[sw["config"]["n_train"]] = sw["hash"]
             curves, _ = _curves(sw["records"], widths, seeds, schedule)
@@ -362,7 +280,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
                                    "test_err": {str(w): v for w, v in per_width.items()}, "analysis": sa},
                                    verdict=verdict, runs=runs, trained=trained, skipped=skipped, buckets=buckets)
     n = full_n  # None: all of a pre-loaded training set
-    sw = shared_sweep(_sweep, policy, widths, seeds, n, **kw)
+    sw = sweep(policy, widths, seeds, n, **kw)
     curves, mats = _curves(sw["records"], widths, seeds, schedule)
     an = analyze_modelwise(widths, curves["train_err"], curves["test_err"], tol=tol, min_rise=min_rise)
     res = DoubleDescentResult(axis=axis, policy=policy, config=dict(sw["config"], data_info=sw["data_info"]),
@@ -376,7 +294,7 @@ def _run(axis, policy, compare, widths, seeds, samples, n_train, get_data, base,
         res.epochwise = {"epochs": mats["epochs"], "widths": mats["widths"], "train_err": mats["train_err"],
                          "test_err": mats["test_err"]}
     if compare is not None:
-        sw2 = shared_sweep(_sweep, compare, widths, seeds, n, **kw)
+        sw2 = sweep(compare, widths, seeds, n, **kw)
         c2, _ = _curves(sw2["records"], widths, seeds, schedule)
         an2 = analyze_modelwise(widths, c2["train_err"], c2["test_err"], tol=tol, min_rise=min_rise)
         res.trained += sw2["trained"]

@@ -50,12 +50,15 @@ class RunSink:
     leased); sink.update(fraction) advances the bar (fit calls it per step) and renews the leases;
     close() releases what is still leased and closes what it opened."""
 
-    def __init__(self, store, config: dict, config_hash: str, *, progress=None, where: str = "store"):
+    def __init__(self, store, config: dict, config_hash: str, *, progress=None, where: str = "store",
+                 ttl: float | None = None):
         from .store_leases import LEASE_TTL_S, new_owner
         self.store, self._owned = open_store(store, where)
         self.config, self.hash, self.progress = config, config_hash, progress
         self.saved = 0
-        self.owner, self.ttl = new_owner(), LEASE_TTL_S
+        # ttl: how long a lease lasts without renewal (compare: LEASE_TTL_S; double descent, whose width buckets
+        # train for minutes between saves: dd_runs.DD_LEASE_TTL_S)
+        self.owner, self.ttl = new_owner(), LEASE_TTL_S if ttl is None else float(ttl)
         self._held: set = set()
         self._renewed = time.monotonic()
         self._as: dict = {}                      # canonical policy name -> the spelling this sweep asked for
@@ -107,13 +110,15 @@ class RunSink:
         self._renewed = time.monotonic()
         return got
 
-    def claimed(self, chunks, *, log=None, poll_s: float = POLL_S):
+    def claimed(self, chunks, *, log=None, poll_s: float | None = None):
         """Yield the runs of `chunks` (lists of (policy, seed)) that this process trains, chunk by chunk.
 
         Each chunk is claimed just before it is yielded; runs another process holds are put aside, and once
         this process's chunks are done it waits for them: those that appear in the store are left to the
         caller to load (sink.existing), those whose owner died or let its lease expire are claimed and
-        yielded (in chunks no larger than the largest given).  Without a store every chunk is yielded."""
+        yielded (in chunks no larger than the largest given).  Without a store every chunk is yielded.
+        poll_s: how often the store is looked at while waiting (default POLL_S)."""
+        poll_s = POLL_S if poll_s is None else poll_s
         if self.store is None:
             yield from (list(c) for c in chunks if c)
             return
@@ -178,6 +183,7 @@ class RunSink:
             self.store.save(record, self.config)       # deletes the run's lease in the same transaction
             self._held.discard((record.policy, int(record.seed)))
             self.saved += 1
+            self._renew()                              # (if due) for callers whose steps tick elsewhere
 
     def update(self, n: float = 1) -> None:
         if self.progress is not None:

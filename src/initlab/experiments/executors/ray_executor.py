@@ -2,7 +2,7 @@
 
     with session(spec, where) as ray: ...          # ray.init (a local Ray, or spec.address), shut down after
     run_compare(spec, pending, save, bar, sink)    # compare's chunks as Ray tasks (leased through the sink)
-    run_buckets(spec, plan, n, policy, on_done, on_failed, log)   # double descent's width buckets
+    run_buckets(spec, plan, n, policy, on_done, on_failed, tick)  # double descent's width buckets (dd_runs.py)
 
 * A chunk is one task (num_cpus = threads per task, default 1) running tasks.py on a worker; its results come
   back through `ray.wait` as it finishes and the driver saves them at once (a killed driver loses no
@@ -187,15 +187,16 @@ def run_compare(spec, pending, save, bar, sink):
     return chunks, paths, reasons, failed
 
 
-def run_buckets(spec, plan, n, policy, on_done, on_failed) -> None:
+def run_buckets(spec, plan, n, policy, on_done, on_failed, tick=None) -> None:
     """Double descent's width buckets on Ray (Ray must be up: see `session`); on_done(bucket, {(w, s):
-    RunResult}, seconds) / on_failed(bucket, error) are called in this process as each bucket ends."""
+    RunResult}, seconds) / on_failed(bucket, error) are called in this process as each bucket ends, and tick()
+    while waiting (dd_runs.py passes its RunSink's keep_alive: the leases of the runs on Ray stay renewed)."""
     import ray
     remote = ray.remote(tasks.dd_bucket).options(**_options(spec, ray, "initlab.double_descent"))
     spec_ref = ray.put(spec)
     hook = os.environ.get(tasks.FAULT_ENV)
     refs = {remote.remote(spec_ref, n, b.widths, b.seeds, policy, hook): i for i, b in enumerate(plan)}
-    for i, value, error in stream(ray, refs):
+    for i, value, error in stream(ray, refs, tick=tick):
         if error is not None:
             on_failed(plan[i], error)
         else:

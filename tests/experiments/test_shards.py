@@ -87,13 +87,13 @@ def test_divergence_inside_a_child_slice_is_recorded():
 
 def test_a_failing_child_raises_in_the_parent(monkeypatch):
     """A worker's exception is re-raised by the parent (and `auto` then falls back to sequential)."""
-    real = shards._run_job
+    real = shards.run_job
 
     def flaky(job, progress):
         if job[2][0] == 9:                             # only the child's slice starts with seed 9
             raise ValueError("boom in the worker")
         return real(job, progress)
-    monkeypatch.setattr(shards, "_run_job", flaky)
+    monkeypatch.setattr(shards, "run_job", flaky)
     data = _data()
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
     with pytest.raises(RuntimeError, match="boom in the worker"):
@@ -151,14 +151,14 @@ def test_a_failed_fork_trains_in_this_process(monkeypatch):
 
 
 def test_unpicklable_results_are_reported_not_lost(monkeypatch):
-    real = shards._run_job
+    real = shards.run_job
 
     def odd(job, progress):
         res = real(job, progress)
         if job[2][0] == 7:
             res[0].final["bad"] = lambda: None          # a lambda cannot be pickled
         return res
-    monkeypatch.setattr(shards, "_run_job", odd)
+    monkeypatch.setattr(shards, "run_job", odd)
     with pytest.raises(RuntimeError, match="could not send the results back"):
         shards.fit_sharded("stacked-mlp", _models("mlp:12-8-4:relu", 4, torch.float32), [0, 0, 7, 7], _data(),
                                      TrainConfig(epochs=1, lr=0.05, batch_size=16), None, "cross_entropy", 2)
@@ -183,13 +183,13 @@ def test_a_hung_child_is_stopped_and_the_sweep_goes_on(monkeypatch):
     """A worker that stops sending heartbeats is killed; `auto` then retrains everything sequentially."""
     import multiprocessing as mp
     import time as _time
-    real = shards._run_job
+    real = shards.run_job
 
     def stuck(job, progress):
         if job[2][0] == 9:
             _time.sleep(600)                                      # the child hangs (a lock inherited at fork)
         return real(job, progress)
-    monkeypatch.setattr(shards, "_run_job", stuck)
+    monkeypatch.setattr(shards, "run_job", stuck)
     monkeypatch.setattr(shards, "HUNG_MIN_S", 1.0)
     data = _data()
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=16)
@@ -197,3 +197,19 @@ def test_a_hung_child_is_stopped_and_the_sweep_goes_on(monkeypatch):
     assert out.path == "sequential" and "sent no sign of life" in out.reason
     assert all(r.status == "finished" for r in out.results)
     assert not [p for p in mp.active_children() if p.name.startswith("initlab-shard")]
+
+
+def test_run_job_is_the_engine_entry_point_the_shards_and_ray_tasks_share():
+    """engine.run_job trains one job exactly as a shard worker does (one process here, two workers there)."""
+    from initlab.experiments.engine import run_job
+    data = _data()
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=16, dtype=torch.float64)
+    models = _models("mlp:12-16-4:relu", 4)
+    twins = copy.deepcopy(models)
+    one = run_job(("stacked-mlp", models, [0, 0, 1, 1], data, cfg, "cross_entropy"))
+    two = shards.fit_sharded("stacked-mlp", twins, [0, 0, 1, 1], data, cfg, None, "cross_entropy", 2)
+    assert len(one) == 4 and all(r.status == "finished" for r in one)
+    for a, b in zip(one, two):
+        assert a.final == pytest.approx(b.final, rel=1e-9)
+    for m, t in zip(models, twins):                   # trained in place, as the workers' weights come back
+        assert all(torch.allclose(p, q, rtol=1e-9) for p, q in zip(m.parameters(), t.parameters()))

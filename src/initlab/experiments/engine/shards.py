@@ -13,7 +13,8 @@ parent trains the first slice itself and drives the progress bar.  A child dies 
 (PR_SET_PDEATHSIG), and the parent kills its children when it stops early (Ctrl-C, an error).
 
 Work comes as *jobs* (the models of one stack: engine, models, seeds, data, config, loss); each worker
-trains its list of jobs one after another through `fit`.  Every model's arithmetic is its own (see
+trains its list of jobs one after another through `run_job` (the engine's one-job entry point, which a Ray
+task calls too).  Every model's arithmetic is its own (see
 stack.py), so sharding changes which models share a batched matmul, not what any model computes:
 results agree with one process to float rounding.  compare cuts one chunk into equal slices
 (`fit_sharded`); double descent hands each worker whole width buckets balanced by cost (`run_jobs`).
@@ -95,7 +96,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _run_job(job, progress) -> list:
+def run_job(job, progress=None) -> list:
+    """Train one job through the engine: the one entry point for a unit of work, used by this module's shard
+    loop (this process and every worker) and by a Ray task (executors/tasks.py).
+
+    job = (stack, models, seeds, data, cfg, loss_kind): `stack` a name of train.STACKS ("stacked-mlp",
+    "vmap", "sequential"), `models` the nn.Modules (trained in place: their final weights stay in them),
+    `seeds` one engine seed per model (mini-batch order, dropout masks), `data` a TrainData, `cfg` a
+    TrainConfig, `loss_kind` the loss ("cross_entropy", "mse").  progress: None or anything with
+    update(n) (fit ticks it per step).  Returns one RunResult per model, in model order.
+
+        >>> run_job(("sequential", [model], [0], data, TrainConfig(epochs=2, lr=0.1), "cross_entropy"))
+    """
     from .fit import fit
     from .train import STACKS
     engine, models, seeds, data, cfg, kind = job
@@ -108,7 +120,7 @@ def _child(conn, buf, offs, jobs, parent) -> None:
     try:
         torch.set_num_threads(1)
         beat = _Beat(conn)
-        results = [_run_job(job, beat) for job in jobs]
+        results = [run_job(job, beat) for job in jobs]
         params = _params([m for job in jobs for m in job[1]])
         with torch.no_grad():
             for v, p in zip(_views(buf, params, offs), params):
@@ -183,7 +195,7 @@ def fit_sharded(engine, models, seeds, data, cfg, progress, kind, workers: int) 
 def _local(jobs, progress, on_done) -> list:
     out = []
     for job in jobs:
-        out.append(_run_job(job, progress))
+        out.append(run_job(job, progress))
         if on_done is not None:
             on_done(job, out[-1])
     return out

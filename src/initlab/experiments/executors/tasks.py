@@ -2,7 +2,8 @@
 
 compare_chunk    (policy, seed) models built from the spec's model (zoo text, importable factory or pickled
                  module), initialized by initlab.init_, trained by engine.train_runs as ONE vectorized stack
-dd_bucket        one width bucket of double descent: engine job from dd_sweep.bucket_job, trained by fit
+dd_bucket        one width bucket of double descent: engine job from dd_sweep.bucket_job, trained by
+                 engine.run_job (what the local shard loop runs for each job)
 
 The worker loads the data set itself from its name and options (nothing large is pickled through the
 driver) and keeps the last one loaded, so later chunks on the same worker process reuse it.  Only the
@@ -91,9 +92,9 @@ def dd_bucket(spec, n, widths, seeds, policy, hook=None):
     """Train one double-descent bucket -> ({(width, seed): RunResult}, seconds)."""
     from .. import dd_sweep as eng
     from ..dd_data import _resolve_data
-    from ..double_descent import run_label
+    from ..dd_runs import run_label
     _fault(hook, [(run_label(policy, w), s) for s in seeds for w in widths])
-    from ..engine.shards import _run_job
+    from ..engine import run_job
     before = _threads(spec)
     try:
         def load():
@@ -102,7 +103,7 @@ def dd_bucket(spec, n, widths, seeds, policy, hook=None):
         key = ("dd", spec.data_fingerprint, repr(sorted(spec.data_options.items())), n)
         tdata = _cached(key, load)
         job, pairs = eng.bucket_job(eng.Bucket(list(widths), list(seeds)), tdata, spec.train, policy)
-        res = _run_job(job, None)
+        res = run_job(job)
         return dict(zip(pairs, res)), (res[0].seconds * len(res) if res else 0.0)   # as dd_sweep.train_buckets
     finally:
         torch.set_num_threads(before)

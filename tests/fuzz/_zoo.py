@@ -150,23 +150,12 @@ def _ids(t=4):
 
 
 def _hf(kind):
-    import transformers as T
-    if kind == "gpt2":
-        return T.GPT2LMHeadModel(T.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=V, n_positions=16,
-                                              bos_token_id=0, eos_token_id=0))
-    if kind == "bert":
-        return T.BertForMaskedLM(T.BertConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
-                                              intermediate_size=16, vocab_size=V, max_position_embeddings=16,
-                                              pad_token_id=0))
+    from tests import _hf_tiny as hf_tiny          # the tiny configs, shared with tests/models
     if kind == "vit":
-        return T.ViTForImageClassification(T.ViTConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
-                                                       intermediate_size=16, image_size=8, patch_size=4, num_labels=3))
-    if kind == "llama":
-        return T.LlamaForCausalLM(T.LlamaConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
-                                                num_key_value_heads=1, intermediate_size=16, vocab_size=V,
-                                                max_position_embeddings=16))
-    return T.T5ForConditionalGeneration(T.T5Config(num_layers=1, d_model=8, d_kv=4, num_heads=2, d_ff=16,
-                                                   vocab_size=V, decoder_start_token_id=0))
+        return hf_tiny.vit(layers=1, d=8, image=8, labels=3)
+    if kind == "t5":
+        return hf_tiny.t5(layers=1, d=8, vocab=V)
+    return getattr(hf_tiny, kind)(layers=1, d=8, vocab=V, positions=16)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,26 +1,11 @@
 """Small real models for the policy and diagnose tests: Hugging Face GPT-2, BERT MLM and ViT built from
-configs (offline: HF_HUB_OFFLINE=1, no weights downloaded), torch's TransformerEncoder, an LSTM language
+configs (tests/_hf_tiny.py: offline, no weights downloaded), torch's TransformerEncoder, an LSTM language
 model, a MultiheadAttention model and a timm-style ViT (written here: timm is not a dependency)."""
-import os
+import pytest
+import torch
+import torch.nn as nn
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-try:                       # a dev dependency; without it only the Hugging Face cases skip
-    import transformers as T
-    T.logging.set_verbosity_error()
-except ImportError:        # pragma: no cover - the dev extra installs it
-    T = None
-
-
-def _hf():
-    if T is None:
-        pytest.skip("transformers is not installed (pip install -e '.[dev]')")
-    return T
+from tests import _hf_tiny as hf_tiny   # the tiny Hugging Face configs, shared with tests/fuzz/_zoo.py
 
 V = 1000          # vocabulary: ln V = 6.91
 D = 64
@@ -140,23 +125,15 @@ class TimmViT(nn.Module):
 
 
 def gpt2(layers=2, d=D, tie=True):
-    T = _hf()
-    return T.GPT2LMHeadModel(T.GPT2Config(n_layer=layers, n_embd=d, n_head=2, vocab_size=V, n_positions=64,
-                                          tie_word_embeddings=tie, bos_token_id=0, eos_token_id=0))
+    return hf_tiny.gpt2(layers, d, V, 64, tie=tie)
 
 
 def bert(layers=2, d=D):
-    T = _hf()
-    return T.BertForMaskedLM(T.BertConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
-                                          intermediate_size=2 * d, vocab_size=V, max_position_embeddings=64,
-                                          pad_token_id=0))
+    return hf_tiny.bert(layers, d, V, 64)
 
 
 def vit(layers=2, d=D):
-    T = _hf()
-    return T.ViTForImageClassification(T.ViTConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
-                                                   intermediate_size=2 * d, image_size=16, patch_size=4,
-                                                   num_labels=10))
+    return hf_tiny.vit(layers, d, image=16, labels=10)
 
 
 @pytest.fixture
@@ -196,4 +173,4 @@ def mk():
     """The builders above, for tests (conftest helpers are not importable under --import-mode=importlib)."""
     import types
     return types.SimpleNamespace(gpt2=gpt2, bert=bert, vit=vit, EncoderLM=EncoderLM, LSTMLM=LSTMLM, MHANet=MHANet,
-                                 TimmViT=TimmViT, logits=logits, V=V, D=D, T=T)
+                                 TimmViT=TimmViT, logits=logits, V=V, D=D, T=hf_tiny.T)

@@ -1,0 +1,60 @@
+"""Tiny Hugging Face models built from configs, written once for every test that needs one: the model tests
+(tests/models/conftest.py: GPT-2, BERT, ViT at width 64) and the model fuzz (tests/fuzz/_zoo.py: all five at
+width 8).  Offline: HF_HUB_OFFLINE=1, no weights are downloaded.  Two heads everywhere, feed-forward width
+2 * d; without `transformers` (a dev dependency) a test that builds one skips.
+
+    from tests._hf_tiny import gpt2
+    model = gpt2(layers=1, d=8, vocab=32, positions=16)
+"""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+try:                       # a dev dependency; without it only the Hugging Face cases skip
+    import transformers as T
+    T.logging.set_verbosity_error()
+except ImportError:        # pragma: no cover - the dev extra installs it
+    T = None
+
+
+def hf():
+    """The transformers module, or a skip of the calling test when it is not installed."""
+    if T is None:
+        pytest.skip("transformers is not installed (pip install -e '.[dev]')")
+    return T
+
+
+def gpt2(layers: int, d: int, vocab: int, positions: int, tie: bool = True):
+    T = hf()
+    return T.GPT2LMHeadModel(T.GPT2Config(n_layer=layers, n_embd=d, n_head=2, vocab_size=vocab, n_positions=positions,
+                                          tie_word_embeddings=tie, bos_token_id=0, eos_token_id=0))
+
+
+def bert(layers: int, d: int, vocab: int, positions: int):
+    T = hf()
+    return T.BertForMaskedLM(T.BertConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
+                                          intermediate_size=2 * d, vocab_size=vocab, max_position_embeddings=positions,
+                                          pad_token_id=0))
+
+
+def vit(layers: int, d: int, image: int, labels: int, patch: int = 4):
+    T = hf()
+    return T.ViTForImageClassification(T.ViTConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
+                                                   intermediate_size=2 * d, image_size=image, patch_size=patch,
+                                                   num_labels=labels))
+
+
+def llama(layers: int, d: int, vocab: int, positions: int):
+    T = hf()
+    return T.LlamaForCausalLM(T.LlamaConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
+                                            num_key_value_heads=1, intermediate_size=2 * d, vocab_size=vocab,
+                                            max_position_embeddings=positions))
+
+
+def t5(layers: int, d: int, vocab: int):
+    T = hf()
+    return T.T5ForConditionalGeneration(T.T5Config(num_layers=layers, d_model=d, d_kv=d // 2, num_heads=2,
+                                                   d_ff=2 * d, vocab_size=vocab, decoder_start_token_id=0))

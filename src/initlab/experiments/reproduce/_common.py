@@ -223,13 +223,37 @@ def format_text(r: Reproduction) -> str:
 
 
 def record_runs(ctx: Context, config: dict, records: list) -> int:
-    """Record finished RunRecords in ctx.store (a RunStore); returns how many were written."""
+    """Record finished RunRecords in ctx.store through the run sink (sink.py: the store writer of every
+    experiment), one RunSink per config hash, in the order given; returns how many were written."""
     if ctx.store is None or not records:
         return 0
+    from ..sink import RunSink
     config = {**config, "reproduction": ctx.name, "budget": ctx.budget}
-    for rec in records:
-        ctx.store.save(rec, config)
-    return len(records)
+    sinks: dict = {}
+    try:
+        for rec in records:
+            if rec.config_hash not in sinks:
+                sinks[rec.config_hash] = RunSink(ctx.store, config, rec.config_hash, where="reproduce")
+            sinks[rec.config_hash].save(rec)
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    return sum(sink.saved for sink in sinks.values())
+
+
+def reproduction(ctx: Context, name: str, source: str, exp: dict, figures, claims, notes, *, data: dict,
+                 config: dict | None = None, records: list | None = None, record_config: dict | None = None,
+                 **fields) -> Reproduction:
+    """The Reproduction of one experiment() result `exp`: figures(exp), claims(exp), notes(exp) beside the
+    source's, `exp` attached for the plots of reports/ (experiments never import reports), and `records`
+    (RunRecords) written to ctx.store (`record_config`, default the config, is the stored config).
+    config defaults to exp["config"]; other Reproduction fields (stored=, digits=) pass through."""
+    config = exp["config"] if config is None else config
+    r = Reproduction(name, CATALOG[name]["title"], source, ctx.budget, ctx.seeds, config=config, figures=figures(exp),
+                     claims=claims(exp), notes=notes(exp), data=data, experiment=exp, **fields)
+    if records is not None:
+        r.stored = record_runs(ctx, config if record_config is None else record_config, records)
+    return r
 
 
 class threads:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 
 from ...experiments.records import RunRecord, config_hash
-from ._common import CATALOG, Claim, Context, Figure, Reproduction, record_runs, threads, train_minibatch
+from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
 
 NAME = "bad-init-logistic"
 BAD_W, BAD_B = -5.0, -10.0
@@ -138,13 +138,8 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
-    res, config = exp["results"], exp["config"]
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 002, 'The Effect of Initial Values of Model Weights'",
-                     ctx.budget, ctx.seeds, config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     experiment=exp,
-                     data={"loss_curves": {p: {str(r["seed"]): r["losses"] for r in res[p]} for p in POLICIES}})
-    r.stored = record_runs(ctx, config, exp["records"])
-    return r
+    curves = {p: {str(r["seed"]): r["losses"] for r in exp["results"][p]} for p in POLICIES}
+    return reproduction(ctx, NAME, "seed 002, 'The Effect of Initial Values of Model Weights'", exp, figures, claims,
+                        notes, data={"loss_curves": curves}, records=exp["records"])

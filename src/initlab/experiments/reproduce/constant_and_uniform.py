@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ._common import CATALOG, Claim, Context, Figure, Reproduction
+from ._common import Claim, Context, Figure, Reproduction, reproduction
 
 NAME = "constant-and-uniform"
 POLICIES = ("zeros", "ones", "uniform", "centered_uniform", "general_rule_uniform", "general_rule_normal",
@@ -126,13 +126,9 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
     res = exp["result"]
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 004, tables of validation accuracy and training loss",
-                     ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
-                     notes=notes(exp), data={"summary": res.summary})
-    r.experiment = exp
-    r.stored = len(res.runs) - res.skipped if ctx.store is not None else 0
-    return r
+    return reproduction(ctx, NAME, "seed 004, tables of validation accuracy and training loss", exp, figures, claims,
+                        notes, data={"summary": res.summary},
+                        stored=len(res.runs) - res.skipped if ctx.store is not None else 0)   # compare stored them

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...experiments.records import RunRecord, config_hash
-from ._common import CATALOG, Claim, Context, Figure, Reproduction, record_runs, threads, train_minibatch
+from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
 
 NAME = "he-binary"
 LR, BATCH = 0.01, 16
@@ -154,11 +154,8 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 000, 'Train the model' and 'Evaluation'", ctx.budget,
-                     ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     experiment=exp, data={"source_test_set": exp["source"], "shared_rows_per_seed": exp["overlaps"]})
-    r.stored = record_runs(ctx, exp["config"], exp["records"])
-    return r
+    return reproduction(ctx, NAME, "seed 000, 'Train the model' and 'Evaluation'", exp, figures, claims, notes,
+                        data={"source_test_set": exp["source"], "shared_rows_per_seed": exp["overlaps"]},
+                        records=exp["records"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import CATALOG, Claim, Context, Figure, Reproduction
+from ._common import Claim, Context, Figure, Reproduction, reproduction
 
 NAME = "housing"
 POLICIES = ("torch-default", "xavier_normal", "auto")
@@ -154,14 +154,10 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'Neural-Network-Based House Price Regression Model'",
-                     ctx.budget, ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp),
-                     notes=notes(exp),
-                     data={"test_mse": {f"{m} / {p}": v for (m, p), v in _finals(exp).items()},
-                           "reference_mse": {"training_mean": exp["mean_mse"], "least_squares": exp["lin_mse"]}})
-    r.experiment = exp
-    r.stored = (exp["n_runs"] - exp["skipped"]) if ctx.store is not None else 0
-    return r
+    return reproduction(ctx, NAME, "seed 003, 'Neural-Network-Based House Price Regression Model'", exp, figures,
+                        claims, notes, data={"test_mse": {f"{m} / {p}": v for (m, p), v in _finals(exp).items()},
+                                             "reference_mse": {"training_mean": exp["mean_mse"],
+                                                               "least_squares": exp["lin_mse"]}},
+                        stored=(exp["n_runs"] - exp["skipped"]) if ctx.store is not None else 0)   # compare stored them

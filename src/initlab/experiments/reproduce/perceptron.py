@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...experiments.records import RunRecord, config_hash
-from ._common import CATALOG, Claim, Context, Figure, Reproduction, record_runs
+from ._common import Claim, Context, Figure, Reproduction, reproduction
 
 NAME = "perceptron"
 N_POINTS = 100
@@ -129,12 +129,9 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
-    config, out = exp["config"], exp["out"]
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seed 003, 'The Perceptron' pseudocode", ctx.budget, ctx.seeds,
-                     config=config, figures=figures(exp), claims=claims(exp), notes=notes(exp), experiment=exp,
-                     data={"mistakes_per_epoch": {k: {str(r["seed"]): r["mistakes"] for r in v} for k, v in out.items()}})
-    r.stored = record_runs(ctx, {**config, "reproduction": NAME}, exp["records"])
-    return r
+    mistakes = {k: {str(r["seed"]): r["mistakes"] for r in v} for k, v in exp["out"].items()}
+    return reproduction(ctx, NAME, "seed 003, 'The Perceptron' pseudocode", exp, figures, claims, notes,
+                        data={"mistakes_per_epoch": mistakes}, records=exp["records"],
+                        record_config={**exp["config"], "reproduction": NAME})

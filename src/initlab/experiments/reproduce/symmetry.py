@@ -19,7 +19,7 @@ on housing also all zeros, the degenerate constant (no hidden unit ever gets a g
 from __future__ import annotations
 
 from ...experiments.records import RunRecord, config_hash
-from ._common import CATALOG, Claim, Context, Figure, Reproduction, record_runs, threads, train_minibatch
+from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
 
 NAME = "symmetry"
 BUDGET = {"full": {"fm_subsample": 12000, "fm_epochs": 2, "h_epochs": 10},
@@ -174,13 +174,9 @@ def notes(exp: dict) -> list[str]:
 
 
 def run(ctx: Context) -> Reproduction:
-    """experiment() -> figures(), claims(), notes(); the record carries experiment() for reports.reproduce_plots,
-    which draws the plot (experiments never import reports)."""
+    """experiment() -> figures(), claims(), notes() (_common.reproduction; reports.reproduce_plots draws the plot)."""
     exp = experiment(ctx)
-    r = Reproduction(NAME, CATALOG[NAME]["title"], "seeds 003 and 004 (the symmetry argument)", ctx.budget,
-                     ctx.seeds, config=exp["config"], figures=figures(exp), claims=claims(exp), notes=notes(exp),
-                     experiment=exp,
-                     data={"units": {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
-                                     for k, v in exp["results"].items()}})
-    r.stored = record_runs(ctx, exp["config"], exp["records"])
-    return r
+    units = {f"{k[0]} / {k[1]}": [{"seed": r["seed"], "layers": r["stats"]} for r in v]
+             for k, v in exp["results"].items()}
+    return reproduction(ctx, NAME, "seeds 003 and 004 (the symmetry argument)", exp, figures, claims, notes,
+                        data={"units": units}, records=exp["records"])

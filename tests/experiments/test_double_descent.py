@@ -148,6 +148,24 @@ def test_resume_skips_finished_widths(tmp_path):
     json.dumps(r3.to_dict(), allow_nan=False)
 
 
+def test_a_read_only_store_resumes_and_refuses_to_train_before_training(tmp_path, monkeypatch):
+    """Through the RunSink: a read-only store serves what it holds, and missing runs fail at the lease (one clear
+    InitError) instead of after a bucket has trained."""
+    from initlab.experiments.store import RunStore
+    data, path = _toy(), tmp_path / "dd.sqlite"
+    kw = dict(data=data, epochs=2, seeds=1, batch_size=64)
+    r1 = double_descent("width", widths=[2, 4], store=path, **kw)
+    trained = []
+    real = eng.train_buckets
+    monkeypatch.setattr(eng, "train_buckets", lambda *a, **k: trained.append(1) or real(*a, **k))
+    with RunStore(path, readonly=True) as ro:
+        r2 = double_descent("width", widths=[2, 4], store=ro, **kw)
+        assert (r2.trained, r2.skipped) == (0, 2) and r2.curves == r1.curves
+        with pytest.raises(InitError, match="read-only"):
+            double_descent("width", widths=[2, 4, 8], store=ro, **kw)
+    assert trained == []
+
+
 def test_bad_arguments_raise_init_errors():
     with pytest.raises(InitError, match="axis"):
         double_descent("depth")

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
-import numpy as np
 import torch
 
 from ..errors import bad_argument, unknown_choice
@@ -83,16 +81,5 @@ def _load_named(key, load, *, noise, n_train, n, n_test, data_seed, data_dir):
     if "label_noise" in ds.info:
         info["label_noise"] = {k: v for k, v in ds.info["label_noise"].items() if k != "flipped_index"}
     return x_tr, ds.y_train, x_te, ds.y_test, int(ds.n_classes), info
-
-
-def _open_store(store):
-    if store is None:
-        return None, False
-    from .store import RunStore
-    if isinstance(store, RunStore):
-        return store, False
-    if isinstance(store, (str, os.PathLike)):
-        return RunStore(store), True
-    raise bad_argument(WHERE, "store", store, "None, a path or a RunStore", "e.g. store='dd.sqlite'")
 
 

@@ -10,7 +10,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
-from ...errors import bad_argument
 from ..jsonsafe import json_safe
 
 BUDGETS = ("full", "quick")
@@ -239,6 +238,15 @@ def record_runs(ctx: Context, config: dict, records: list) -> int:
         for sink in sinks.values():
             sink.close()
     return sum(sink.saved for sink in sinks.values())
+
+
+def loss_record(policy: str, seed: int, config_hash: str, losses: list[float], **final):
+    """The RunRecord of one train_minibatch run: a history row {epoch, train_loss} per epoch; final = the last
+    epoch's train_loss, then `final`."""
+    from ..records import RunRecord
+    return RunRecord(policy=policy, seed=seed, config_hash=config_hash,
+                     history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
+                     final={"train_loss": losses[-1], **final})
 
 
 def reproduction(ctx: Context, name: str, source: str, exp: dict, figures, claims, notes, *, data: dict,

@@ -14,8 +14,8 @@ Initial weights compared:
 from __future__ import annotations
 
 
-from ...experiments.records import RunRecord, config_hash
-from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
+from ...experiments.records import config_hash
+from ._common import Claim, Context, Figure, Reproduction, loss_record, reproduction, threads, train_minibatch
 
 NAME = "bad-init-logistic"
 BAD_W, BAD_B = -5.0, -10.0
@@ -77,10 +77,8 @@ def _experiment(ctx: Context) -> dict:
                    "w": float(model[0].weight.detach()), "b": float(model[0].bias.detach()),
                    "max_p": float(model(x).detach().max())}
             res[p].append(row)
-            records.append(RunRecord(policy=p, seed=s, config_hash=h,
-                                     history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
-                                     final={"train_loss": losses[-1], "train_acc": row["train_acc"] / 100,
-                                            "test_acc": row["test_acc"] / 100}))
+            records.append(loss_record(p, s, h, losses, train_acc=row["train_acc"] / 100,
+                                       test_acc=row["test_acc"] / 100))
     always_zero = 100.0 * float((ds.y_train == 0).float().mean())
     return {"config": config, "epochs": epochs, "results": res, "records": records, "always_zero": always_zero}
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...experiments.records import RunRecord, config_hash
-from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
+from ...experiments.records import config_hash
+from ._common import Claim, Context, Figure, Reproduction, loss_record, reproduction, threads, train_minibatch
 
 NAME = "he-binary"
 LR, BATCH = 0.01, 16
@@ -96,10 +96,7 @@ def _experiment(ctx: Context) -> dict:
             res[p].append(row)
             if p == "he_normal" and first is None:
                 first = (model, ds)                   # drawn in the plot
-            records.append(RunRecord(policy=p, seed=s, config_hash=h,
-                                     history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
-                                     final={"train_loss": losses[-1], "train_acc": row["train_acc"] / 100,
-                                            "test_acc": row["test"] / 100}))
+            records.append(loss_record(p, s, h, losses, train_acc=row["train_acc"] / 100, test_acc=row["test"] / 100))
     return {"config": config, "epochs": epochs, "results": res, "records": records, "overlaps": overlaps,
             "source": source_test_set_overlap(), "first": first, "seed": ctx.seeds[0], "published": PUBLISHED}
 

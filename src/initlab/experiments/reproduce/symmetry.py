@@ -18,8 +18,8 @@ on housing also all zeros, the degenerate constant (no hidden unit ever gets a g
 """
 from __future__ import annotations
 
-from ...experiments.records import RunRecord, config_hash
-from ._common import Claim, Context, Figure, Reproduction, reproduction, threads, train_minibatch
+from ...experiments.records import config_hash
+from ._common import Claim, Context, Figure, Reproduction, loss_record, reproduction, threads, train_minibatch
 
 NAME = "symmetry"
 BUDGET = {"full": {"fm_subsample": 12000, "fm_epochs": 2, "h_epochs": 10},
@@ -103,11 +103,10 @@ def _experiment(ctx: Context) -> dict:
                             if isinstance(m, torch.nn.Linear))
                 results.setdefault((setup, pol), []).append({"seed": s, "stats": stats, "widths": widths,
                                                              "loss": losses[-1], "max_w": max_w})
-                records.append(RunRecord(policy=f"{setup}/{pol}", seed=s, config_hash=h,
-                                         history=[{"epoch": e + 1, "train_loss": v} for e, v in enumerate(losses)],
-                                         final={"train_loss": losses[-1],
-                                                **{f"distinct_units_layer{i + 1}": d for i, (d, _) in enumerate(stats)},
-                                                **{f"max_unit_diff_layer{i + 1}": m for i, (_, m) in enumerate(stats)}}))
+                records.append(loss_record(
+                    f"{setup}/{pol}", s, h, losses,
+                    **{f"distinct_units_layer{i + 1}": d for i, (d, _) in enumerate(stats)},
+                    **{f"max_unit_diff_layer{i + 1}": m for i, (_, m) in enumerate(stats)}))
     return {"config": config, "results": results, "records": records, "first_layer_diff": first_layer_diff}
 
 

@@ -150,7 +150,7 @@ class Auto:
                 continue
             if not is_weight(t):
                 if (t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None
-                        and auto_data.centres(ctx)):
+                        and auto_data.centres(ctx, t)):
                     out.append(use(t, "zeros", {}, "auto", auto_data.BIAS_REASON, action="calibrate"))
                 else:
                     out.append(self.bias(ctx, t))
@@ -166,7 +166,8 @@ class Auto:
                     calibration(ctx)
                     q, why = auto_data.target_for(ctx, t)
                     targets[t.module_name] = q
-                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason, auto_data.centres(ctx)) + why,
+                    scheme, kwargs, reason = auto_data.draw(ctx, t, scheme, kwargs, reason)
+                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason, ctx, t) + why,
                                    action="calibrate"))
                     continue
                 slope = self.calibrates(ctx, t)

@@ -204,3 +204,45 @@ def test_orthogonal_draws_keep_a_deep_stack_closer_to_isometry(monkeypatch):
     singular values from orthogonal draws than from Gaussian ones (Saxe et al. 2014; Pennington et al. 2017)."""
     gauss, ortho = _jacobian_spread(False, monkeypatch), _jacobian_spread(True, monkeypatch)
     assert ortho < gauss - 0.5, (ortho, gauss)
+
+
+class _ProjPlusTable(nn.Module):
+    """embed(x) + pos.weight[:T] (a projection plus a learned table), then a real residual x + fc(x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.pos, self.fc, self.head = nn.Linear(4, 8), nn.Embedding(5, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        t = x.view(x.shape[0], -1, 4)
+        h = self.embed(t) + self.pos.weight[None, : t.shape[1]]
+        h = h + self.fc(torch.relu(h))
+        return self.head(h.mean(1))
+
+
+def test_a_projection_plus_a_learned_table_is_not_a_residual_branch():
+    """graph._branches: the two operands of embed(x) + pos.weight[:T] have no common source (the table's only
+    link to x is a shape read), so `embed` is not 'the last layer of a residual branch'; h + fc(relu(h)) is."""
+    from initlab.policy.graph import analyze
+    from initlab.policy.trace import from_forward, from_fx
+    m = _ProjPlusTable()
+    assert [b.last for b in analyze(from_fx(m), "fx").branches] == ["fc"]
+    assert [b.last for b in analyze(from_forward(m, torch.randn(3, 20)), "hooked").branches] == ["fc"]
+    p = initlab.plan(_ProjPlusTable(), "auto")
+    assert "residual branch" not in p["embed.weight"].reason and "residual branch 1/1" in p["fc.weight"].reason
+
+
+def test_the_input_layer_of_a_relu_stack_starts_with_torchs_default_bias_scaled_with_its_weight():
+    """auto_data.input_bias: kinks spread over the data, not all through the input's origin."""
+    torch.manual_seed(0)
+    m = MLP([8, 32, 32, 1], "relu")
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(8))        # standardized: not centred
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    b = p["0.bias"]
+    assert b.scheme == "uniform" and b.kwargs["b"] == pytest.approx(8 ** -0.5) == -b.kwargs["a"] and "kink" in b.reason
+    s = p["0.weight"].applied["scale"]
+    assert not p["0.weight"].applied["centered"] and float(m[0].bias.detach().abs().max()) <= s * 8 ** -0.5 + 1e-6
+    assert float(m[0].bias.detach().std()) > 0.2 * s * 8 ** -0.5                             # a real spread, not zeros
+    assert p["2.bias"].scheme == "zeros" and p.verify(m) == []                       # hidden layers: 0
+    assert initlab.plan(MLP([8, 32, 32, 1], "tanh"), "auto", example_inputs=x)["0.bias"].scheme == "zeros"
+    assert initlab.plan(m, "auto")["0.bias"].scheme == "zeros"                       # analytic: unchanged

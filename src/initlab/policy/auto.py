@@ -151,7 +151,8 @@ class Auto:
             if not is_weight(t):
                 if (t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None
                         and auto_data.centres(ctx, t)):
-                    out.append(use(t, "zeros", {}, "auto", auto_data.BIAS_REASON, action="calibrate"))
+                    out.append(use(t, *auto_data.input_bias(ctx, t), "auto", auto_data.BIAS_REASON
+                                   + auto_data.input_bias_reason(ctx, t), action="calibrate"))
                 else:
                     out.append(self.bias(ctx, t))
                 continue

@@ -20,8 +20,10 @@
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
     with example_inputs (calibrate=True): every hidden Linear/Conv is drawn as above and then calibrated on the
-                          batch in forward order (auto_data.py, calibrate.py): unit means into the bias when they
-                          dominate (plain stacks only, not with residual branches), scale to mean of squares 1
+                          batch in forward order (auto_data.py, calibrate.py); in a plain stack drawn orthogonal
+                          (dynamical isometry), unit means into the bias when they dominate and the layer reads the
+                          input or a sigmoid-like output (not relu/tanh/gelu outputs; not with residual branches),
+                          the input layer before relu starting at torch's default bias; scale to mean of squares 1
                           (or the depth-aware q for deep plain stacks of tanh/gelu/silu/selu...); not the output
                           layer, layers before a norm, residual-branch layers (except, scaled only, those before an
                           unstable activation: see CALIBRATION)
@@ -151,8 +153,8 @@ class Auto:
             if not is_weight(t):
                 if (t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None
                         and auto_data.centres(ctx, t)):
-                    out.append(use(t, *auto_data.input_bias(ctx, t), "auto", auto_data.BIAS_REASON
-                                   + auto_data.input_bias_reason(ctx, t), action="calibrate"))
+                    out.append(use(t, *auto_data.input_bias(ctx, t), "auto", auto_data.bias_reason(ctx, t),
+                                   action="calibrate"))
                 else:
                     out.append(self.bias(ctx, t))
                 continue

@@ -3,7 +3,10 @@
 The rule.  When the plan has example_inputs (and calibrate=True), every Linear/Conv weight layer is drawn
 from its analytic rule (auto.choose) and then calibrated on that batch, in forward order: its output's unit
 means are moved into its bias when they carry more than half of the output's mean of squares (calibrate.
-MEAN_SHARE), and weight and bias are scaled so the output's mean of squares (after that centring) is 1.
+MEAN_SHARE) and the layer reads the model's input or a mean-dominated activation such as sigmoid (mean_fed),
+and weight and bias are scaled so the output's mean of squares (after that centring) is 1.  In a plain stack
+(no residual branches) these layers are drawn orthogonal (draw), and the layer reading the input, before a
+relu-like activation, starts at torch's default bias instead of 0 (input_bias).
 Why: every gain rule assumes standardized, zero-mean inputs and an idealized activation; on real data
 (pixels in [0, 1], sigmoid's outputs around 0.5, depth that compounds small errors) the assumption fails
 and the signal that reaches the logits drifts.  Measuring it on the batch is what LSUV does (Mishkin &
@@ -190,13 +193,16 @@ def input_bias(ctx, t) -> tuple[str, dict]:
     return "uniform", {"a": -k, "b": k}
 
 
-def input_bias_reason(ctx, t) -> str:
+def bias_reason(ctx, t) -> str:
+    """The reason of a centrable calibrated layer's bias row (zeros or input_bias's draw)."""
     scheme, kw = input_bias(ctx, t)
     if scheme == "zeros":
-        return ""
-    return (f"; drawn U(-{kw['b']:.4g}, {kw['b']:.4g}) (torch's default bias, 1/sqrt(fan_in)), not 0, and scaled "
-            "with the weight when not centred: the first layer of a plain stack before a piecewise-linear "
-            "activation; with zero biases every unit's kink passes through the input's origin (auto_data.input_bias)")
+        return BIAS_REASON
+    return (f"U(-{kw['b']:.4g}, {kw['b']:.4g}) (torch's default bias, 1/sqrt(fan_in)), not 0: the layer reading the "
+            "input of a plain stack, before a piecewise-linear activation; with zero biases every unit's kink "
+            "passes through the input's origin, random biases spread the kinks over the data (auto_data."
+            "input_bias); then at apply time replaced by minus each unit's mean on example_inputs when the unit "
+            "means carry > 50 % of the output's mean of squares, else scaled with the weight")
 
 
 BIAS_REASON = ("0, then at apply time minus each unit's mean on example_inputs when the unit means carry > 50 % "

@@ -246,3 +246,17 @@ def test_the_input_layer_of_a_relu_stack_starts_with_torchs_default_bias_scaled_
     assert p["2.bias"].scheme == "zeros" and p.verify(m) == []                       # hidden layers: 0
     assert initlab.plan(MLP([8, 32, 32, 1], "tanh"), "auto", example_inputs=x)["0.bias"].scheme == "zeros"
     assert initlab.plan(m, "auto")["0.bias"].scheme == "zeros"                       # analytic: unchanged
+
+
+def test_a_deep_relu_stack_has_no_centring_sawtooth():
+    """Behaviour of auto_data.mean_fed: with centring by share alone, every few relu layers crossed the 50 % share
+    and were shifted and scaled ~x2.2; reading relu outputs, they are now only scaled, by about 1 (orthogonal
+    draws with relu's gain keep the second moment)."""
+    torch.manual_seed(0)
+    m = MLP([20] + [32] * 12 + [5], "relu")
+    x = torch.rand(256, 20, generator=torch.Generator().manual_seed(9))
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    rows = [r for r in p.rows if r.action == "calibrate" and r.param.endswith("weight")][1:]
+    assert len(rows) == 11 and not any(r.applied["centered"] for r in rows)
+    assert max(r.applied["mean_share"] for r in rows) > 0.5                 # the old rule would have centred these
+    assert all(0.7 < r.applied["scale"] < 1.4 for r in rows), [r.applied["scale"] for r in rows]

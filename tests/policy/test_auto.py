@@ -93,7 +93,7 @@ class Untraceable(Functional):
 def test_hooked_forward_fallback_for_untraceable_models():
     p = initlab.plan(Untraceable(), "auto", example_inputs=torch.randn(4, 8))
     assert p.method == "hooked forward" and any("fx symbolic trace failed" in n for n in p.notes)
-    assert p["a.weight"].scheme == "kaiming_normal" and "gelu" in p["b.weight"].reason
+    assert "kaiming_normal" in p["a.weight"].reason and "gelu" in p["b.weight"].reason
     assert "tanh" in p["d.weight"].reason and "logits" in p["e.weight"].reason
 
 

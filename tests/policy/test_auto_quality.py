@@ -92,7 +92,9 @@ def test_with_example_inputs_every_hidden_layer_is_calibrated_and_the_plan_says_
         assert r.applied["centered"] and r.applied["mean_share"] > 0.5 and r.applied["converged"]
         assert abs(float(h[n].pow(2).mean()) - 1) < 0.01 and float(h[n].mean(0).abs().max()) < 0.01
         assert p[f"{n}.bias"].applied["shift"] == r.applied["shift"] > 0
-        assert r.law["std"] == pytest.approx(initlab.plan(m, "auto")[f"{n}.weight"].law["std"] * r.applied["scale"])
+        planned = initlab.plan(m, "auto", example_inputs=x)[f"{n}.weight"]
+        assert planned.scheme == "orthogonal" and "xavier_normal" in planned.reason     # drawn orthogonal, then scaled
+        assert r.law["gain"] == pytest.approx(planned.law["gain"] * r.applied["scale"])
     assert p.verify(m) == []
     assert p.to_dict()["calibration"]["center"].startswith("unit means")
 
@@ -105,7 +107,9 @@ def test_zero_mean_layers_are_scaled_but_not_centred():
     for n in ("0", "2"):
         r = p[f"{n}.weight"]
         assert not r.applied["centered"] and r.applied["mean_share"] < 0.5
-        assert p[f"{n}.bias"].applied["shift"] == 0 and bool((m[int(n)].bias == 0).all())
+        assert bool((m[int(n)].bias == 0).all())
+    assert p["0.bias"].action == "calibrate" and p["0.bias"].applied["shift"] == 0   # reads the input: may centre
+    assert p["2.bias"].action == "init" and "not centred: it reads tanh" in p["2.weight"].reason    # mean_fed
     h = _outputs(m, x)
     assert all(abs(float(h[n].pow(2).mean()) - 1) < 0.01 for n in ("0", "2"))
 
@@ -145,3 +149,114 @@ def test_with_residual_branches_the_stem_is_scaled_but_not_centred():
     assert abs(float(_outputs(m, x)["inp"].pow(2).mean()) - 1) < 0.01
     assert any("not centred (the model has residual branches)" in n for n in p.notes)
     assert p.verify(m) == []
+
+
+def test_mean_share_of_activations():
+    from initlab.policy import auto_data as ad
+    assert ad.mean_share(torch.sigmoid) > 0.8                       # 0.5^2 / E[sigmoid^2]
+    assert ad.mean_share(torch.relu) == pytest.approx(1 / torch.pi, abs=5e-3)   # quadrature over the kink
+    assert ad.mean_share(torch.tanh) < 1e-6
+
+
+def test_a_relu_stack_is_centred_only_where_it_reads_the_input_and_drawn_orthogonal():
+    """auto_data.mean_fed: a layer reading relu is scaled, not centred (its bias stays 0); the first layer reads
+    pixels (mean 0.5) and is centred.  auto_data.draw: the calibrated layers of a plain stack are orthogonal."""
+    torch.manual_seed(0)
+    m = MLP([20, 32, 32, 32, 5], "relu")
+    x = torch.rand(256, 20, generator=torch.Generator().manual_seed(5))
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    assert p["0.weight"].applied["centered"] and p["0.bias"].applied["shift"] > 0
+    for n in ("2", "4"):
+        r = p[f"{n}.weight"]
+        assert r.scheme == "orthogonal" and "dynamical isometry" in r.reason and "kaiming_normal" in r.reason
+        assert "not centred: it reads relu" in r.reason and p[f"{n}.bias"].action == "init"
+        assert bool((m[int(n)].bias == 0).all())
+        w = m[int(n)].weight.detach().double()
+        gram = w @ w.T / (w @ w.T).diagonal().mean()             # orthogonal rows up to the calibrated scale
+        assert torch.allclose(gram, torch.eye(32, dtype=torch.float64), atol=1e-5)
+    assert p.verify(m) == []
+
+
+def test_with_residual_branches_the_calibrated_stem_keeps_its_gaussian_draw():
+    from initlab.models import ResMLP
+    m = ResMLP(2, 16, "relu", n_in=20, n_out=3)
+    p = initlab.plan(m, "auto", example_inputs=torch.rand(64, 20, generator=torch.Generator().manual_seed(6)))
+    assert p["inp.weight"].action == "calibrate" and p["inp.weight"].scheme != "orthogonal"
+
+
+def _jacobian_spread(ortho: bool, monkeypatch) -> float:
+    """log10(largest / smallest singular value) of a deep tanh stack's input-output Jacobian after auto."""
+    from initlab.policy import auto_data as ad
+    monkeypatch.setattr(ad, "ORTHOGONAL", ortho)
+    torch.manual_seed(0)
+    m = MLP([32] + [32] * 16 + [32], "tanh")
+    x = torch.randn(128, 32, generator=torch.Generator().manual_seed(7))
+    initlab.init_(m, "auto", seed=0, example_inputs=x)
+    spreads = []
+    for i in range(4):
+        s = torch.linalg.svdvals(torch.autograd.functional.jacobian(m, x[i:i + 1]).reshape(32, 32).double())
+        spreads.append(float(torch.log10(s[0] / s[-1])))
+    return statistics.fmean(spreads)
+
+
+def test_orthogonal_draws_keep_a_deep_stack_closer_to_isometry(monkeypatch):
+    """Why auto_data.draw is orthogonal: the Jacobian of 16 calibrated tanh layers has a much narrower spread of
+    singular values from orthogonal draws than from Gaussian ones (Saxe et al. 2014; Pennington et al. 2017)."""
+    gauss, ortho = _jacobian_spread(False, monkeypatch), _jacobian_spread(True, monkeypatch)
+    assert ortho < gauss - 0.5, (ortho, gauss)
+
+
+class _ProjPlusTable(nn.Module):
+    """embed(x) + pos.weight[:T] (a projection plus a learned table), then a real residual x + fc(x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.pos, self.fc, self.head = nn.Linear(4, 8), nn.Embedding(5, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        t = x.view(x.shape[0], -1, 4)
+        h = self.embed(t) + self.pos.weight[None, : t.shape[1]]
+        h = h + self.fc(torch.relu(h))
+        return self.head(h.mean(1))
+
+
+def test_a_projection_plus_a_learned_table_is_not_a_residual_branch():
+    """graph._branches: the two operands of embed(x) + pos.weight[:T] have no common source (the table's only
+    link to x is a shape read), so `embed` is not 'the last layer of a residual branch'; h + fc(relu(h)) is."""
+    from initlab.policy.graph import analyze
+    from initlab.policy.trace import from_forward, from_fx
+    m = _ProjPlusTable()
+    assert [b.last for b in analyze(from_fx(m), "fx").branches] == ["fc"]
+    assert [b.last for b in analyze(from_forward(m, torch.randn(3, 20)), "hooked").branches] == ["fc"]
+    p = initlab.plan(_ProjPlusTable(), "auto")
+    assert "residual branch" not in p["embed.weight"].reason and "residual branch 1/1" in p["fc.weight"].reason
+
+
+def test_the_input_layer_of_a_relu_stack_starts_with_torchs_default_bias_scaled_with_its_weight():
+    """auto_data.input_bias: kinks spread over the data, not all through the input's origin."""
+    torch.manual_seed(0)
+    m = MLP([8, 32, 32, 1], "relu")
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(8))        # standardized: not centred
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    b = p["0.bias"]
+    assert b.scheme == "uniform" and b.kwargs["b"] == pytest.approx(8 ** -0.5) == -b.kwargs["a"] and "kink" in b.reason
+    s = p["0.weight"].applied["scale"]
+    assert not p["0.weight"].applied["centered"] and float(m[0].bias.detach().abs().max()) <= s * 8 ** -0.5 + 1e-6
+    assert float(m[0].bias.detach().std()) > 0.2 * s * 8 ** -0.5                             # a real spread, not zeros
+    assert p["2.bias"].scheme == "zeros" and p.verify(m) == []                       # hidden layers: 0
+    assert initlab.plan(MLP([8, 32, 32, 1], "tanh"), "auto", example_inputs=x)["0.bias"].scheme == "zeros"
+    assert initlab.plan(m, "auto")["0.bias"].scheme == "zeros"                       # analytic: unchanged
+
+
+def test_a_deep_relu_stack_has_no_centring_sawtooth():
+    """Behaviour of auto_data.mean_fed: with centring by share alone, every few relu layers crossed the 50 % share
+    and were shifted and scaled ~x2.2; reading relu outputs, they are now only scaled, by about 1 (orthogonal
+    draws with relu's gain keep the second moment)."""
+    torch.manual_seed(0)
+    m = MLP([20] + [32] * 12 + [5], "relu")
+    x = torch.rand(256, 20, generator=torch.Generator().manual_seed(9))
+    p = initlab.init_(m, "auto", seed=0, example_inputs=x)
+    rows = [r for r in p.rows if r.action == "calibrate" and r.param.endswith("weight")][1:]
+    assert len(rows) == 11 and not any(r.applied["centered"] for r in rows)
+    assert max(r.applied["mean_share"] for r in rows) > 0.5                 # the old rule would have centred these
+    assert all(0.7 < r.applied["scale"] < 1.4 for r in rows), [r.applied["scale"] for r in rows]

@@ -20,8 +20,10 @@
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
     with example_inputs (calibrate=True): every hidden Linear/Conv is drawn as above and then calibrated on the
-                          batch in forward order (auto_data.py, calibrate.py): unit means into the bias when they
-                          dominate (plain stacks only, not with residual branches), scale to mean of squares 1
+                          batch in forward order (auto_data.py, calibrate.py); in a plain stack drawn orthogonal
+                          (dynamical isometry), unit means into the bias when they dominate and the layer reads the
+                          input or a sigmoid-like output (not relu/tanh/gelu outputs; not with residual branches),
+                          the input layer before relu starting at torch's default bias; scale to mean of squares 1
                           (or the depth-aware q for deep plain stacks of tanh/gelu/silu/selu...); not the output
                           layer, layers before a norm, residual-branch layers (except, scaled only, those before an
                           unstable activation: see CALIBRATION)
@@ -150,8 +152,9 @@ class Auto:
                 continue
             if not is_weight(t):
                 if (t.module_name in data and ctx.bias is None and t.local == "bias" and t.part is None
-                        and auto_data.centres(ctx)):
-                    out.append(use(t, "zeros", {}, "auto", auto_data.BIAS_REASON, action="calibrate"))
+                        and auto_data.centres(ctx, t)):
+                    out.append(use(t, *auto_data.input_bias(ctx, t), "auto", auto_data.bias_reason(ctx, t),
+                                   action="calibrate"))
                 else:
                     out.append(self.bias(ctx, t))
                 continue
@@ -166,7 +169,8 @@ class Auto:
                     calibration(ctx)
                     q, why = auto_data.target_for(ctx, t)
                     targets[t.module_name] = q
-                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason, auto_data.centres(ctx)) + why,
+                    scheme, kwargs, reason = auto_data.draw(ctx, t, scheme, kwargs, reason)
+                    out.append(use(t, scheme, kwargs, "auto", auto_data.weight_reason(reason, ctx, t) + why,
                                    action="calibrate"))
                     continue
                 slope = self.calibrates(ctx, t)

@@ -3,7 +3,10 @@
 The rule.  When the plan has example_inputs (and calibrate=True), every Linear/Conv weight layer is drawn
 from its analytic rule (auto.choose) and then calibrated on that batch, in forward order: its output's unit
 means are moved into its bias when they carry more than half of the output's mean of squares (calibrate.
-MEAN_SHARE), and weight and bias are scaled so the output's mean of squares (after that centring) is 1.
+MEAN_SHARE) and the layer reads the model's input or a mean-dominated activation such as sigmoid (mean_fed),
+and weight and bias are scaled so the output's mean of squares (after that centring) is 1.  In a plain stack
+(no residual branches) these layers are drawn orthogonal (draw), and the layer reading the input, before a
+relu-like activation, starts at torch's default bias instead of 0 (input_bias).
 Why: every gain rule assumes standardized, zero-mean inputs and an idealized activation; on real data
 (pixels in [0, 1], sigmoid's outputs around 0.5, depth that compounds small errors) the assumption fails
 and the signal that reaches the logits drifts.  Measuring it on the batch is what LSUV does (Mishkin &
@@ -64,8 +67,12 @@ def calibrated_modules(ctx, targets) -> set:
             and t.param.dim() >= 2 and t.part is None and skip_reason(ctx, t) is None}
 
 
-def centres(ctx) -> bool:
-    """Whether the calibrated layers may be centred: only in a model without residual branches.
+def centres(ctx, t=None) -> bool:
+    """Whether the calibrated layer `t` may be centred (t None: whether any layer of the model may be).
+
+    Only in a model without residual branches (below), and only a layer whose input can carry a dominant
+    mean (`mean_fed`): the model's input (pixels in [0, 1]) or an activation whose output's mean is most of its
+    second moment (sigmoid), not relu/gelu/tanh outputs.
 
     Why.  Centring resets the unit means that drift through a plain stack: each relu/sigmoid layer passes a
     non-zero mean on, and in a plain stack it compounds layer by layer (the share of the mean in a deep relu
@@ -74,19 +81,128 @@ def centres(ctx) -> bool:
     calibrate inside branches), there is no stack for a mean to compound through, and moving the data's mean
     into the stem's bias (a large bias that the blocks then see on every input) measured worse: 76.0 vs 78.8 %
     on the residual ReLU MLP (5 seeds); the scale is still calibrated."""
-    return not ctx.topology.branches
+    if ctx.topology.branches:
+        return False
+    return t is None or mean_fed(ctx, t) is None
 
 
-def weight_reason(reason: str, centre: bool = True) -> str:
-    if not centre:
+MEAN_FED = 0.5   # an activation whose output mean carries more than this share of its second moment feeds a mean
+
+
+def mean_share(fn) -> float:
+    """E[f(z)]^2 / E[f(z)^2] for z ~ N(0, 1): the share of f's output second moment that its mean carries
+    (sigmoid 0.86, relu 1/pi = 0.32, gelu 0.19, silu 0.12, tanh/selu ~0), by Gauss-Hermite quadrature."""
+    import torch
+    from .gains import _rule
+    z, w = _rule()
+    with torch.no_grad():
+        y = torch.as_tensor(fn(z.clone()), dtype=torch.float64)
+    m2 = float((w * y * y).sum())
+    return float((w * y).sum()) ** 2 / m2 if m2 > 0 else 0.0
+
+
+def mean_fed(ctx, t) -> str | None:
+    """Why the calibrated layer `t` is not centred although its plain stack is; None when it may be.
+
+    The layer reads the activation that follows the layer before it in forward order.  When that activation's
+    output mean is a minority of its second moment (relu 0.32, leaky relu, gelu, silu, tanh, selu), the unit
+    means seen at `t` are sums of small per-unit offsets, not a common shift: calibrating the scale is enough,
+    and centring them moves them into large biases (in relu-d20 of benchmarks/auto_quality.py every third
+    layer crossed the 50 % share and was shifted and scaled x2.2, a sawtooth through the stack).  The model's
+    input and sigmoid-like outputs (mean share > MEAN_FED) carry a real common shift that no gain removes:
+    those layers are centred when the share measured on the batch is > 50 %."""
+    order = ctx.topology.order
+    if t.module_name not in order or order.index(t.module_name) == 0:
+        return None
+    prev = ctx.topology.follow.get(order[order.index(t.module_name) - 1])
+    if prev is None or prev.kind != "activation" or prev.act is None or prev.act.fn is None:
+        return None
+    share = mean_share(prev.act.fn)
+    if share > MEAN_FED:
+        return None
+    return (f"not centred: it reads {prev.act.name}, whose output's mean carries only {share:.2f} of its second "
+            f"moment (<= {MEAN_FED:g}), so there is no common shift to remove; its scale is calibrated")
+
+
+def weight_reason(reason: str, ctx=None, t=None) -> str:
+    if ctx is not None and ctx.topology.branches:
         return (f"{reason}; then calibrated on example_inputs at apply time (forward order): weight scaled so "
                 "the output's mean of squares is 1 (the q every gain assumes, measured instead of assumed; "
                 "LSUV-style, Mishkin & Matas 2015); not centred: the model has residual branches (auto_data."
                 "centres)")
+    fed = mean_fed(ctx, t) if ctx is not None and t is not None else None
+    if fed is not None:
+        return (f"{reason}; then calibrated on example_inputs at apply time (forward order): weight scaled so "
+                f"the output's mean of squares is 1 (LSUV-style, Mishkin & Matas 2015); {fed} (auto_data.mean_fed)")
     return (f"{reason}; then calibrated on example_inputs at apply time (forward order): unit means moved into "
             "the bias when they carry > 50 % of the output's mean of squares, then weight and bias scaled so "
             "that mean of squares is 1 (the q every gain assumes, measured instead of assumed; LSUV-style, "
             "Mishkin & Matas 2015)")
+
+
+ORTHOGONAL = True   # calibrated layers of a plain stack are drawn orthogonal (draw)
+
+
+def draw(ctx, t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str]:
+    """The draw of a calibrated layer: in a model without residual branches, orthogonal with the rule's gain.
+
+    Why.  In a deep plain stack the gradient passes through every layer's Jacobian; a product of L Gaussian
+    matrices has singular values that spread with L (most directions shrink, a few grow), while orthogonal
+    matrices keep them at 1 up to the activation's slope (dynamical isometry: Saxe et al. 2014; Pennington et
+    al. 2017); LSUV draws orthogonal for the same reason.  The calibration then sets the scale on the batch,
+    so only the directions change.  Measured (benchmarks/auto_quality.py, 5 seeds, calibrated Gaussian ->
+    orthogonal): tanh-d20 94.4 -> 96.9, tanh-d40 18.8 -> 28.8, selu-d20 40.8 -> 43.0, relu-d20 66.6 -> 85.0.
+    With residual branches only the stem is calibrated (one layer: no product to keep isometric), so it keeps
+    its Gaussian draw."""
+    if not ORTHOGONAL or ctx.topology.branches or t.param.dim() < 2 or scheme in ("zeros", "orthogonal"):
+        return scheme, kwargs, reason
+    from ..schemes import get_scheme
+    from ..schemes.fans import fans_from_shape
+    law = get_scheme(scheme).describe(tuple(t.shape), **kwargs)
+    if law is None or not law.get("std"):
+        return scheme, kwargs, reason
+    g = float(law["std"]) * math.sqrt(fans_from_shape(tuple(t.shape))[0])
+    return ("orthogonal", {"gain": g}, f"{reason}, drawn orthogonal with that gain (gain {g:.4f}; a plain "
+            "stack: dynamical isometry, Saxe et al. 2014, auto_data.draw)")
+
+
+PIECEWISE_LINEAR = ("relu", "leaky_relu")
+
+
+def input_bias(ctx, t) -> tuple[str, dict]:
+    """The draw of a calibrated layer's bias: zeros, except for the layer that reads the model's input in a plain
+    stack when a piecewise-linear activation (relu, leaky relu) follows it: torch's default bias
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then scaled with the weight by the calibration (or replaced by the
+    centring when the input's mean dominates).
+
+    Why.  With zero biases every unit's kink w.x = 0 passes through the input's origin (a standardized input's
+    mean): the first layer's units cut the input space into cones around one point, and the function starts
+    with no kink anywhere else.  Random biases spread the kinks over the data, the basis a piecewise-linear
+    fit needs (the effect shrinks as 1/sqrt(fan_in): it matters for low-dimensional inputs such as tabular
+    regression).  The size is torch's own default for that layer.  Measured (benchmarks/auto_quality.py, 5
+    seeds): housing-relu-d6 MSE 0.292 -> 0.281 (xavier_normal 0.283, torch default 0.288)."""
+    if ctx.topology.branches:
+        return "zeros", {}
+    order = ctx.topology.order
+    f = ctx.topology.follow.get(t.module_name)
+    if (not order or order[0] != t.module_name or f is None or f.kind != "activation" or f.act is None
+            or f.act.name not in PIECEWISE_LINEAR):
+        return "zeros", {}
+    fan = int(t.module.weight[0].numel())
+    k = 1.0 / math.sqrt(fan)
+    return "uniform", {"a": -k, "b": k}
+
+
+def bias_reason(ctx, t) -> str:
+    """The reason of a centrable calibrated layer's bias row (zeros or input_bias's draw)."""
+    scheme, kw = input_bias(ctx, t)
+    if scheme == "zeros":
+        return BIAS_REASON
+    return (f"U(-{kw['b']:.4g}, {kw['b']:.4g}) (torch's default bias, 1/sqrt(fan_in)), not 0: the layer reading the "
+            "input of a plain stack, before a piecewise-linear activation; with zero biases every unit's kink "
+            "passes through the input's origin, random biases spread the kinks over the data (auto_data."
+            "input_bias); then at apply time replaced by minus each unit's mean on example_inputs when the unit "
+            "means carry > 50 % of the output's mean of squares, else scaled with the weight")
 
 
 BIAS_REASON = ("0, then at apply time minus each unit's mean on example_inputs when the unit means carry > 50 % "
@@ -105,7 +221,8 @@ def note(ctx, decisions) -> str:
                 and t.param.dim() >= 2):
             why = skip_reason(ctx, t) or "split parameter"
             skipped.setdefault(why, []).append(t.module_name)
-    how = ("centred when their unit means carry > 50 % of their output's mean of squares, then scaled" if centres(ctx)
+    how = ("centred when they read the input or a mean-dominated activation (auto_data.mean_fed) and their unit "
+           "means carry > 50 % of their output's mean of squares, then scaled" if centres(ctx)
            else "not centred (the model has residual branches), scaled")
     out = (f"auto calibration: {n_layers} layer(s) are calibrated at apply time, in forward order, on "
            f"{c.text()}: {how} to mean of squares 1 (tol {c.tol:g}, at most {c.max_iter} rounds); row.applied says "

@@ -127,6 +127,9 @@ def apply_rows(model, plan) -> None:
             b.applied = {"centered": got["centered"], "shift": got["shift"], "planned_kwargs": dict(b.kwargs)}
             if got["centered"]:
                 b.law = None
+            else:                         # scaled with the weight (a non-zero draw: auto_data.input_bias)
+                blaw = get_scheme(b.scheme).describe(b.shape, **b.kwargs)
+                b.law = blaw and {k: (v * got["scale"] if k in SCALED else v) for k, v in blaw.items()}
         if not got["converged"]:
             warnings.warn(f"auto: calibrating layer {name!r} on {cal.text()} did not converge in {got['rounds']} "
                           f"round(s) (target mean of squares {cal.target:g}, tol {cal.tol:g})", stacklevel=3)

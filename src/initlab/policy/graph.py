@@ -95,15 +95,22 @@ def _walk(start: int, nodes, consumers) -> Follow:
     return Follow("unused", "")
 
 
+SHAPE_OPS = ("getattr", "size", "dim", "shape", "numel")   # read a tensor's shape, not its values
+
+
 def _branches(nodes) -> list[Branch]:
     layer_anc: list[frozenset] = []
+    data_anc: list[frozenset] = []      # the nodes whose values flow into node i (not through shape reads)
     for i, n in enumerate(nodes):
-        s = set()
+        s, d = set(), {i}
         for j in n.inputs:
             s |= layer_anc[j]
+            if not (n.kind == "other" and n.label in SHAPE_OPS):
+                d |= data_anc[j]
         if n.kind == "layer":
             s.add(i)
         layer_anc.append(frozenset(s))
+        data_anc.append(frozenset(d))
     out, seen_last = [], set()
     for i, n in enumerate(nodes):
         ins = [j for j in n.inputs if nodes[j].kind != "param"]
@@ -113,6 +120,9 @@ def _branches(nodes) -> list[Branch]:
         da, db = layer_anc[a] - layer_anc[b], layer_anc[b] - layer_anc[a]
         if len(da) == len(db):
             continue  # e.g. token + position embeddings: a sum, not a skip connection
+        if not (data_anc[a] & data_anc[b]):
+            continue  # no common source: e.g. embed(x) + pos.weight[:T], a projection plus a learned table, is a
+            #           sum of two inputs; a skip path carries the same value the branch starts from
         branch, only = (b, db) if len(db) > len(da) else (a, da)
         last, norm = _last_layer(branch, nodes)
         if last is None or last in seen_last:

@@ -149,8 +149,11 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
     if log is None:
         import sys
         log = (lambda m: print(f"[double-descent] {m}", file=sys.stderr, flush=True)) if verbose else (lambda m: None)
+    # from here on everything is read from the validated spec
     policy, compare = spec.policies[0], (spec.policies[1] if len(spec.policies) > 1 else None)
     widths, seeds, samples, workers = list(spec.widths), list(spec.seeds), spec.options["samples"], spec.workers
+    final_only, eval_points, tol, min_rise = (spec.options[k] for k in ("final_only", "eval_points", "tol", "min_rise"))
+    noise, n_train, n_test, data_seed = (spec.data_options[k] for k in ("noise", "n_train", "n_test", "data_seed"))
     cfg, data_name, named = spec.train, spec.data_fingerprint, spec.named_data
     epochs, batch_size, lr, schedule = cfg.epochs, cfg.batch_size, cfg.lr, list(cfg.eval_epochs)
     get_data = data_loader(data_name, spec.data, **spec.data_options)

@@ -67,7 +67,7 @@ def _intact(store: Path) -> None:
 
 def _kill_when(proc, store: Path, n_runs: int, delay: float) -> dict:
     """SIGKILL `proc` `delay` s after the store holds `n_runs` runs; returns the rows seen just before."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240                  # a bound for a loaded machine, not a wait
     while len(_rows(store)) < n_runs and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(delay)
@@ -113,16 +113,20 @@ RENDEZVOUS = textwrap.dedent("""
     def meet(name):
         (DIR / f"{name}.{os.getpid()}").touch()
         t = time.monotonic()
-        while len(list(DIR.glob(f"{name}.*"))) < 2 and time.monotonic() - t < 60:
+        while len(list(DIR.glob(f"{name}.*"))) < 2 and time.monotonic() - t < 240:   # generous: a loaded machine
             time.sleep(0.02)
 
     def net():
         # the first call (compare's probe) and the fourth (the last first-seed model, built before any run is
         # claimed) wait until both processes are there, so both start claiming together however the machine
-        # schedules their start-up; the other calls take 0.4 s (sleeping: a slow model build on a busy machine)
+        # schedules their start-up.  The fifth is the first model built for a claimed chunk (chunk 1 holds
+        # only first-seed models, already built): it waits until the other process has claimed a chunk of its
+        # own too, so each trains at least one chunk however late either is scheduled (a process that was
+        # descheduled after the fourth meeting used to find every run taken).  The other calls take 0.4 s
+        # (sleeping: a slow model build on a busy machine).
         global calls
         calls += 1
-        if calls in (1, 4):
+        if calls in (1, 4, 5):
             meet(f"ready{calls}")
         else:
             time.sleep(0.4)
@@ -141,7 +145,7 @@ def test_two_compares_of_one_config_started_together_train_each_run_once(tmp_pat
              for _ in range(2)]
     docs = []
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         docs.append(json.loads(out))
     trained = [len(d["runs"]) - d["skipped"] for d in docs]
@@ -285,7 +289,7 @@ DD_CHILD = textwrap.dedent("""
     data = (x, (x[:, 0] > 0).long(), xt, (xt[:, 0] > 0).long())
     (rendezvous / f"ready.{os.getpid()}").touch()
     t = time.monotonic()
-    while len(list(rendezvous.glob("ready.*"))) < int(sys.argv[3]) and time.monotonic() - t < 60:
+    while len(list(rendezvous.glob("ready.*"))) < int(sys.argv[3]) and time.monotonic() - t < 240:
         time.sleep(0.02)
     r = double_descent("width", data=data, widths=[2, 4, 8, 16, 32, 64], epochs=int(sys.argv[4]), seeds=1,
                        store=store, batch_size=32, threads=1, max_models=1, final_only=True)
@@ -306,7 +310,7 @@ def test_two_double_descents_of_one_config_started_together_train_each_run_once(
     procs = [_dd(store, tmp_path / "rv", 2, 10) for _ in range(2)]
     docs = []
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         docs.append(json.loads(out))
     assert sum(d["trained"] for d in docs) == DD_TOTAL, docs           # each run trained exactly once
@@ -319,12 +323,16 @@ def test_two_double_descents_of_one_config_started_together_train_each_run_once(
 
 
 def test_a_double_descent_killed_while_another_waits_loses_nothing_and_the_waiter_takes_over(tmp_path):
-    rv = tmp_path / "rv"
+    rv, rv_owner = tmp_path / "rv", tmp_path / "rv-owner"
     rv.mkdir()
+    rv_owner.mkdir()
     store = tmp_path / "dd.sqlite"
-    owner = _dd(store, rv, 1, 150)                     # leases every run at once, saves one per width bucket
-    waiter = _dd(store, rv, 2, 150)                    # starts up now, goes once this test says so
-    deadline = time.monotonic() + 60
+    owner = _dd(store, rv_owner, 1, 150)               # leases every run at once, saves one per width bucket
+    # starts up now, goes once this test says so: its own rendezvous folder, so that the owner's ready file
+    # is not the second one it waits for (it then went at once, and when the machine started the owner late
+    # it leased every run itself: the "owner" killed below was the one waiting)
+    waiter = _dd(store, rv, 2, 150)
+    deadline = time.monotonic() + 240
     while len(_rows(store)) < 1 and owner.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     (rv / "ready.test").touch()                        # go: the waiter finds the other runs leased by a live owner
@@ -333,7 +341,7 @@ def test_a_double_descent_killed_while_another_waits_loses_nothing_and_the_waite
     assert 1 <= len(seen) < DD_TOTAL
     after = _rows(store)
     assert {k: after.get(k) for k in seen} == seen    # every saved run survived, unchanged
-    out, err = waiter.communicate(timeout=120)
+    out, err = waiter.communicate(timeout=300)
     assert waiter.returncode == 0, err
     doc = json.loads(out)
     final = _rows(store)

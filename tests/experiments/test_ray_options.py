@@ -3,17 +3,19 @@ into the spec the Ray executor reads.  No Ray needed here (test_ray.py runs a sw
 import pytest
 
 from initlab.errors import InitError
-from initlab.experiments.sweep import MAX_RETRIES, check_compare, dd_spec
+from initlab.experiments.sweep import MAX_RETRIES, check_compare, check_double_descent
 
 BASE = dict(seeds=1, optimizer="sgd", path="auto", dtype="float32", threads=None, workers=None, target=None,
             chunk=None)
+DD = dict(data="mnist1d", noise=0.15, widths=[4], epochs=1, seeds=1, policy="auto", compare=None, samples=None,
+          n_train=50, n_test=50, batch_size=16, lr=1e-3, data_seed=0, data_dir=None, threads=None, tol=0.01,
+          min_rise=0.03, eval_points=10, final_only=False, workers=None, executor="local", address=None)
 
 
 def test_max_retries_travels_in_the_spec():
     assert check_compare("mlp:64-32-10", "digits", "zeros", max_retries=5, **BASE).max_retries == 5
     assert check_compare("mlp:64-32-10", "digits", "zeros", max_retries=0, **BASE).max_retries == 0
-    dd = dd_spec(data="mnist1d", data_options={}, policies=["auto"], seeds=[0], widths=[4], train=None, threads=None,
-                 workers=None, executor="local", address=None, max_retries=7)
+    dd = check_double_descent("width", max_retries=7, **DD)
     assert dd.max_retries == 7
 
 

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -127,21 +126,23 @@ def test_sink_trains_only_what_it_leased_and_waits_for_the_rest(tmp_path):
     other_owner = new_owner()
     assert other.claim(H, keys[2:4], other_owner) == keys[2:4]    # another process trains seeds 2 and 3
 
-    def finish_them():
-        time.sleep(0.3)
+    logs, waiting = [], threading.Event()
+
+    def finish_them():          # once the sink says it waits (no fixed sleep: a slow machine saves late too)
+        waiting.wait(60)        # (no such line within a minute: save anyway, and the assertions below fail)
         for k in keys[2:4]:
             other.save(_rec(*k), {"m": 1})
-    t = threading.Thread(target=finish_them)
+    t = threading.Thread(target=finish_them, daemon=True)
     sink = RunSink(path, {"m": 1}, H)
-    logs = []
     try:
         t.start()
         got = []
-        for chunk in sink.claimed([keys[0:2], keys[2:4], keys[4:6]], log=logs.append, poll_s=0.05):
+        for chunk in sink.claimed([keys[0:2], keys[2:4], keys[4:6]], log=lambda m: (logs.append(m), waiting.set()),
+                                  poll_s=0.05):
             got.append(chunk)
             for k in chunk:
                 sink.save(_rec(*k))
-        t.join()
+        t.join(60)
         assert got == [keys[0:2], keys[4:6]]              # never the other's runs
         assert len(logs) == 1 and "waiting for 2 run(s)" in logs[0]
         assert sink.done() == set(keys) and sink.saved == 4
@@ -223,19 +224,27 @@ def test_double_descent_trains_only_its_leased_runs_and_loads_the_others(tmp_pat
             planted["h"] = h
             other.claim(h, [("torch-default@w=4", 0)], new_owner())
 
-            def finish():
-                time.sleep(0.3)
+            def finish():       # saves once double descent says it waits for this run (not after a fixed sleep)
+                waiting.wait(60)    # (never said: save anyway, the assertions below fail rather than hang)
                 other.save(RunRecord("torch-default@w=4", 0, h, history=[{"epoch": 1, "test_err": 0.125}],
                                      final={"epoch": 1, "test_err": 0.125, "train_err": 0.0}, seconds=1.0), {"m": 1})
-            threading.Thread(target=finish).start()
+            planted["thread"] = threading.Thread(target=finish, daemon=True)
+            planted["thread"].start()
         return real_claim(self, h, keys, owner, ttl)
     monkeypatch.setattr(RunStore, "claim", claim)
-    logs = []
+    logs, waiting = [], threading.Event()
+
+    def log(m):
+        logs.append(m)
+        if "waiting for" in m:
+            waiting.set()
     try:
         r = double_descent("width", data=data, widths=[2, 4], epochs=2, seeds=1, store=path, batch_size=32,
-                           workers=1, log=logs.append)
+                           workers=1, log=log)
     finally:
-        time.sleep(0.4)
+        waiting.set()                                     # (a failure above: let the thread end)
+        if "thread" in planted:
+            planted["thread"].join(60)
         other.close()
     assert (r.trained, r.skipped) == (1, 1)
     assert r.curves["test_err"][1] == 0.125                # width 4 came from the other process's save

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from initlab.errors import InitError
-from initlab.experiments.sweep import SweepSpec, check_compare, check_executor, ray_installed
+from initlab.experiments.sweep import SweepSpec, check_compare, check_double_descent, check_executor, ray_installed
 
 BASE = dict(seeds=2, optimizer="sgd", path="auto", dtype="float32", threads=None, workers=None, target=None,
             chunk=None)
@@ -37,6 +37,77 @@ def test_bad_options_name_the_argument_and_the_fix(kw, arg, words):
         check_compare("mlp:64-32-10", "digits", ["zeros"], **{**BASE, **kw})
     msg = str(e.value)
     assert msg.startswith(f"initlab.compare: {arg}=") and words in msg and "Fix:" in msg
+
+
+DD = dict(data="mnist1d", noise=0.15, widths=None, epochs=None, seeds=2, policy="torch_default", compare=None,
+          samples=None, n_train=4000, n_test=10000, batch_size=128, lr=1e-3, data_seed=0, data_dir=None, threads=None,
+          tol=0.01, min_rise=0.03, eval_points=120, final_only=False, workers=None, executor="local", address=None)
+
+
+def test_check_double_descent_builds_the_spec_its_sweeps_train():
+    from initlab.experiments.dd_data import DEFAULT_EPOCHS, DEFAULT_SAMPLE_WIDTHS, DEFAULT_SAMPLES, DEFAULT_WIDTHS
+    spec = check_double_descent("width", **{**DD, "compare": "xavier_uniform"})
+    assert spec.study == "double-descent" and spec.policies == ("torch-default", "xavier_uniform")
+    assert spec.widths == DEFAULT_WIDTHS and spec.seeds == (0, 1) and spec.workers is None
+    assert spec.train.epochs == DEFAULT_EPOCHS and spec.train.optimizer == "adam" and spec.train.eval_train
+    assert spec.train.eval_epochs[-1] == DEFAULT_EPOCHS and len(spec.train.eval_epochs) > 100
+    assert spec.data == spec.data_fingerprint == "mnist1d" and spec.data_options["n_train"] == 4000
+    assert spec.options == {"axis": "width", "samples": None, "final_only": False, "eval_points": 120, "tol": 0.01,
+                            "min_rise": 0.03}
+    spec = check_double_descent("samples", **{**DD, "data": "FMNIST", "epochs": 5, "threads": 2, "final_only": True,
+                                              "widths": [8.0, 4, 4]})
+    assert spec.widths == (4, 8) and spec.options["samples"] == list(DEFAULT_SAMPLES) and spec.train.eval_epochs == [5]
+    assert spec.workers == 1 and spec.data == "fashion-mnist"                # threads given: one process
+    assert check_double_descent("samples", **{**DD, "widths": None}).widths == DEFAULT_SAMPLE_WIDTHS
+
+
+def test_pre_loaded_data_travels_as_checked_tensors_named_by_their_digest():
+    import torch
+    x, y = torch.randn(30, 2, 3), torch.arange(30) % 3
+    spec = check_double_descent("width", **{**DD, "data": (x, y, x[:10], y[:10]), "widths": [2]})
+    assert spec.data_fingerprint.startswith("custom:") and not spec.named_data
+    assert spec.data[0].shape == (30, 6) and spec.data[1].dtype == torch.long
+    again = check_double_descent("width", **{**DD, "data": spec.data, "widths": [2]})
+    assert again.data_fingerprint == spec.data_fingerprint                  # a Ray worker resolves it the same
+
+
+@pytest.mark.parametrize("axis, kw, arg, words", [
+    ("depth", {}, "axis", "one of 'width', 'epochs', 'samples'"),
+    ("width", {"noise": 1.0}, "noise", "a fraction in [0, 1)"),
+    ("width", {"lr": float("nan")}, "lr", "finite"),
+    ("width", {"epochs": 2.5}, "epochs", "a positive integer"),
+    ("width", {"batch_size": True}, "batch_size", "a positive integer"),
+    ("width", {"data_seed": "0"}, "data_seed", "an integer"),
+    ("width", {"policy": ""}, "policy", "an init policy name"),
+    ("width", {"compare": "torch-default"}, "compare", "different from policy='torch-default'"),
+    ("width", {"threads": 0}, "threads", "positive integer"),
+    ("width", {"workers": 1.0}, "workers", "positive integer"),
+    ("epochs", {"final_only": True}, "final_only", "axis='epochs'"),
+    ("width", {"widths": [True, 4]}, "widths", "integers >= 1"),
+    ("width", {"widths": 64}, "widths", "a list of integers"),
+    ("width", {"widths": "64"}, "widths", "a list of integers"),
+    ("width", {"seeds": [0, 0]}, "seeds", "distinct"),
+    ("samples", {"samples": [5, 100]}, "samples", "integers >= 10"),
+    ("samples", {"samples": [5000]}, "samples", "sizes <= n_train=4000"),
+    ("width", {"samples": [100]}, "samples", "axis='samples'"),
+    ("width", {"data": "cifar"}, "data", "one of 'mnist1d', 'fashion-mnist'"),
+    ("width", {"executor": "ray", "workers": 2}, "workers", "executor='local'"),
+    ("width", {"max_retries": -1}, "max_retries", "from 0 to 100"),
+])
+def test_bad_double_descent_arguments_name_the_argument_and_the_fix(axis, kw, arg, words):
+    with pytest.raises(InitError) as e:
+        check_double_descent(axis, **{**DD, **kw})
+    msg = str(e.value)
+    assert msg.startswith(f"initlab.double_descent: {arg}=") and words in msg and "Fix:" in msg
+
+
+def test_pre_loaded_data_too_small_for_the_sizes_fails_before_any_size_trains():
+    import torch
+
+    import initlab
+    x, y = torch.randn(40, 4), torch.arange(40) % 2
+    with pytest.raises(InitError, match=r"samples=\[20, 100\].*sizes <= 40 \(the training samples given\)"):
+        initlab.double_descent("samples", data=(x, y, x, y), samples=[20, 100], widths=[2], epochs=1, store=None)
 
 
 def test_missing_ray_is_one_clear_error_before_any_work(monkeypatch):

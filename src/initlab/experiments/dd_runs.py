@@ -118,7 +118,12 @@ def _train(mine, pairs, data, cfg, h, policy, sink, log, *, epochs, batch_size, 
 
 
 class _Ticker:
-    """fit's progress sink for the log: a line every tenth of a bucket's epochs (this process's buckets)."""
+    """fit's progress sink for the log: a line every tenth of a bucket's epochs (this process's buckets).
+
+    Not compare's Progress bar: a bar needs the whole call's work up front and steady ticks, but double
+    descent learns what is left only sweep by sweep (each resumes and leases on its own), its buckets differ
+    in cost by orders of magnitude (width 512 vs 2), and with worker processes only this process's buckets
+    tick (a child sends heartbeats, not steps: engine/shards.py), so a bar would stall or lie."""
 
     def __init__(self, epochs, log):
         self.epochs, self.log, self.done, self.t0 = epochs, log, 0.0, time.perf_counter()

@@ -56,29 +56,19 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import replace
-
 
 import numpy as np
 import torch
 
-from ..errors import bad_argument, check_finite, unknown_choice
-from . import dd_sweep as eng
 from .dd_analysis import (_compare, _pct, analyze_epochwise, analyze_modelwise, analyze_samplewise,  # noqa: F401
                           find_threshold)
-from .dd_data import DATA_SETS, _check_int_list, _resolve_data, _seeds  # noqa: F401
+from .dd_data import (AXES, DATA_SETS, DEFAULT_EPOCHS, DEFAULT_N_TEST, DEFAULT_N_TRAIN,  # noqa: F401
+                      DEFAULT_SAMPLE_WIDTHS, DEFAULT_SAMPLES, DEFAULT_WIDTHS, data_loader)
 from .dd_result import DoubleDescentResult
 from .dd_runs import parse_label, run_label, sweep
 from .sink import open_store
-from .sweep import DEFAULT_RETRIES, dd_spec
+from .sweep import DEFAULT_RETRIES, check_double_descent
 
-AXES = ("width", "epochs", "samples")
-DEFAULT_WIDTHS = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512)
-DEFAULT_EPOCHS = 1000
-DEFAULT_SAMPLES = (500, 1000, 2000, 3000, 4000)
-DEFAULT_SAMPLE_WIDTHS = (16, 45, 128)
-DEFAULT_N_TRAIN = 4000
-DEFAULT_N_TEST = 10000
 WHERE = "initlab.double_descent"
 RECIPE = "MLP in-h-h-out, ReLU; Adam(lr, betas=(0.9, 0.999), eps=1e-8, no weight decay); cross-entropy; no early stopping"
 
@@ -150,74 +140,31 @@ def double_descent(axis: str = "width", *, data="mnist1d", noise: float = 0.15, 
                 the classical minimum and the widest model for `shows_peak`
     """
     t_start = time.perf_counter()
-    if axis not in AXES:
-        raise unknown_choice(WHERE, "axis", axis, AXES, "e.g. axis='width'")
-    check_finite(WHERE, noise=noise, lr=lr, tol=tol, min_rise=min_rise)
-    if not 0.0 <= noise < 1.0:
-        raise bad_argument(WHERE, "noise", noise, "a fraction in [0, 1)", "e.g. noise=0.15")
-    if lr <= 0:
-        raise bad_argument(WHERE, "lr", lr, "a positive learning rate", "e.g. lr=1e-3")
-    epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise bad_argument(WHERE, "epochs", epochs, "a positive integer", "e.g. epochs=1000")
-    for arg, v in (("batch_size", batch_size), ("n_train", n_train), ("n_test", n_test), ("eval_points", eval_points)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise bad_argument(WHERE, arg, v, "a positive integer", f"e.g. {arg}=128")
-    if not isinstance(policy, str) or not policy:
-        raise bad_argument(WHERE, "policy", policy, "an init policy name", "e.g. policy='torch-default'")
-    from ..policy.api import canonical_name
-    # torch's own init under either spelling is the fast path, stored under the label double-descent stores
-    # have always used ('torch-default@w=64'), so old stores resume; other names keep the spelling given
-    legacy = lambda p: "torch-default" if isinstance(p, str) and canonical_name(p) == "torch_default" else p  # noqa: E731
-    policy, compare = legacy(policy), legacy(compare)
-    if compare is not None and (not isinstance(compare, str) or compare == policy):
-        raise bad_argument(WHERE, "compare", compare, f"a second policy name, different from policy={policy!r}",
-                           "e.g. compare='xavier_uniform'")
-    for p in [policy] + ([compare] if compare else []):
-        if p != "torch-default":        # fail now, not after loading data: unknown names, bad presets
-            eng.make_narrow(3, 2, 2, 0, p, example_inputs=torch.randn(16, 3))
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise bad_argument(WHERE, "threads", threads, "None or a positive integer", "e.g. threads=2")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise bad_argument(WHERE, "workers", workers, "None (auto) or a positive integer", "e.g. workers=2")
-    if final_only and axis == "epochs":
-        raise bad_argument(WHERE, "final_only", final_only, "False with axis='epochs' (the epoch-wise map needs "
-                           "the errors at every measured epoch)", "drop final_only (CLI --final-only)")
-    if workers is None and threads is not None:
-        workers = 1
-    if widths is None:
-        widths = list(DEFAULT_SAMPLE_WIDTHS if axis == "samples" else DEFAULT_WIDTHS)
-    widths = _check_int_list("widths", list(widths), 1, "[8, 16, 32, 64]")
-    seeds = _seeds(seeds)
-    if axis == "samples":
-        samples = list(DEFAULT_SAMPLES if samples is None else samples)
-        samples = _check_int_list("samples", samples, 10, "[500, 1000, 2000, 4000]")
-        if isinstance(data, str) and max(samples) > n_train:
-            raise bad_argument(WHERE, "samples", samples, f"sizes <= n_train={n_train}",
-                               f"raise n_train or drop sizes above {n_train}")
-    elif samples is not None:
-        raise bad_argument(WHERE, "samples", samples, "None unless axis='samples'", "use axis='samples'")
+    spec = check_double_descent(axis, data=data, noise=noise, widths=widths, epochs=epochs, seeds=seeds, policy=policy,
+                                compare=compare, samples=samples, n_train=n_train, n_test=n_test,
+                                batch_size=batch_size, lr=lr, data_seed=data_seed, data_dir=data_dir, threads=threads,
+                                tol=tol, min_rise=min_rise, eval_points=eval_points, final_only=final_only,
+                                workers=workers, executor=executor, address=address, max_retries=max_retries,
+                                where=WHERE)
     if log is None:
         import sys
         log = (lambda m: print(f"[double-descent] {m}", file=sys.stderr, flush=True)) if verbose else (lambda m: None)
-
-    data_name, get_data = _resolve_data(data, noise=noise, n_train=n_train, n_test=n_test, data_seed=data_seed,
-                                        data_dir=data_dir)
-    schedule = [epochs] if final_only else eng.eval_epochs(epochs, eval_points)
-    base = {"experiment": "double-descent", "data": data_name, "noise": float(noise) if isinstance(data, str) else None,
-            "pool": int(n_train) if isinstance(data, str) else None,
+    # from here on everything is read from the validated spec
+    policy, compare = spec.policies[0], (spec.policies[1] if len(spec.policies) > 1 else None)
+    widths, seeds, samples, workers = list(spec.widths), list(spec.seeds), spec.options["samples"], spec.workers
+    final_only, eval_points, tol, min_rise = (spec.options[k] for k in ("final_only", "eval_points", "tol", "min_rise"))
+    noise, n_train, n_test, data_seed = (spec.data_options[k] for k in ("noise", "n_train", "n_test", "data_seed"))
+    cfg, data_name, named = spec.train, spec.data_fingerprint, spec.named_data
+    epochs, batch_size, lr, schedule = cfg.epochs, cfg.batch_size, cfg.lr, list(cfg.eval_epochs)
+    get_data = data_loader(data_name, spec.data, **spec.data_options)
+    base = {"experiment": "double-descent", "data": data_name, "noise": float(noise) if named else None,
+            "pool": int(n_train) if named else None,
             "n_test": int(n_test) if data_name == "mnist1d" else None, "data_seed": int(data_seed),
             "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "optimizer": "adam(0.9,0.999,1e-8)",
-            "loss": "cross-entropy", "model": "mlp in-h-h-out relu", "eval_epochs": f"final({epochs})" if final_only else f"eval_epochs({epochs},{eval_points})",
+            "loss": "cross-entropy", "model": "mlp in-h-h-out relu",
+            "eval_epochs": f"final({epochs})" if final_only else f"eval_epochs({epochs},{eval_points})",
             "order": "randperm per epoch, generator seeded by order_seed(seed)"}
     failed = []
-    spec = dd_spec(data=data if not isinstance(data, str) else data_name,
-                   data_options=dict(noise=noise, n_train=n_train, n_test=n_test, data_seed=data_seed,
-                                     data_dir=data_dir),
-                   policies=[policy] + ([compare] if compare else []), seeds=seeds, widths=widths,
-                   train=eng.dd_config(epochs, batch_size, lr, schedule), threads=threads, workers=workers,
-                   executor=executor, address=address, max_retries=max_retries)
-    spec = replace(spec, data_fingerprint=data_name)
     st, opened = open_store(store, WHERE)
     old_threads = torch.get_num_threads()
     if threads is not None:

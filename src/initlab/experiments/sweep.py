@@ -1,9 +1,11 @@
 """One validated description of a sweep: WHAT to train (model, data, policies, seeds, training settings)
-and WHERE (the executor).  compare() and double_descent() validate their keyword arguments here once and
-build one `SweepSpec`; the local path reads it in this process, the Ray executor ships it to the workers.
+and WHERE (the executor).  compare() and double_descent() validate their keyword arguments here once
+(`check_compare`, `check_double_descent`) and build one `SweepSpec`; the local path reads it in this
+process, the Ray executor ships it to the workers.
 
     spec = check_compare(model, data, policies, seeds=3, epochs=2, lr=0.05, batch_size=100)   # InitError when bad
     spec = dataclasses.replace(spec, train=cfg)          # once the data has fixed the loss
+    spec = check_double_descent("width", widths=[8, 16], ...)   # double descent's recipe fixes the loss: complete
 
 What travels to a worker (experiments/executors/):
 * the model as given: a zoo spec string ('mlp:64-128-10', 'seed004', 'file.py:factory', 'pkg.mod:factory'),
@@ -30,7 +32,8 @@ DTYPE_NAMES = ("float32", "float64")
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What a sweep trains and where (see the module docstring).  Built by `check_compare` / `dd_spec`."""
+    """What a sweep trains and where (see the module docstring).  Built by `check_compare` /
+    `check_double_descent`."""
     study: str                               # "compare" | "double-descent"
     model: object                            # zoo spec / importable "file.py:factory" / nn.Module / factory
     model_name: str                          # the model as the store's config names it
@@ -48,6 +51,7 @@ class SweepSpec:
     address: str | None = None               # Ray cluster address (None: start a local Ray)
     max_retries: int = DEFAULT_RETRIES
     data_fingerprint: str = ""               # the driver's data digest; a worker that loads other data refuses
+    options: dict = field(default_factory=dict)   # the study's own settings (double descent: axis, samples, ...)
 
     @property
     def named_data(self) -> bool:
@@ -128,14 +132,92 @@ def check_compare(model, data, policies, *, seeds, optimizer, path, dtype, threa
                      max_retries=max_retries)
 
 
-def dd_spec(*, data, data_options: dict, policies, seeds, widths, train, threads, workers, executor, address,
-            max_retries=DEFAULT_RETRIES, where="initlab.double_descent") -> SweepSpec:
-    """double_descent()'s sweep (its arguments were checked by double_descent; this adds the executor's)."""
+def check_double_descent(axis, *, data, noise, widths, epochs, seeds, policy, compare, samples, n_train, n_test,
+                         batch_size, lr, data_seed, data_dir, threads, tol, min_rise, eval_points, final_only,
+                         workers, executor, address, max_retries=DEFAULT_RETRIES,
+                         where="initlab.double_descent") -> SweepSpec:
+    """double_descent()'s arguments checked in one place, before any data is loaded -> the spec of its sweeps.
+
+    Defaults are filled in (widths, samples, epochs; workers=1 when threads is given), policies hold the policy
+    and the `compare` policy (torch's own init under either spelling is 'torch-default', the label its stores
+    have always used), `train` is the recipe's TrainConfig, `data` a named set's key or the pre-loaded tensors,
+    `data_fingerprint` the data's name in the store's config, `options` {axis, samples, final_only,
+    eval_points, tol, min_rise}."""
+    import numpy as np
+    import torch
+
+    from ..errors import check_finite
+    from ..policy.api import canonical_name
+    from . import dd_sweep as eng
+    from .dd_data import (AXES, DEFAULT_EPOCHS, DEFAULT_SAMPLE_WIDTHS, DEFAULT_SAMPLES, DEFAULT_WIDTHS,
+                          _check_int_list, resolve_data)
+    from .seeds_arg import parse_seeds
+
+    def positive_int(arg, v, example):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise bad_argument(where, arg, v, "a positive integer", f"e.g. {arg}={example}")
+        return int(v)
+
+    if axis not in AXES:
+        raise unknown_choice(where, "axis", axis, AXES, "e.g. axis='width'")
+    check_finite(where, noise=noise, lr=lr, tol=tol, min_rise=min_rise)
+    if not 0.0 <= noise < 1.0:
+        raise bad_argument(where, "noise", noise, "a fraction in [0, 1)", "e.g. noise=0.15")
+    if lr <= 0:
+        raise bad_argument(where, "lr", lr, "a positive learning rate", "e.g. lr=1e-3")
+    epochs = positive_int("epochs", DEFAULT_EPOCHS if epochs is None else epochs, 1000)
+    batch_size, n_train, n_test, eval_points = (positive_int(arg, v, 128) for arg, v in (
+        ("batch_size", batch_size), ("n_train", n_train), ("n_test", n_test), ("eval_points", eval_points)))
+    if isinstance(data_seed, bool) or not isinstance(data_seed, (int, np.integer)):
+        raise bad_argument(where, "data_seed", data_seed, "an integer (the seed of the data and its label noise)",
+                           "e.g. data_seed=0")
+    if not isinstance(policy, str) or not policy:
+        raise bad_argument(where, "policy", policy, "an init policy name", "e.g. policy='torch-default'")
+    legacy = lambda p: "torch-default" if isinstance(p, str) and canonical_name(p) == "torch_default" else p  # noqa: E731
+    policy, compare = legacy(policy), legacy(compare)
+    if compare is not None and (not isinstance(compare, str) or compare == policy):
+        raise bad_argument(where, "compare", compare, f"a second policy name, different from policy={policy!r}",
+                           "e.g. compare='xavier_uniform'")
+    policies = [policy] + ([compare] if compare else [])
+    for p in policies:
+        if p != "torch-default":        # fail now, not after loading data: unknown names, bad presets
+            eng.make_narrow(3, 2, 2, 0, p, example_inputs=torch.randn(16, 3))
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise bad_argument(where, "threads", threads, "None or a positive integer", "e.g. threads=2")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise bad_argument(where, "workers", workers, "None (auto) or a positive integer", "e.g. workers=2")
+    if final_only and axis == "epochs":
+        raise bad_argument(where, "final_only", final_only, "False with axis='epochs' (the epoch-wise map needs "
+                           "the errors at every measured epoch)", "drop final_only (CLI --final-only)")
+    if workers is None and threads is not None:
+        workers = 1
+    if widths is None:
+        widths = DEFAULT_SAMPLE_WIDTHS if axis == "samples" else DEFAULT_WIDTHS
+    widths = _check_int_list("widths", widths, 1, "[8, 16, 32, 64]", where)
+    seeds = parse_seeds(seeds, where, sort=True, nonneg=True)
+    if axis == "samples":
+        samples = _check_int_list("samples", DEFAULT_SAMPLES if samples is None else samples, 10,
+                                  "[500, 1000, 2000, 4000]", where)
+        if isinstance(data, str) and max(samples) > n_train:
+            raise bad_argument(where, "samples", samples, f"sizes <= n_train={n_train}",
+                               f"raise n_train or drop sizes above {n_train}")
+    elif samples is not None:
+        raise bad_argument(where, "samples", samples, "None unless axis='samples'", "use axis='samples'")
+    data_name, data = resolve_data(data, where)
+    if axis == "samples" and not isinstance(data, str) and max(samples) > len(data[1]):
+        raise bad_argument(where, "samples", samples, f"sizes <= {len(data[1])} (the training samples given)",
+                           f"drop sizes above {len(data[1])}, or pass more training samples")
+    schedule = [epochs] if final_only else eng.eval_epochs(epochs, eval_points)
     check_executor(where, executor, address, workers=workers, max_retries=max_retries)
     return SweepSpec(study="double-descent", model="mlp in-h-h-out relu", model_name="mlp in-h-h-out relu",
-                     data=data, data_options=dict(data_options), policies=tuple(policies), seeds=tuple(seeds),
-                     widths=tuple(widths), train=train, threads=threads, workers=workers, executor=executor,
-                     address=address, max_retries=max_retries)
+                     data=data, data_options=dict(noise=noise, n_train=n_train, n_test=n_test, data_seed=data_seed,
+                                                  data_dir=data_dir),
+                     policies=tuple(policies), seeds=tuple(seeds), widths=tuple(widths),
+                     train=eng.dd_config(epochs, batch_size, lr, schedule), threads=threads, workers=workers,
+                     executor=executor, address=address, max_retries=max_retries, data_fingerprint=data_name,
+                     options=dict(axis=axis, samples=samples, final_only=bool(final_only),
+                                  eval_points=int(eval_points), tol=float(tol), min_rise=float(min_rise)))
 
 
-__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "MAX_RETRIES", "ray_installed", "check_executor", "check_compare", "dd_spec"]
+__all__ = ["SweepSpec", "EXECUTORS", "DEFAULT_RETRIES", "MAX_RETRIES", "ray_installed", "check_executor", "check_compare",
+           "check_double_descent"]

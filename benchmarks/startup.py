@@ -68,6 +68,26 @@ medians of 3:
     `import torch`; the 12x target needs the tutorial script at >= 49 s on the same box (issue 16
     measured 51.1 s), so it sits at the edge: the remaining cost is torch's import plus training at
     ~50-60 % of one core's matmul peak per worker (see compare_speed.py).
+
+2026-12-03 afternoon (branch speed), --only-compare --repeat 3 --tutorial-threads 1 --before <the tree
+before it>, load 4-5 (another helper's two-process benchmark throughout): import torch 2.20 s; compare 35
+before 6.27 s wall / 5.90 CPU s -> after 4.38 s / 4.71 CPU s (0.70x wall, 0.80x CPU); tutorial 35 (1
+thread) 33.13 s / 32.25 CPU s: 5.3x -> 7.6x wall.  Against a one-thread tutorial the ratio is lower
+than against the default two threads (issue 16's 44.4 s quiet; 55-90 s at load 2-4, when its two threads
+wait at every kernel): the 12x target was set against the default.  Quiet (load 0.2-0.6) the same
+minute before the changes: import torch 1.33 s, compare 1 epoch 1.71-2.02 s, compare 35 2.84-2.97 s.
+What this round changed in the whole process:
+  * the console command freezes the garbage collector before exiting (cli/main.py): its final
+    collections walked every object torch made, 0.3-0.5 s of a 2-3 s command (a script doing the same
+    work: 0.55 s -> 0.15 s from the end of main to the end of the process, at load 3);
+  * digits' table is cached as .npz (data/npz_cache.py): 55-90 ms -> 19-33 ms to load('digits') in a
+    fresh process at load 4 (parsing the csv and numpy.random's import for the splits were most of it);
+  * compare plans once per (policy, architecture): 7 plans instead of 35 (each ran a checking forward
+    of 256 samples at the default two threads: 2-7 ms each on a loaded box, the first one ~40 ms);
+  * the training kernel (see compare_speed.py).
+Left: import torch (1.3-2.2 s of the 2.5-4.4 s), one full garbage collection while training (~0.1 s:
+a gc.freeze() once compare's imports are done would skip it), the interpreter's module teardown at
+exit (~0.15 s).
 """
 from __future__ import annotations
 

@@ -70,11 +70,16 @@ def main(argv=None) -> int:
     """The `initlab` command.  argv None = this process's command line (the console script)."""
     if argv is not None:
         return _main(argv)
-    code = _main(sys.argv[1:])
-    # The process ends next.  Its last garbage collections would walk every object torch created (~0.3-0.5 s
-    # of a 2-3 s command, measured with benchmarks/startup.py); frozen objects are skipped.  Only for the
-    # process's own command: a caller of main([...]) keeps its collector as it was.
+    # Only for the process's own command (a caller of main([...]) keeps its collector as it was): importing
+    # torch makes ~170k objects that live to the end, and every full collection walks them all (0.04-0.14 s
+    # each, ~3 in a compare of a few seconds), so full collections wait 100x longer than Python's default
+    # (young objects are still collected as usual) ...
     import gc
+    g0, g1, _ = gc.get_threshold()
+    gc.set_threshold(g0, g1, 1000)
+    code = _main(sys.argv[1:])
+    # ... and the process ends next: its last collections would walk them again (0.3-0.5 s of a 2-3 s
+    # command at load 3, measured with benchmarks/startup.py); frozen objects are skipped.
     gc.freeze()
     return code
 

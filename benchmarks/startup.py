@@ -79,15 +79,16 @@ minute before the changes: import torch 1.33 s, compare 1 epoch 1.71-2.02 s, com
 What this round changed in the whole process:
   * the console command freezes the garbage collector before exiting (cli/main.py): its final
     collections walked every object torch made, 0.3-0.5 s of a 2-3 s command (a script doing the same
-    work: 0.55 s -> 0.15 s from the end of main to the end of the process, at load 3);
+    work: 0.55 s -> 0.15 s from the end of main to the end of the process, at load 3); and it lets full
+    collections wait 100x longer: a compare 35 made 3 (0.04-0.14 s each, two inside `import torch`),
+    now none (young objects are collected as before);
   * digits' table is cached as .npz (data/npz_cache.py): 55-90 ms -> 19-33 ms to load('digits') in a
     fresh process at load 4 (parsing the csv and numpy.random's import for the splits were most of it);
   * compare plans once per (policy, architecture): 7 plans instead of 35 (each ran a checking forward
     of 256 samples at the default two threads: 2-7 ms each on a loaded box, the first one ~40 ms);
   * the training kernel (see compare_speed.py).
-Left: import torch (1.3-2.2 s of the 2.5-4.4 s), one full garbage collection while training (~0.1 s:
-a gc.freeze() once compare's imports are done would skip it), the interpreter's module teardown at
-exit (~0.15 s).
+The four runs above are from before the garbage-collector thresholds.  Left: import torch (1.3-2.2 s of
+the 2.5-4.4 s), the interpreter's module teardown at exit (~0.15 s).
 """
 from __future__ import annotations
 

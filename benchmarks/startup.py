@@ -87,7 +87,13 @@ What this round changed in the whole process:
   * compare plans once per (policy, architecture): 7 plans instead of 35 (each ran a checking forward
     of 256 samples at the default two threads: 2-7 ms each on a loaded box, the first one ~40 ms);
   * the training kernel (see compare_speed.py).
-The four runs above are from before the garbage-collector thresholds.  Left: import torch (1.3-2.2 s of
+The four runs above are from before the garbage-collector thresholds.  With them, at load 0.8-1.7
+(14:39-14:44 UTC): --only-compare --repeat 2 --before <the tree before this round>, the tutorial at its
+default two threads: import torch 2.09 s; compare 35 before 3.99 s wall / 5.63 CPU s -> after 3.44 s /
+5.06 CPU s (0.86x); tutorial 35 42.27 s / 79.81 CPU s: 10.6x -> 12.3x (target >= 12x).  --skip-compare
+--repeat 3 at load 0.8-1.0: import torch 2.15; --help 0.08; schemes 1.64; plan 1.48; diagnose 1.74; torch
+init 2.37; init_ auto 2.07 (0.87x); compare 1 epoch 2.07.  The CLI commands now end sooner after their
+own `import torch` than `python -c "import torch"` does: that process pays the full collections at exit.  Left: import torch (1.3-2.2 s of
 the 2.5-4.4 s), the interpreter's module teardown at exit (~0.15 s).
 """
 from __future__ import annotations

@@ -93,7 +93,10 @@ default two threads: import torch 2.09 s; compare 35 before 3.99 s wall / 5.63 C
 5.06 CPU s (0.86x); tutorial 35 42.27 s / 79.81 CPU s: 10.6x -> 12.3x (target >= 12x).  --skip-compare
 --repeat 3 at load 0.8-1.0: import torch 2.15; --help 0.08; schemes 1.64; plan 1.48; diagnose 1.74; torch
 init 2.37; init_ auto 2.07 (0.87x); compare 1 epoch 2.07.  The CLI commands now end sooner after their
-own `import torch` than `python -c "import torch"` does: that process pays the full collections at exit.  Left: import torch (1.3-2.2 s of
+own `import torch` than `python -c "import torch"` does: that process pays the full collections at exit.
+Once more at 14:52 UTC (load 1.2-1.8, --only-compare --repeat 3, this tree only): import torch 1.97 s,
+compare 35 3.53 s / 5.10 CPU s, tutorial 35 42.10 s / 80.07 CPU s: 11.9x.  So the 12x target sits at the
+edge (11.9-12.3x); 15x would need compare 35 at ~2.8 s, i.e. ~0.8 s beyond `import torch`.  Left: import torch (1.3-2.2 s of
 the 2.5-4.4 s), the interpreter's module teardown at exit (~0.15 s).
 """
 from __future__ import annotations

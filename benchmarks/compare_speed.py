@@ -41,6 +41,36 @@ kernels (ReLU and its backward, the grouped cross-entropy, bias sums) ~10-20 % (
 the last layer in row-major layout for a contiguous log_softmax (3x slower at C=10), per-model mm
 loops (39 GFLOP/s), smaller stacks for cache locality (bigger stacks are cheaper per model).
 
+2026-12-03 14:41 UTC, branch speed, load 0.8-1.4, --baseline-models 14 --repeat 3: peak 132-168 GFLOP/s;
+digits 1.72 s wall (runs 1.96, 1.72, 1.83) / 3.29 CPU s vs tutorial 38.3 s / 76.1 CPU s (2 threads): 22.3x
+wall, 23.1x CPU; 42 % of peak per wall second, 43 % per CPU second (target 50 %: not met; in-process the
+sweep has ~0.12 s of fixed costs, 35 builds and inits, the fork, the statistics: 1 epoch 0.21 s, 2 epochs
+0.28 s, and the two workers run ~25 % slower per CPU second together than one alone); 784-1024-1024-10:
+83 % per wall second, 84 % per CPU second (target 80 %: met).
+2026-12-03 afternoon, branch speed, load 6.5-7.3 (another helper's two-process benchmark on both cores the
+whole time), --baseline-models 7 --tutorial-threads 1 --repeat 3: peak 50 GFLOP/s per wall second (quiet
+166-198), 153 per CPU second x threads; digits 5.39 s wall / 3.49 CPU s vs tutorial 54.7 s / 35.9 CPU s
+(1 thread): 10.1x wall, 10.3x CPU; 45 % of peak per wall second, 46 % per CPU second; 784-1024-1024-10
+55 % (one process, 2 threads: at this load each thread waits at every barrier for its sibling).  These
+are load figures, not the engine's.  In-process A/B of this branch against the tree before it (one
+process, the two alternating, 1 thread, CPU seconds; results bit-identical): one worker's fit (18 models,
+3 epochs) 0.215 -> 0.195 s (1.10x, min of 10; medians 0.339 -> 0.325), the same with 8-wide hidden
+layers, where the step is all overhead, 0.036 -> 0.031 (1.16x); the whole in-process compare (35 x 5
+epochs) moved within the noise at load 5-7 (0.94x-1.12x between runs).  What changed:
+  * the step's buffers and their views are made once per batch size (mlp_kernel.TrainWorkspace; the
+    cross-entropy writes its gradient there): ~15 small allocations and ~30 view/transpose calls fewer a
+    step;
+  * eval predictions by max(1).indices: argmax(1) on the (M, C, n) layout took 0.7-0.8 ms per eval,
+    ~14x more than max (2.5 % of a digits epoch);
+  * compare plans once per (policy, architecture) and applies the plan with each seed (35 plans -> 7;
+    each plan ran a checking forward at the default 2 threads, 2-7 ms each on a loaded box);
+  * the kernel's gradient buffer is never filled (fused SGD does not read it) and its parameter buffer
+    only zero-filled when padded (784-1024-1024-10 x 4: two 30 MB memsets);
+  * the fallback's snapshot of the models clones their tensors instead of deep-copying the state_dicts;
+  * tried and dropped: the bias folded into the weights as an extra input column (one addmv_ fewer per
+    layer, but K = 65/129 misaligns the matmuls: 12-19 % slower), and one per-epoch gather of every
+    group's inputs when groups share a seed (G/U times the copy: slower than the per-step pick).
+
 What moved the figures:
   * worker processes (experiments/shards.py): the two cores train disjoint halves of the stack with one
     thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small

@@ -26,6 +26,11 @@ Measured 2026-12-03 (branch perf), shared 2-core VM, --no-epochwise --repeat 1:
   500 epochs, load 4.3-4.5: plain 519.5 s wall / 296.7 CPU s, initlab --final-only 115.6 s / 86.3 CPU s:
     4.49x wall, 3.44x CPU (max test-error difference 2.5 points).
   100 epochs, load 6-9 (before the cache): 3.50x and 2.89x wall in two runs (fixed costs weigh 5x more).
+2026-12-03 afternoon (branch speed: the stacked-MLP kernel's step buffers made once, see compare_speed.py),
+`initlab double-descent --axis width --final-only --epochs 40` as whole processes, this branch against
+the tree before it, alternating, 2 rounds, load 7-8: wall 26.1-29.5 s -> 25.4-27.9 s, CPU 17.5-19.2 s ->
+16.6-18.4 s (0.95x CPU, min of each); the JSON outputs are identical apart from the seconds.  The plain
+recipe was not rerun (500 epochs: ~9 minutes at that load); the change only removes work per step.
 The widest model (300) is ~55 % of the sweep's FLOPs and runs alone in one worker, so two cores can give
 at most ~1.8x over one; the rest is the kernel's per-FLOP advantage over autograd + torch.optim.
 """

@@ -68,6 +68,36 @@ medians of 3:
     `import torch`; the 12x target needs the tutorial script at >= 49 s on the same box (issue 16
     measured 51.1 s), so it sits at the edge: the remaining cost is torch's import plus training at
     ~50-60 % of one core's matmul peak per worker (see compare_speed.py).
+
+2026-12-03 afternoon (branch speed), --only-compare --repeat 3 --tutorial-threads 1 --before <the tree
+before it>, load 4-5 (another helper's two-process benchmark throughout): import torch 2.20 s; compare 35
+before 6.27 s wall / 5.90 CPU s -> after 4.38 s / 4.71 CPU s (0.70x wall, 0.80x CPU); tutorial 35 (1
+thread) 33.13 s / 32.25 CPU s: 5.3x -> 7.6x wall.  Against a one-thread tutorial the ratio is lower
+than against the default two threads (issue 16's 44.4 s quiet; 55-90 s at load 2-4, when its two threads
+wait at every kernel): the 12x target was set against the default.  Quiet (load 0.2-0.6) the same
+minute before the changes: import torch 1.33 s, compare 1 epoch 1.71-2.02 s, compare 35 2.84-2.97 s.
+What this round changed in the whole process:
+  * the console command freezes the garbage collector before exiting (cli/main.py): its final
+    collections walked every object torch made, 0.3-0.5 s of a 2-3 s command (a script doing the same
+    work: 0.55 s -> 0.15 s from the end of main to the end of the process, at load 3); and it lets full
+    collections wait 100x longer: a compare 35 made 3 (0.04-0.14 s each, two inside `import torch`),
+    now none (young objects are collected as before);
+  * digits' table is cached as .npz (data/npz_cache.py): 55-90 ms -> 19-33 ms to load('digits') in a
+    fresh process at load 4 (parsing the csv and numpy.random's import for the splits were most of it);
+  * compare plans once per (policy, architecture): 7 plans instead of 35 (each ran a checking forward
+    of 256 samples at the default two threads: 2-7 ms each on a loaded box, the first one ~40 ms);
+  * the training kernel (see compare_speed.py).
+The four runs above are from before the garbage-collector thresholds.  With them, at load 0.8-1.7
+(14:39-14:44 UTC): --only-compare --repeat 2 --before <the tree before this round>, the tutorial at its
+default two threads: import torch 2.09 s; compare 35 before 3.99 s wall / 5.63 CPU s -> after 3.44 s /
+5.06 CPU s (0.86x); tutorial 35 42.27 s / 79.81 CPU s: 10.6x -> 12.3x (target >= 12x).  --skip-compare
+--repeat 3 at load 0.8-1.0: import torch 2.15; --help 0.08; schemes 1.64; plan 1.48; diagnose 1.74; torch
+init 2.37; init_ auto 2.07 (0.87x); compare 1 epoch 2.07.  The CLI commands now end sooner after their
+own `import torch` than `python -c "import torch"` does: that process pays the full collections at exit.
+Once more at 14:52 UTC (load 1.2-1.8, --only-compare --repeat 3, this tree only): import torch 1.97 s,
+compare 35 3.53 s / 5.10 CPU s, tutorial 35 42.10 s / 80.07 CPU s: 11.9x.  So the 12x target sits at the
+edge (11.9-12.3x); 15x would need compare 35 at ~2.8 s, i.e. ~0.8 s beyond `import torch`.  Left: import torch (1.3-2.2 s of
+the 2.5-4.4 s), the interpreter's module teardown at exit (~0.15 s).
 """
 from __future__ import annotations
 

@@ -80,10 +80,14 @@ def _kill_when(proc, store: Path, n_runs: int, delay: float) -> dict:
 def test_sigkill_at_random_points_loses_no_finished_run_and_the_rerun_trains_only_the_rest(tmp_path):
     rng = random.Random(13)                # fixed kill points
     store, total = tmp_path / "runs.sqlite", 3 * 4
+    # 120 epochs: a chunk of 2 runs takes ~0.3 s, so the kill points (up to 3 more runs, then up to 0.3 s)
+    # fall inside the sweep (at 30 epochs a chunk took ~0.08 s and the second process could finish all 12)
+    epochs = 120
     seen = {}
     for _ in range(2):
         target = len(_rows(store)) + rng.randint(0, 3)
-        proc = subprocess.Popen(_compare(store), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(_compare(store, epochs=epochs), env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
         seen = _kill_when(proc, store, target, rng.uniform(0.0, 0.3))
         err = proc.stderr.read().decode()
         proc.stderr.close()
@@ -93,7 +97,8 @@ def test_sigkill_at_random_points_loses_no_finished_run_and_the_rerun_trains_onl
         _intact(store)
     before = _rows(store)
     assert len(before) < total
-    out = subprocess.run(_compare(store, extra=["--json"]), env=_env(), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(_compare(store, epochs=epochs, extra=["--json"]), env=_env(), capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["skipped"] == len(before) and len(doc["runs"]) == total       # trained only the missing runs

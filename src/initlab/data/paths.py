@@ -78,8 +78,9 @@ def sklearn_data_home(data_dir=None) -> tuple[str, list[str]]:
 
 
 def cache_dir() -> Path | None:
-    """Where generated data sets are cached (plain .npz arrays, never pickles): $INITLAB_CACHE_DIR (absolute;
-    "off" disables caching), else $XDG_CACHE_HOME/initlab, else ~/.cache/initlab.  None when disabled."""
+    """Where generated data sets (MNIST-1D) and parsed tables (digits) are cached (plain .npz arrays, never
+    pickles): $INITLAB_CACHE_DIR (absolute; "off" disables caching), else $XDG_CACHE_HOME/initlab, else
+    ~/.cache/initlab.  None when disabled."""
     if os.environ.get(ENV_CACHE_DIR, "").strip().lower() in ("off", "none", "0"):
         return None
     env = env_folder(ENV_CACHE_DIR)

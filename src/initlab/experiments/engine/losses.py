@@ -35,25 +35,26 @@ def loss_and_grad_cm(out: torch.Tensor, y_m: torch.Tensor, kind: str):
     return loss, diff.mul_(2.0 / diff[0].numel())
 
 
-def ce_grouped(out, yb, logp_acc, neg, G, P):
+def ce_grouped(out, yb, logp_acc, neg, G, P, buf=None):
     """Cross-entropy of out (M, C, b) against the group targets yb (G, b) without copying them per model.
 
     Adds each sample's log-probability of its target, weighted B/b, to logp_acc (G, P, 1, B), so that at
     the end of the epoch -logp_acc.sum / B is the sum of the steps' mean losses (summing once per epoch
     instead of once per step).  Returns (g, 1/b) with d(sum of means)/d out = g / b; the caller folds
-    1/b into the update instead of paying a pass over g."""
+    1/b into the update instead of paying a pass over g.  buf: an (M, C, b) tensor g is written into
+    (the kernel's workspace, TrainWorkspace.g[-1]); None = a new one."""
     M, C, b = out.shape
     B = logp_acc.shape[-1]
     o4 = out.view(G, P, C, b)
     idx = yb.view(G, 1, 1, b).expand(G, P, 1, b)
-    lsm = torch.log_softmax(o4, 2)
+    lsm = torch.log_softmax(o4, 2) if buf is None else torch.log_softmax(o4, 2, out=buf.view(G, P, C, b))
     if b == B:
         logp_acc.add_(lsm.gather(2, idx))
     else:
         logp_acc[..., :b].add_(lsm.gather(2, idx), alpha=B / b)
     d = lsm.exp_()
     d.scatter_add_(2, idx, neg[..., :b])
-    return d.view(M, C, b), 1.0 / b
+    return (d.view(M, C, b) if buf is None else buf), 1.0 / b
 
 
 def eval_sums_cm(out: torch.Tensor, yb: torch.Tensor, kind: str, task: str, lsum, msum) -> None:
@@ -69,7 +70,8 @@ def eval_sums_cm(out: torch.Tensor, yb: torch.Tensor, kind: str, task: str, lsum
     else:
         lsum += (out - yb.t().unsqueeze(0)).square().mean(1).sum(1)
     if task == "classification":
-        pred = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)     # (M, n)
+        # max(1).indices, not argmax(1): the same first maximal index, ~14x faster on this (M, C, n) layout
+        pred = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.max(1).indices     # (M, n)
         msum += (pred == yb.reshape(1, -1)).sum(1)
     else:
         msum += (out - yb.t().unsqueeze(0)).square().mean(1).sum(1)

@@ -81,7 +81,9 @@ class MLPStack(Stack):
         else:
             self.perm_g = perm
         # inputs in batch order too: one gather per epoch (each step's batch is then a view) when that
-        # copy is small, else one index_select per step
+        # copy is small, else one index_select per step.  Per seed, not per group: when groups share a
+        # seed (G = M) each step picks its groups' rows (`src`) from the seed's batch (a per-group epoch
+        # gather copies G/U times more and measured slower than the per-step picks)
         n = perm.shape[1]
         x_perm = (torch.index_select(self.x_tr, 0, perm.view(-1)).view(len(self.useeds), n, -1)
                   if self.x_epoch_ok else None)
@@ -97,10 +99,11 @@ class MLPStack(Stack):
         else:
             idx = self.perm_g[:, i * B:(i + 1) * B]
             xb = torch.index_select(self.x_tr, 0, idx.reshape(-1)).view(G, idx.shape[1], -1)
-        out, tape = self.net.forward_train(xb.transpose(1, 2), self._masks)
+        out, tape = self.net.forward_train(xb, self._masks)
         yb = self.y_steps[i]
         if self.kind == "cross_entropy":
-            d, scale = ce_grouped(out, yb, self.logp_acc, self.neg, G, self.P)
+            d, scale = ce_grouped(out, yb, self.logp_acc, self.neg, G, self.P,
+                                  buf=self.net.workspace(xb.shape[1]).g[-1])
         else:
             loss, d = loss_and_grad_cm(out, self._per_model(yb), self.kind)
             self.loss_sum += loss

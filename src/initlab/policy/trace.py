@@ -12,6 +12,7 @@ no_grad, with the RNG state forked and restored, and training flags restored.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import torch
 import torch.fx as fx
@@ -69,7 +70,26 @@ def classify_call(name: str, rest: tuple, kwargs: dict, owner: str | None, tenso
 
 # ---------------------------------------------------------------- 1. torch.fx
 class _Tracer(fx.Tracer):
-    """Leaves: weight layers, norms, activations and other torch.nn modules; containers are traced through."""
+    """Leaves: weight layers, norms, activations and other torch.nn modules; containers are traced through.
+
+    torch.fx patches ``nn.Module.__call__`` and ``__getattr__`` for the whole process while it traces, so a
+    module called in another thread meanwhile (the web demo trains in one thread while a request plans in
+    another) would be recorded into this graph or fail with "module is not installed as a submodule".
+    Calls and attribute reads from any thread but the tracing one pass straight through."""
+
+    def trace(self, root, concrete_args=None):
+        self._owner = threading.get_ident()
+        return super().trace(root, concrete_args)
+
+    def call_module(self, m, forward, args, kwargs):
+        if threading.get_ident() != self._owner:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self._owner:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def is_leaf_module(self, m, qualname):
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):

@@ -110,10 +110,9 @@ def test_sigkill_at_random_points_loses_no_finished_run_and_the_rerun_trains_onl
 
 
 RENDEZVOUS = textwrap.dedent("""
-    import os, pathlib, time
+    import os, pathlib, sys, time
     from torch import nn
     DIR = pathlib.Path(os.environ["INITLAB_TEST_RENDEZVOUS"])
-    calls = 0
 
     def meet(name):
         (DIR / f"{name}.{os.getpid()}").touch()
@@ -122,21 +121,22 @@ RENDEZVOUS = textwrap.dedent("""
             time.sleep(0.02)
 
     def net():
-        # the first call (compare's probe) and the fourth (the last first-seed model, built before any run is
-        # claimed) wait until both processes are there, so both start claiming together however the machine
-        # schedules their start-up.  The fifth is the first model built for a claimed chunk (chunk 1 holds
-        # only first-seed models, already built): it waits until the other process has claimed a chunk of its
-        # own too, so each trains at least one chunk however late either is scheduled (a process that was
-        # descheduled after the fourth meeting used to find every run taken).  The other calls take 0.4 s
-        # (sleeping: a slow model build on a busy machine).
-        global calls
-        calls += 1
-        if calls in (1, 4, 5):
-            meet(f"ready{calls}")
+        # The count lives on `sys`, not in this module: compare loads a file.py:factory afresh at every build,
+        # so a module global would restart at 1 each call (and the meetings below never happened).
+        # Calls: 1 compare's check of the spec, 2 its probe, 3-5 the first seed's models (3 policies, built
+        # before any run is claimed), 6 the first model built for a claimed chunk (chunk 1 holds only
+        # first-seed models, already built).  Meeting at 5 makes both processes start claiming together
+        # however the machine schedules their start-up; meeting at 6 holds a process that has claimed a
+        # chunk until the other has claimed one of its own, so each trains at least one chunk however late
+        # either runs.  The other calls take 0.4 s (sleeping: a slow model build on a busy machine).
+        sys.initlab_test_calls = getattr(sys, "initlab_test_calls", 0) + 1
+        if sys.initlab_test_calls in (1, 5, 6):
+            meet(f"ready{sys.initlab_test_calls}")
         else:
             time.sleep(0.4)
         return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 """)
+
 
 
 def test_two_compares_of_one_config_started_together_train_each_run_once(tmp_path):
@@ -155,6 +155,8 @@ def test_two_compares_of_one_config_started_together_train_each_run_once(tmp_pat
         docs.append(json.loads(out))
     trained = [len(d["runs"]) - d["skipped"] for d in docs]
     assert sum(trained) == total, trained                    # each run trained exactly once
+    for stage in (1, 5, 6):                                  # the meetings the premise rests on took place
+        assert len(list((tmp_path / "rv").glob(f"ready{stage}.*"))) == 2, sorted(os.listdir(tmp_path / "rv"))
     assert min(trained) >= 1, trained                        # and they really ran side by side
     finals = [{(r["policy"], r["seed"]): r["final"] for r in d["runs"]} for d in docs]
     assert len(finals[0]) == total and finals[0] == finals[1]    # both report every run, the same results

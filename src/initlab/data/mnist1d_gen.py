@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InitError, bad_argument
-from . import scaling
+from . import npz_cache, scaling
 from .registry import Raw, Spec, register
 
 
@@ -54,34 +54,20 @@ def _cache_path(n_total: int, data_seed: int):
 
 
 def _read_cache(path, n_total: int):
-    """(x, y) from the cache file when it is there and well formed (plain arrays: allow_pickle=False, so a
-    planted file cannot run code), else None (regenerate)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            x, y = f["x"], f["y"]
-    except (OSError, ValueError, KeyError, EOFError):
+    """(x, y) from the cache file when it is there and well formed (plain arrays, read by npz_cache: a planted
+    file cannot run code), else None (regenerate)."""
+    got = npz_cache.read(path, ("x", "y"))
+    if got is None:
         return None
+    x, y = got["x"], got["y"]
     ok = (x.dtype.kind == "f" and x.ndim == 2 and x.shape == (n_total, 40) and y.shape == (n_total,)
           and y.dtype.kind in "iu" and np.isfinite(x).all() and y.min(initial=0) >= 0 and y.max(initial=0) <= 9)
     return (x, y) if ok else None
 
 
 def _write_cache(path, x: np.ndarray, y: np.ndarray) -> None:
-    """Write atomically (temp file, then rename); a cache that cannot be written is skipped silently."""
-    import os
-    import tempfile
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, x=x, y=y)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
+    """Written atomically by npz_cache (temp file, then rename); a cache that cannot be written is skipped."""
+    npz_cache.write(path, {"x": x, "y": y})
 
 
 def _make(n_total: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:

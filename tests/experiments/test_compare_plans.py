@@ -2,10 +2,12 @@
 exactly those init_ gives each model alone."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 import initlab
+from initlab.errors import InitError
 from initlab.experiments.compare import build_models
 from initlab.models import build_model
 
@@ -49,3 +51,10 @@ def test_a_plan_is_not_reused_for_another_architecture_or_frozen_parameters():
     kept[0].weight.data.copy_(before[0].weight)
     initlab.init_(ref, "general_rule_uniform", seed=0, example_inputs=x)
     assert len(plans) == 3 and _same(kept, ref)
+
+
+def test_with_seed_refuses_a_plan_that_measures_the_model():
+    m = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
+    p = initlab.plan(m, "lsuv", seed=0, example_inputs=torch.randn(32, 8))
+    with pytest.raises(InitError, match="with_seed"):
+        p.with_seed(1)

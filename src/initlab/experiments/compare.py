@@ -23,7 +23,6 @@ How a sweep runs
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import replace
@@ -65,10 +64,7 @@ def _apply_policy(model: nn.Module, policy: str, seed: int, example_inputs, plan
     key = (policy, _signature(model)) if plans is not None else None
     cached = plans.get(key) if key is not None else None
     if cached is not None:
-        p = copy.copy(cached)
-        p.__dict__.pop("_applied_to", None)     # which models a plan wrote is per plan object
-        p.seed = seed
-        p.apply(model)
+        cached.with_seed(seed).apply(model)
         return
     p = make_plan(model, policy, seed=seed, example_inputs=example_inputs)
     p.apply(model)

@@ -4,6 +4,8 @@ and `verify(model)` checks the tensors against the plan.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import inspect
 import math
@@ -246,6 +248,16 @@ class Plan:
             calibrate(model, self)
         self.__dict__.setdefault("_applied_to", weakref.WeakSet()).add(model)
         return self
+
+    def with_seed(self, seed: int | None) -> "Plan":
+        """The same rows drawn with another seed: what initlab.plan(model, policy, seed=seed) would give for
+        a model of the same signature, without planning again (compare plans once per policy).  A fresh plan
+        object: which models it was applied to starts empty.  Not for plans whose apply measures the model
+        (lsuv, calibrate rows): apply rescales those rows in place."""
+        if any(r.action in ("lsuv", "calibrate") for r in self.rows):
+            raise InitError("Plan.with_seed: this plan measures the model when applied (lsuv/calibrate rows). "
+                            "Fix: make a new plan per model with initlab.plan(model, ..., example_inputs=batch).")
+        return dataclasses.replace(self, seed=seed)
 
     def __getstate__(self):           # picklable: which models this plan was applied to stays in this process
         state = dict(self.__dict__)

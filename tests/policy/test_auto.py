@@ -336,6 +336,19 @@ def test_residual_branch_ends_fixup_and_lsuv_are_not_calibrated():
     assert not any(r.action == "calibrate" for r in initlab.plan(m, "lsuv", example_inputs=torch.randn(32, 8)))
 
 
+
+def test_branch_reasons_say_what_the_scale_does_inside_a_residual_branch():
+    """A branch's first layer is calibrated for the q its gain assumes, not for a depth that does not compound
+    inside a branch; a branch end's reason states what 1/sqrt(L) does (1/L of an unscaled branch each), not a
+    unit variance it only adds when its input has unit second moment."""
+    from initlab.models import ResMLP
+    p = initlab.plan(ResMLP(3, 16, act="gelu", n_in=8), "auto", seed=0)
+    inner, end = p["blocks.1.fc1.weight"].reason, p["blocks.1.fc2.weight"].reason
+    assert "inside residual branch 2/3, gelu is applied once per branch, so nothing compounds" in inner
+    assert "each branch adds 1/3 of the variance an unscaled branch would" in end and "variance 1/L" not in end
+    assert "inside residual branch" not in p["inp.weight"].reason                 # the stem is not in a branch
+    assert "inside residual branch" not in initlab.plan(stack(nn.GELU), "auto", seed=0)["0.weight"].reason
+
 def test_calibrate_false_keeps_the_pure_draw():
     p = initlab.plan(stack(nn.GELU), auto(calibrate=False))
     assert not any(r.action == "calibrate" for r in p.rows) and p.calibration is None

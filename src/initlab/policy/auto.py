@@ -90,8 +90,9 @@ class Auto:
                                        f"{b.last_norm} is scaled by 1/sqrt({L}) instead"
             g = gain / math.sqrt(L)
             return ("variance_scaling", {"scale": g * g, "mode": "fan_in", "distribution": "normal"},
-                    f"{reason}; last layer of residual branch {k}/{L}: gain {gain:.4f}/sqrt({L}) so the {L} "
-                    "branches add variance 1/L each (GPT-2 / T-Fixup style)")
+                    f"{reason}; last layer of residual branch {k}/{L}: gain {gain:.4f}/sqrt({L}), so each branch adds "
+                    f"1/{L} of the variance an unscaled branch would and the {L} together add about one "
+                    "branch's worth (GPT-2 / T-Fixup style)")
         return scheme, kwargs, reason
 
     def calibrates(self, ctx: Context, t) -> float | None:
@@ -181,7 +182,8 @@ class Auto:
                     out.append(use(t, scheme, kwargs, "auto", f"{reason}, then calibrated on "
                                    f"{batch_words(ctx.calibration)} to unit second moment (mean of the output^2 = "
                                    f"1, the q the gain assumes) because {act}'s second-moment map is unstable "
-                                   f"with depth (slope {slope:.3f}/layer)", action="calibrate"))
+                                   f"with depth (slope {slope:.3f}/layer){_in_branch(ctx, t, act)}",
+                                   action="calibrate"))
                 else:
                     out.append(use(t, scheme, kwargs, "auto", reason))
             elif t.family == "embedding":   # tied: embeddings.py; untied in a transformer: auto_stream.py
@@ -224,6 +226,17 @@ class Auto:
         return use(t, "xavier_normal", {"gain": g}, "auto", f"input weight, gate {gate} ({act}) -> xavier_normal, "
                    f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
 
+
+def _in_branch(ctx: Context, t, act: str) -> str:
+    """The calibrate reason's qualifier for a layer inside a residual branch: there the unstable map is applied
+    once per branch (the skip carries the stream), so nothing compounds; calibrating only puts the layer's
+    output at the q its gain assumes."""
+    hit = ctx.topology.branch_of(t.module_name)
+    if hit is None:
+        return ""
+    return (f"; inside residual branch {ctx.topology.branches.index(hit[0]) + 1}/{len(ctx.topology.branches)}"
+            f", {act} is applied once per branch, so nothing compounds here: the calibration only sets the q the "
+            "gain assumes")
 
 
 def auto(residual: str = "scale", forget_bias: float | None = 1.0, calibrate: bool = True) -> Auto:

@@ -1,15 +1,19 @@
 """Trained quality of `auto` against torch's default, each fixed scheme and the peers (anyinit, LSUV).
 
-Every column of a task starts from the same freshly built model (same constructor, same seed) and is
-trained by ONE loop (`train` below) on the same batches (the order is seeded by the seed, not by the
-column): initlab columns are initialized with ``initlab.init_(model, policy, seed=s, example_inputs=x)``
-(x = the first 256 training samples, what ``initlab.compare`` passes too); the peers with their own
-public calls on the same model and the same x: ``anyinit.initialize(model, "analytic" | "empirical", x,
-seed=s)`` and ``lsuv.lsuv_with_singlebatch(model, x)``.  One loop for all columns because the peers are
-not initlab policies: training them anywhere else would not be "trained identically".
+Every column of a task starts from the same freshly built model (same constructor, same seed) and all
+columns and seeds of a task are trained together by ONE call of initlab's engine
+(``initlab.experiments.engine.train_runs``: the stacked-MLP kernel for plain MLPs, torch.func vmap for the
+other models, sequential autograd only if those fail), which trains already-initialized modules in place
+with the same batches for the same seed whatever initialized them: initlab columns are initialized with
+``initlab.init_(model, policy, seed=s, example_inputs=x)`` (x = the first 256 training samples, what
+``initlab.compare`` passes too); the peers with their own public calls on the same model and the same x:
+``anyinit.initialize(model, "analytic" | "empirical", x, seed=s)`` and ``lsuv.lsuv_with_singlebatch(model,
+x)``.  The peers are not initlab policies, but the engine takes modules as they are, so every column is
+trained identically by construction.  Batch order of seed s: the engine's run seed 1000 + s.
 
 Metric: final validation accuracy in % (classification) or validation MSE (regression), mean over seeds;
-a diverged run counts as chance (10 %) or as the MSE of predicting the training mean.  Per task it prints
+a run the engine marks diverged (a non-finite epoch loss or validation loss) counts as chance (10 %) or as
+the MSE of predicting the training mean.  Per task it prints
 every column and the best fixed scheme; then the mean over tasks (regression as 100 * (1 - MSE/Var(y)),
 the R^2 in %, so it averages with accuracies), the tasks where `auto` is within 1 point (2 % relative MSE
 for regression) of the best fixed scheme, and the tasks where `auto` is below torch's default.
@@ -40,6 +44,7 @@ import torch
 import torch.nn as nn
 
 import initlab
+from initlab.experiments.engine import TrainConfig, TrainData, train_runs
 from initlab.models import MLP, ResMLP, SmallCNN, activation
 
 # general_rule_normal is the same law as lecun_normal (N(0, 1/fan_in)) and torch's default is the general rule's
@@ -189,37 +194,46 @@ def available(columns):
     return out, notes
 
 
-# ---------------------------------------------------------------------------- training (one loop for all)
-def train(task: Task, column: str, seed: int) -> float:
-    """Final validation metric of `column` on `task` for `seed` (accuracy % or MSE)."""
-    xt, yt, xv, yv, kind = dataset(task.data)
+# ---------------------------------------------------------------------------- training (the engine, for all)
+# The engine's run seed drives the batch order (derive_seed("order", s) == s): 1000 + seed is the order the
+# benchmark's own loop drew before it trained through the engine, so old and new runs see the same batches.
+ORDER_SEED = 1000
+
+
+def build(task: Task, column: str, seed: int) -> nn.Module:
+    """A fresh model of `task` for `seed` (same constructor draws for every column), initialized by `column`."""
+    xt = dataset(task.data)[0]
     torch.manual_seed(seed)
     model = task.build()
-    initialize(column, model, seed, xt[:CAL_ROWS])
-    model.train()
-    opt = (torch.optim.SGD(model.parameters(), lr=task.lr, momentum=0.9) if task.optimizer == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=task.lr))
-    lossf = nn.functional.cross_entropy if kind == "classification" else nn.functional.mse_loss
-    g = torch.Generator().manual_seed(1000 + seed)          # batch order: by seed, the same for every column
-    n = len(xt)
-    for _ in range(task.epochs):
-        perm = torch.randperm(n, generator=g)
-        for i in range(0, n, task.batch):
-            idx = perm[i:i + task.batch]
-            loss = lossf(model(xt[idx]), yt[idx])
-            if not torch.isfinite(loss):
-                return worst(kind, yt)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        out = model(xv)
-    if not torch.isfinite(out).all():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")          # the peers warn about layers they skip; the table says enough
+        initialize(column, model, seed, xt[:CAL_ROWS])
+    return model
+
+
+def train_config(task: Task) -> TrainConfig:
+    """The task's training: SGD with momentum 0.9 or Adam, cross-entropy or MSE, evaluated after the last epoch."""
+    kind = dataset(task.data)[4]
+    return TrainConfig(epochs=task.epochs, lr=task.lr, batch_size=task.batch, optimizer=task.optimizer,
+                       momentum=0.9 if task.optimizer == "sgd" else 0.0,
+                       loss="cross_entropy" if kind == "classification" else "mse", eval_epochs=[task.epochs])
+
+
+def train_chunk(task: Task, keys, jobs: int = 1):
+    """Train the (column, seed) models `keys` of `task` in ONE engine call (train_runs: stacked-MLP kernel,
+    vmap or sequential, `jobs` worker processes); returns ({key: final validation metric}, TrainOutcome)."""
+    xt, yt, xv, yv, kind = dataset(task.data)
+    data = TrainData(kind, xt, yt, xv, yv, n_classes=10 if kind == "classification" else None)
+    models = [build(task, c, s) for c, s in keys]
+    out = train_runs(models, [ORDER_SEED + s for _, s in keys], data, train_config(task), workers=jobs)
+    return {k: metric(kind, yt, r) for k, r in zip(keys, out.results)}, out
+
+
+def metric(kind: str, yt, r) -> float:
+    """Final validation accuracy in % or MSE; a diverged run counts as chance or the MSE of the training mean."""
+    if r.status != "finished" or not r.final:
         return worst(kind, yt)
-    if kind == "classification":
-        return 100.0 * float((out.argmax(1) == yv).float().mean())
-    return float(nn.functional.mse_loss(out, yv))
+    return 100.0 * r.final["val_acc"] if kind == "classification" else float(r.final["val_mse"])
 
 
 def worst(kind, yt) -> float:
@@ -288,45 +302,43 @@ def table(summary: dict, columns, seeds) -> str:
     return "\n".join(lines)
 
 
-def _job(args):
-    name, column, seed = args
-    torch.set_num_threads(1)
-    warnings.simplefilter("ignore")              # the peers warn about layers they skip; the table says enough
-    with contextlib.redirect_stdout(io.StringIO()):
-        return train(BY_NAME[name], column, seed)
-
-
-def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "") -> dict:
-    """results[(task, column)] = [metric for seed 0..seeds-1]; `jobs` worker processes (fork) share the runs.
-    save: a JSON file written after every finished run and read first, so an interrupted run resumes."""
+def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: int = 0) -> dict:
+    """results[(task, column)] = [metric for seed 0..seeds-1], every column of a task trained by one engine call
+    per chunk.  A chunk is (task, `block` seeds; 0 = all), chunks seed-block-major: every task gets seeds
+    0..block-1, then the next block, so an interrupted run holds complete tables for its first blocks.
+    save: a JSON file written after every chunk and read first, so an interrupted run resumes."""
     for t in tasks:
-        dataset(t.data)                          # load once, before forking
+        dataset(t.data)                          # load once, before the engine forks its workers
     done = {}
     if save and os.path.exists(save):
         with open(save) as fh:
             done = {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())}
-    # seed-major: every task and column gets seed 0, then seed 1, ...: an interrupted run still holds complete
-    # tables for its first seeds (--merge FILE --seeds K prints them)
-    todo = [(t.name, c, s) for s in range(seeds) for t in tasks for c in columns if (t.name, c, s) not in done]
+    block = block or seeds
+    chunks = [(t, [(c, s) for s in range(lo, min(seeds, lo + block)) for c in columns     # seed-major models:
+                   if (t.name, c, s) not in done])                                        # the kernel groups
+              for lo in range(0, seeds, block) for t in tasks]                            # one seed's batch
+    chunks = [(t, keys) for t, keys in chunks if keys]
     if done:
-        log(f"# {len(done)} run(s) loaded from {save}, {len(todo)} to train")
-
-    def keep(job, v):
-        done[job] = v
-        if save:
-            tmp = save + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump({"|".join(map(str, k)): x for k, x in done.items()}, fh)
-            os.replace(tmp, save)
-
-    if jobs > 1 and len(todo) > 1:
-        import multiprocessing as mp
-        with mp.get_context("fork").Pool(jobs) as pool:
-            for job, v in zip(todo, pool.imap(_job, todo, chunksize=1)):
-                keep(job, v)
-    else:
-        for job in todo:
-            keep(job, _job(job))
+        log(f"# {len(done)} run(s) loaded from {save}, {sum(len(k) for _, k in chunks)} to train")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                     # one thread (per worker): deterministic, as compare's workers
+    shown = set()
+    try:
+        for t, keys in chunks:
+            t0 = time.perf_counter()
+            got, out = train_chunk(t, keys, jobs)
+            if t.name not in shown:              # the engine path, once per task
+                shown.add(t.name)
+                log(f"# {t.name}: engine path {out.path} / {out.engine}: {out.reason}")
+            done.update({(t.name, c, s): v for (c, s), v in got.items()})
+            if save:
+                tmp = save + ".tmp"
+                with open(tmp, "w") as fh:
+                    json.dump({"|".join(map(str, k)): x for k, x in done.items()}, fh)
+                os.replace(tmp, save)
+            log(f"# {t.name}: {len(keys)} run(s) in {time.perf_counter() - t0:.1f}s")
+    finally:
+        torch.set_num_threads(threads)
     results: dict = {}
     for t in tasks:
         for c in columns:
@@ -345,7 +357,10 @@ def main(argv=None) -> None:
                     "read first: a rerun with the same file resumes (skips what is there)")
     ap.add_argument("--merge", nargs="+", default=[], help="print the table of saved JSON files (columns from "
                     "several runs of the same tasks and seeds; training is deterministic) instead of training")
-    ap.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each (default 2)")
+    ap.add_argument("--jobs", type=int, default=2, help="the engine's worker processes, one torch thread each "
+                    "(default 2)")
+    ap.add_argument("--block", type=int, default=0, help="seeds per engine call and per saved chunk (default: "
+                    "all seeds of a task in one call)")
     a = ap.parse_args(argv)
     names = a.tasks.split(",") if a.tasks else (QUICK if a.quick else [t.name for t in TASKS])
     unknown = [n for n in names if n not in {t.name for t in TASKS}]
@@ -366,7 +381,7 @@ def main(argv=None) -> None:
     for n in notes:
         print("note:", n)
     t0 = time.perf_counter()
-    res = run(tasks, columns, seeds, a.jobs, save=a.save)
+    res = run(tasks, columns, seeds, a.jobs, save=a.save, block=a.block)
     print()
     print(table(summarize(res, tasks, columns), columns, seeds))
     print(f"\n({len(tasks)} tasks x {len(columns)} columns x {seeds} seeds in {time.perf_counter() - t0:.0f}s, "

@@ -18,8 +18,8 @@ every column and the best fixed scheme; then the mean over tasks (regression as 
 the R^2 in %, so it averages with accuracies), the tasks where `auto` is within 1 point (2 % relative MSE
 for regression) of the best fixed scheme, and the tasks where `auto` is below torch's default.
 
-Run (full suite, 3 seeds: ~8 CPU-minutes; the recorded table in docs/auto_quality.md uses --seeds 5, 26 min
-on 2 shared cores):
+Run (full suite: ~70 s a seed with --jobs 2 on 2 shared cores, half the own loop's ~130 s; the recorded
+table in docs/auto_quality.md uses --seeds 20):
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --save runs.json  # resumable
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --quick          # 4 tasks, 2 seeds
@@ -302,7 +302,7 @@ def table(summary: dict, columns, seeds) -> str:
     return "\n".join(lines)
 
 
-def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: int = 0) -> dict:
+def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: int = 5) -> dict:
     """results[(task, column)] = [metric for seed 0..seeds-1], every column of a task trained by one engine call
     per chunk.  A chunk is (task, `block` seeds; 0 = all), chunks seed-block-major: every task gets seeds
     0..block-1, then the next block, so an interrupted run holds complete tables for its first blocks.
@@ -359,8 +359,8 @@ def main(argv=None) -> None:
                     "several runs of the same tasks and seeds; training is deterministic) instead of training")
     ap.add_argument("--jobs", type=int, default=2, help="the engine's worker processes, one torch thread each "
                     "(default 2)")
-    ap.add_argument("--block", type=int, default=0, help="seeds per engine call and per saved chunk (default: "
-                    "all seeds of a task in one call)")
+    ap.add_argument("--block", type=int, default=5, help="seeds per engine call and per saved chunk (default 5: "
+                    "40 models a call; 0 = all seeds of a task in one call)")
     a = ap.parse_args(argv)
     names = a.tasks.split(",") if a.tasks else (QUICK if a.quick else [t.name for t in TASKS])
     unknown = [n for n in names if n not in {t.name for t in TASKS}]

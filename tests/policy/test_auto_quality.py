@@ -1,12 +1,13 @@
 """auto's trained quality on a small, fast version of benchmarks/auto_quality.py, and its data calibration.
 
-The suite's small version: 2 tasks (a deep ReLU MLP, a sigmoid MLP, both on digits), 2 seeds, the same
-training loop as the benchmark.  Training on the CPU with fixed seeds and one thread is deterministic, so
+The suite's small version: 2 tasks (a deep ReLU MLP, a sigmoid MLP, both on digits), 2 seeds, trained as the
+benchmark trains them: every column and seed of a task in one call of initlab's engine (train_runs).  Training on the CPU with fixed seeds and one thread is deterministic, so
 these comparisons are reproducible, not flaky.
 """
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -37,18 +38,21 @@ def q():
 def small(q):
     tasks = [q.Task("relu-d12", "digits:400", q.plain(64, 12, 32, "relu"), "sgd", 0.01, 6),
              q.Task("sigmoid-d5", "digits:400", q.plain(64, 5, 32, "sigmoid"), "sgd", 0.05, 6)]
-    q.BY_NAME.update({t.name: t for t in tasks})
     columns = ["torch-default", "xavier_normal", "kaiming_normal", "auto"]
+    log = []
     threads = torch.get_num_threads()
     try:
-        res = q.run(tasks, columns, seeds=2, log=lambda *_: None)
+        res = q.run(tasks, columns, seeds=2, log=log.append)
     finally:
         torch.set_num_threads(threads)
-    return tasks, columns, res
+    return tasks, columns, res, log
 
 
 def test_small_suite_auto_beats_torch_default_and_matches_the_best_fixed_scheme(q, small):
-    tasks, columns, res = small
+    tasks, columns, res, log = small
+    for t in tasks:                           # trained by the engine's stacked-MLP kernel, all columns at once
+        assert f"# {t.name}: engine path vectorized / stacked-mlp: stacked-MLP kernel" in "\n".join(log)
+        assert f"# {t.name}: {len(columns) * 2} run(s) in" in "\n".join(log)
     s = q.summarize(res, tasks, columns)
     for t, means, best in s["rows"]:
         assert means["auto"] > means["torch-default"] + 5, (t.name, means)
@@ -60,10 +64,35 @@ def test_small_suite_auto_beats_torch_default_and_matches_the_best_fixed_scheme(
 def test_sigmoid_mean_shift_is_what_the_data_calibration_removes(q, small):
     """Variance-only rules leave a sigmoid stack at chance (its outputs' mean 0.5 shifts every unit);
     auto with example_inputs centres those layers and trains."""
-    tasks, _, res = small
+    tasks, _, res, _ = small
     auto = statistics.fmean(res[("sigmoid-d5", "auto")])
     assert statistics.fmean(res[("sigmoid-d5", "xavier_normal")]) < 30
     assert auto > 50
+
+
+def test_a_diverged_run_counts_as_chance_and_save_resumes_by_chunk(q, tmp_path):
+    """lr 1e38 blows every model up: the engine marks it diverged and the metric is chance (10 %), as the own loop
+    counted it.  --save writes each finished (task, seed) chunk; a rerun trains only what is missing."""
+    task = q.Task("boom", "digits:200", q.plain(64, 3, 16, "tanh"), "sgd", 1e38, 2)
+    ok = q.Task("tiny", "digits:200", q.plain(64, 2, 16, "relu"), "sgd", 0.05, 10)
+    save = str(tmp_path / "runs.json")
+    threads = torch.get_num_threads()
+    try:
+        res = q.run([task, ok], ["torch-default", "auto"], seeds=2, log=lambda *_: None, save=save, block=1)
+        assert res[("boom", "torch-default")] == res[("boom", "auto")] == [10.0, 10.0]
+        assert all(v > 30 for v in res[("tiny", "auto")])
+        data = json.loads(Path(save).read_text())
+        assert sorted(data) == sorted(f"{n}|{c}|{s}" for n in ("boom", "tiny") for c in ("torch-default", "auto")
+                                      for s in (0, 1))
+        data.pop("tiny|auto|1")
+        Path(save).write_text(json.dumps(data))
+        log = []
+        again = q.run([task, ok], ["torch-default", "auto"], seeds=2, log=log.append, save=save, block=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert log[0] == f"# 7 run(s) loaded from {save}, 1 to train"
+    assert any(line.startswith("# tiny: 1 run(s) in") for line in log)
+    assert again[("tiny", "auto")] == res[("tiny", "auto")]          # deterministic: the same number again
 
 
 def _outputs(model, x):

@@ -136,3 +136,27 @@ def test_derive_seed_streams():
     assert derive_seed("dd-init", 0, 16) != derive_seed("dd-init", 0, 32)
     with pytest.raises(ValueError, match="unknown stream"):
         derive_seed("nope", 1)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Sigmoid, nn.Tanh])
+@pytest.mark.parametrize("optimizer,lr,extra", [OPTS[0], OPTS[1], OPTS[2]])
+@pytest.mark.parametrize("seeds,widths", [([0, 1, 2, 3], [16, 16, 16, 16]),        # P = 1: a row-major first layer
+                                          ([0, 0, 0, 1, 1, 1], [5, 9, 16, 5, 9, 16])])  # groups, width masks
+def test_row_major_hidden_layers_match_autograd(monkeypatch, act, optimizer, lr, extra, seeds, widths):
+    """The kernel's row-major hidden layers (mlp_kernel._row_layout, used from 64 units on), forced here
+    on small layers: the input gradient written row-major, row-major bias sums and unit masks (sigmoid
+    with width masks), the fused SGD and the flat-gradient paths, against autograd in float64."""
+    from initlab.experiments.engine import mlp_kernel
+    from initlab.experiments.engine.mlp_plan import parse_stack
+
+    monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
+    data = _data()
+    models = [_mlp([10, w, w, 4], act=act, p=0.0, seed=i) for i, w in enumerate(widths)]
+    P = len(seeds) // len(set(seeds))
+    plan = parse_stack(models)[0]
+    assert mlp_kernel._row_layout(plan, P) == [P == 1, True, False]     # the layouts this test is about
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=lr, batch_size=32, optimizer=optimizer, dtype=torch.float64, **extra)
+    a = train_stack("stacked-mlp", models, seeds, data, cfg)
+    b = train_stack("sequential", ref, seeds, data, cfg)
+    _assert_same(a, models, b, ref)

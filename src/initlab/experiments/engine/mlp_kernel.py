@@ -240,35 +240,42 @@ class StackedMLP:
         fused = sgd_lr is not None
         for l in range(len(self.weights) - 1, -1, -1):
             aT, ops_tape = tape[l]
-            row = ws.row[l]
-            if d is ws.g[l]:                    # a workspace buffer: its views were taken once
-                dg, dc, dr, d2 = ws.gG[l], ws.gc[l], ws.gr[l], ws.g2[l]
-            else:                               # the loss gradient (column-major)
-                dg, dc, dr, d2 = d.view(G, P, *d.shape[1:]), d, d.transpose(1, 2), d.view(-1, d.shape[2])
+            # own: d is a workspace buffer, whose views were taken once; else d is the loss gradient of the
+            # (column-major) output layer
+            own = d is ws.g[l]
             for rec in reversed(ops_tape):
                 if rec[0] == "dropout":
-                    dg.mul_(rec[1])
+                    (ws.gG[l] if own else d.view(G, P, *d.shape[1:])).mul_(rec[1])
                 else:
                     _act_backward_(d, rec[1], rec[2], rec[3])
-            if l > 0:                           # input gradient, in layer l-1's layout
+            row = ws.row[l]
+            dc = ws.gc[l] if own else d                         # (M, out, b)
+            if l > 0:                                           # input gradient, in layer l-1's layout
                 if ws.row[l - 1]:
-                    torch.bmm(dr, self.weights[l], out=ws.g[l - 1])
+                    torch.bmm(ws.gr[l] if own else d.transpose(1, 2), self.weights[l], out=ws.g[l - 1])
                 else:
                     torch.bmm(self._wT[l], dc, out=ws.g[l - 1])
-            Wv, gWv = self.weights[l], self.gweights[l]
             if l == 0 and not row:
-                Wv, gWv, dc = self._first_w, self._first_gw, d2.view(G, self._first_w.shape[1], -1)
+                Wv, gWv = self._first_w, self._first_gw
+                dc = ws.g_first if own else d.view(G, self._first_w.shape[1], -1)
+            else:
+                Wv, gWv = self.weights[l], self.gweights[l]
             if fused:
                 Wv.baddbmm_(dc, aT, alpha=alpha)
             else:   # beta=0: alpha * dc @ aT in one kernel (the first argument only supplies the shape)
                 torch.baddbmm(Wv, dc, aT, beta=0.0, alpha=alpha, out=gWv)
             if self.biases[l] is not None:      # bias gradient = d summed over the batch, one kernel
                 if row:                         # (M, 1, b) @ (M, b, out) -> (M, 1, out)
-                    tgt = self._bT[l] if fused else self._gbT[l]
-                    torch.baddbmm(tgt, ws.ones_row, dr, beta=float(fused), alpha=alpha, out=tgt)
+                    if fused:
+                        self._bT[l].baddbmm_(ws.ones_row, ws.gr[l], alpha=alpha)
+                    else:
+                        torch.baddbmm(self._gbT[l], ws.ones_row, ws.gr[l], beta=0.0, alpha=alpha, out=self._gbT[l])
                 else:                           # (M*out, b) @ (b,): all models at once
-                    tgt = self._bflat[l] if fused else self._gbflat[l]
-                    torch.addmv(tgt, d2, ws.ones, beta=float(fused), alpha=alpha, out=tgt)
+                    d2 = ws.g2[l] if own else d.view(-1, d.shape[2])
+                    if fused:
+                        self._bflat[l].addmv_(d2, ws.ones, alpha=alpha)
+                    else:
+                        torch.addmv(self._gbflat[l], d2, ws.ones, beta=0.0, alpha=alpha, out=self._gbflat[l])
             d = ws.g[l - 1] if l > 0 else None
 
 
@@ -279,7 +286,8 @@ class TrainWorkspace:
     (M, b, out_l) row-major (its activation runs in place); z_first: z[0] as (G, P*out, b), the first
     layer's grouped matmul output (column-major first layer).  g[l]: the gradient at layer l's output,
     in z[l]'s layout: g[-1] (always column-major) is where the loss writes (losses.ce_grouped), g[l]
-    for l < L-1 the input gradient of layer l+1.  ones, ones_row: the bias gradients' batch sums."""
+    for l < L-1 the input gradient of layer l+1; g_first the grouped view of g[0].  ones, ones_row: the
+    bias gradients' batch sums."""
 
     def __init__(self, net: StackedMLP, b: int):
         M, G, P = net.M, net.G, net.P
@@ -290,12 +298,14 @@ class TrainWorkspace:
         self.z = [torch.empty((M, b, o) if r else (M, o, b), **kw) for o, r in zip(outs, self.row)]
         self.z_first = None if self.row[0] else self.z[0].view(G, P * outs[0], b)
         self.g = [torch.empty_like(z) for z in self.z]
-        self.gG = [g.view(G, P, *g.shape[1:]) for g in self.g]           # for masks
-        self.gc = [g.transpose(1, 2) if r else g for g, r in zip(self.g, self.row)]    # (M, out, b) views
-        self.gr = [g if r else g.transpose(1, 2) for g, r in zip(self.g, self.row)]    # (M, b, out) views
-        self.g2 = [None if r else g.view(-1, b) for g, r in zip(self.g, self.row)]      # (M*out, b)
+        self.g_first = None if self.row[0] else self.g[0].view(G, P * outs[0], b)
+        # views taken once: zc/gc (M, out, b), zr/gr (M, b, out), gG (G, P, ...) for masks, g2 (M*out, b)
         self.zc = [z.transpose(1, 2) if r else z for z, r in zip(self.z, self.row)]
         self.zr = [z if r else z.transpose(1, 2) for z, r in zip(self.z, self.row)]
+        self.gc = [g.transpose(1, 2) if r else g for g, r in zip(self.g, self.row)]
+        self.gr = [g if r else g.transpose(1, 2) for g, r in zip(self.g, self.row)]
+        self.gG = [g.view(G, P, *g.shape[1:]) for g in self.g]
+        self.g2 = [None if r else g.view(-1, b) for g, r in zip(self.g, self.row)]
         self.ones = torch.ones(b, **kw)
         self.ones_row = torch.ones((M, 1, b), **kw)
 

@@ -1,10 +1,18 @@
 """Stacked-MLP kernel: M MLPs trained at once with batched matmuls and a hand-written backward.
 
-Layout.  Activations are kept "column-major" per model, shape (M, features, batch), so every layer
-is one ``baddbmm`` (W (M, out, in) @ A (M, in, B) + b (M, out, 1)) with no permutes.  Models are
-ordered seed-major in G groups of P models; the models of one group share their seed and therefore
-their mini-batch, so the first layer of a whole group is a single wide matmul
-(G, P*out, in) @ (G, in, B) on the shared input instead of P copies of it.
+Layout.  Weights are (M, out, in), biases (M, out, 1), views into one flat buffer.  Each layer's
+output (and the gradient at it) is kept per model either "column-major" (M, out, B) or "row-major"
+(M, B, out), chosen per layer (_row_layout), so every layer is one ``baddbmm`` with no permutes:
+column-major  W (M, out, in) @ A (M, in, B) + b (M, out, 1);  row-major  A^T (M, B, in) @ W^T + b^T,
+where A^T is a transposed view of a column-major input or the row-major input itself.  Why both:
+MKL's sgemm at batch 16 runs the input gradient W^T @ dZ into a column-major buffer ~20 % slower
+than dZ^T @ W into a row-major one, so hidden layers of 64+ units are row-major; the output layer
+stays column-major (10 outputs as the contiguous dimension of a matmul are 8x slower, and the losses
+read (M, C, B)).  Models are ordered seed-major in G groups of P models; the models of one group
+share their seed and therefore their mini-batch, so a column-major first layer of a whole group is a
+single wide matmul (G, P*out, in) @ (G, in, B) on the shared input instead of P copies of it (with
+P > 1 the first layer stays column-major for that reason; per-model row-major matmuls measured
+slower there).
 
 Width masks.  Models of one structure but different hidden widths (double descent) are stored at the
 largest width of each layer; a model of width h < P is exactly the narrow model: its padded weights
@@ -310,18 +318,22 @@ class TrainWorkspace:
         self.ones_row = torch.ones((M, 1, b), **kw)
 
 
-# Row-major hidden layers: below this width a row-major matmul's rows are too short to pay (measured:
-# 128->10 at batch 16 is 8x slower row-major).  A module variable so that tests can force either layout.
+# Row-major hidden layers from this width on: narrower layers are overhead-bound (measured no faster
+# either way), and a short row is a poor matmul dimension (the 10-unit output layer: 8x slower).  A
+# module variable so that tests can force the row-major path on small nets.
 ROW_MIN_WIDTH = 64
 
 
 def _row_layout(plan: MLPPlan, P: int) -> list[bool]:
-    """Per layer: is its output kept row-major (M, b, out)?  Why: MKL's sgemm at these shapes is slow
-    when the output's contiguous dimension is the batch (16) and the left factor is a transposed view,
-    which is the input gradient W^T @ d of the column-major layout (~70 % of peak against ~85 % for the
-    row-major d^T @ W).  Row-major everywhere loses on the output layer (10 outputs as the contiguous
-    dimension: 8x slower) and the losses are column-major, so only hidden layers are, and only those
-    with no dropout (its masks are drawn column-major) and not the grouped first layer (P > 1)."""
+    """Per layer: is its output kept row-major (M, b, out)?  Hidden layers of ROW_MIN_WIDTH+ units
+    with no dropout (its masks are drawn column-major), except a grouped first layer (P > 1).
+
+    Why (one thread, 18 models, 64-128-128-10, batch 16, 2026-12-03): MKL's sgemm is slow when the
+    output's contiguous dimension is the batch and the left factor is a transposed view, which is the
+    column-major input gradient W^T @ dZ (~150 us against ~128 us for dZ^T @ W written row-major);
+    the row-major forward and weight update run as fast as the column-major ones.  Writing dZ^T @ W
+    row-major and converting it back inside the next activation backward costs more than it saves
+    (an elementwise op reading a transposed (18, 128, 16) view: ~42 us against ~5 us; a copy ~22 us)."""
     L = len(plan.shapes)
     return [l < L - 1 and plan.shapes[l][1] >= ROW_MIN_WIDTH and (l > 0 or P == 1)
             and not any(op[0] == "dropout" for op in plan.ops[l]) for l in range(L)]

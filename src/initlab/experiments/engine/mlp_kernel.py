@@ -11,8 +11,7 @@ stays column-major (10 outputs as the contiguous dimension of a matmul are 8x sl
 read (M, C, B)).  Models are ordered seed-major in G groups of P models; the models of one group
 share their seed and therefore their mini-batch, so a column-major first layer of a whole group is a
 single wide matmul (G, P*out, in) @ (G, in, B) on the shared input instead of P copies of it (with
-P > 1 the first layer stays column-major for that reason; per-model row-major matmuls measured
-slower there).
+P > 1 every layer stays column-major: per-model row-major first layers measured slower there).
 
 Width masks.  Models of one structure but different hidden widths (double descent) are stored at the
 largest width of each layer; a model of width h < P is exactly the narrow model: its padded weights
@@ -325,8 +324,10 @@ ROW_MIN_WIDTH = 64
 
 
 def _row_layout(plan: MLPPlan, P: int) -> list[bool]:
-    """Per layer: is its output kept row-major (M, b, out)?  Hidden layers of ROW_MIN_WIDTH+ units
-    with no dropout (its masks are drawn column-major), except a grouped first layer (P > 1).
+    """Per layer: is its output kept row-major (M, b, out)?  Hidden layers of ROW_MIN_WIDTH+ units with
+    no dropout (its masks are drawn column-major), in an unbroken run from the first layer, which must
+    not be grouped (P = 1): what pays is the input gradient of layer l+1 written row-major into layer
+    l's layout, and after a column-major layer a row-major one measured no faster (P = 7, batch 16-64).
 
     Why (one thread, 18 models, 64-128-128-10, batch 16, 2026-12-03): MKL's sgemm is slow when the
     output's contiguous dimension is the batch and the left factor is a transposed view, which is the
@@ -334,9 +335,11 @@ def _row_layout(plan: MLPPlan, P: int) -> list[bool]:
     the row-major forward and weight update run as fast as the column-major ones.  Writing dZ^T @ W
     row-major and converting it back inside the next activation backward costs more than it saves
     (an elementwise op reading a transposed (18, 128, 16) view: ~42 us against ~5 us; a copy ~22 us)."""
-    L = len(plan.shapes)
-    return [l < L - 1 and plan.shapes[l][1] >= ROW_MIN_WIDTH and (l > 0 or P == 1)
-            and not any(op[0] == "dropout" for op in plan.ops[l]) for l in range(L)]
+    row = []
+    for l, ((_, out, _), ops) in enumerate(zip(plan.shapes, plan.ops)):
+        row.append(l < len(plan.shapes) - 1 and out >= ROW_MIN_WIDTH and (row[-1] if l else P == 1)
+                   and not any(op[0] == "dropout" for op in ops))
+    return row
 
 
 def _act_(z: torch.Tensor, kind: str, slope: float) -> torch.Tensor:

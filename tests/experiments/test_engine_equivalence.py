@@ -140,8 +140,11 @@ def test_derive_seed_streams():
 
 @pytest.mark.parametrize("act", [nn.ReLU, nn.Sigmoid, nn.Tanh])
 @pytest.mark.parametrize("optimizer,lr,extra", [OPTS[0], OPTS[1], OPTS[2]])
-@pytest.mark.parametrize("widths", [[16, 16, 16, 16], [5, 9, 16, 5, 9, 16]])         # the second: width masks
-def test_row_major_hidden_layers_match_autograd(monkeypatch, act, optimizer, lr, extra, widths):
+@pytest.mark.parametrize("seeds,widths,batch", [
+    ([0, 1, 2, 3], [16, 16, 16, 16], 32),                 # one model per seed group (P = 1)
+    ([0, 1, 2, 3, 4, 5], [5, 9, 16, 5, 9, 16], 32),       # ... with width masks
+    ([0, 0, 0, 1, 1, 1], [5, 9, 16, 5, 9, 16], 12)])      # groups (P = 3) at a small batch: per-model inputs
+def test_row_major_hidden_layers_match_autograd(monkeypatch, act, optimizer, lr, extra, seeds, widths, batch):
     """The kernel's row-major hidden layers (mlp_kernel._row_layout, used from 64 units on), forced here
     on small layers: the input gradient written row-major, row-major bias sums and unit masks (sigmoid
     with width masks), the fused SGD and the flat-gradient paths, against autograd in float64."""
@@ -151,12 +154,11 @@ def test_row_major_hidden_layers_match_autograd(monkeypatch, act, optimizer, lr,
     monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
     data = _data()
     models = [_mlp([10, w, w, 4], act=act, p=0.0, seed=i) for i, w in enumerate(widths)]
-    seeds = list(range(len(models)))                        # one model per seed group (P = 1)
-    plan = parse_stack(models)[0]
-    assert mlp_kernel._row_layout(plan, 1) == [True, True, False]       # the layouts this test is about
-    assert mlp_kernel._row_layout(plan, 2) == [False, False, False]     # grouped: column-major throughout
+    plan, P = parse_stack(models)[0], len(seeds) // len(set(seeds))
+    assert mlp_kernel._row_layout(plan, P, batch) == [True, True, False]    # the layouts this test is about
+    assert mlp_kernel._row_layout(plan, 2, 16) == [False, False, False]     # grouped: column-major throughout
     ref = copy.deepcopy(models)
-    cfg = TrainConfig(epochs=3, lr=lr, batch_size=32, optimizer=optimizer, dtype=torch.float64, **extra)
+    cfg = TrainConfig(epochs=3, lr=lr, batch_size=batch, optimizer=optimizer, dtype=torch.float64, **extra)
     a = train_stack("stacked-mlp", models, seeds, data, cfg)
     b = train_stack("sequential", ref, seeds, data, cfg)
     _assert_same(a, models, b, ref)
@@ -175,7 +177,7 @@ def test_row_major_layer_then_a_dropout_layer_match_autograd(monkeypatch):
         torch.manual_seed(i)
         models.append(nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 12), nn.ReLU(), nn.Dropout(0.3),
                                     nn.Linear(12, 4)).double())
-    assert mlp_kernel._row_layout(parse_stack(models)[0], 1) == [True, False, False]
+    assert mlp_kernel._row_layout(parse_stack(models)[0], 1, 32) == [True, False, False]
     ref = copy.deepcopy(models)
     cfg = TrainConfig(epochs=3, lr=0.05, batch_size=32, momentum=0.9, dtype=torch.float64)
     a = train_stack("stacked-mlp", models, [4, 5, 6], data, cfg)

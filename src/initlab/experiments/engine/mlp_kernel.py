@@ -11,7 +11,8 @@ stays column-major (10 outputs as the contiguous dimension of a matmul are 8x sl
 read (M, C, B)).  Models are ordered seed-major in G groups of P models; the models of one group
 share their seed and therefore their mini-batch, so a column-major first layer of a whole group is a
 single wide matmul (G, P*out, in) @ (G, in, B) on the shared input instead of P copies of it (with
-P > 1 every layer stays column-major: per-model row-major first layers measured slower there).
+P > 1 every layer stays column-major from batch 16 on: per-model row-major first layers measured
+no faster there; below, see GROUPED_ROW_MAX_BATCH).
 
 Width masks.  Models of one structure but different hidden widths (double descent) are stored at the
 largest width of each layer; a model of width h < P is exactly the narrow model: its padded weights
@@ -157,6 +158,9 @@ class StackedMLP:
         G, P = self.G, self.P
         tape = []
         a, aT = xb.transpose(1, 2), xb          # layer input (.., in, b) and its transpose (.., b, in)
+        if ws.x_rows is not None:               # a row-major first layer of groups: every model's own copy
+            ws.x_rows.view(G, P, b, -1).copy_(xb.unsqueeze(1))
+            aT = ws.x_rows
         for l in range(len(self.weights)):
             bias, z, row = self.biases[l], ws.z[l], ws.row[l]
             if l == 0 and not row:              # grouped: one (P*out, in) matmul per seed group
@@ -301,7 +305,8 @@ class TrainWorkspace:
         kw = dict(dtype=net.flat.dtype, device=net.flat.device)
         outs = [W.shape[1] for W in net.weights]
         self.b = b
-        self.row = _row_layout(net.plan, P)
+        self.row = _row_layout(net.plan, P, b)
+        self.x_rows = torch.empty((M, b, net.plan.n_in), **kw) if self.row[0] and P > 1 else None
         self.z = [torch.empty((M, b, o) if r else (M, o, b), **kw) for o, r in zip(outs, self.row)]
         self.z_first = None if self.row[0] else self.z[0].view(G, P * outs[0], b)
         self.g = [torch.empty_like(z) for z in self.z]
@@ -323,11 +328,19 @@ class TrainWorkspace:
 ROW_MIN_WIDTH = 64
 
 
-def _row_layout(plan: MLPPlan, P: int) -> list[bool]:
+# A grouped first layer (P > 1) goes row-major, on per-model copies of the group's rows, only below
+# batch 16: there a column-major matmul (the batch as the output's contiguous dimension, shorter than
+# one AVX-512 vector) is 1.5x (batch 12) to 3x (batch 4-8) slower; from batch 16 on the grouped matmul
+# is as fast (batch 16) or faster (32: ~5 %) than P per-model ones.
+GROUPED_ROW_MAX_BATCH = 15
+
+
+def _row_layout(plan: MLPPlan, P: int, b: int) -> list[bool]:
     """Per layer: is its output kept row-major (M, b, out)?  Hidden layers of ROW_MIN_WIDTH+ units with
     no dropout (its masks are drawn column-major), in an unbroken run from the first layer, which must
-    not be grouped (P = 1): what pays is the input gradient of layer l+1 written row-major into layer
-    l's layout, and after a column-major layer a row-major one measured no faster (P = 7, batch 16-64).
+    not be grouped (P = 1) unless the batch is small (GROUPED_ROW_MAX_BATCH): what pays is the input
+    gradient of layer l+1 written row-major into layer l's layout, and after a column-major layer a
+    row-major one measured no faster (P = 7, batch 16-64).
 
     Why (one thread, 18 models, 64-128-128-10, batch 16, 2026-12-03): MKL's sgemm is slow when the
     output's contiguous dimension is the batch and the left factor is a transposed view, which is the
@@ -337,7 +350,8 @@ def _row_layout(plan: MLPPlan, P: int) -> list[bool]:
     (an elementwise op reading a transposed (18, 128, 16) view: ~42 us against ~5 us; a copy ~22 us)."""
     row = []
     for l, ((_, out, _), ops) in enumerate(zip(plan.shapes, plan.ops)):
-        row.append(l < len(plan.shapes) - 1 and out >= ROW_MIN_WIDTH and (row[-1] if l else P == 1)
+        after = row[-1] if l else (P == 1 or b <= GROUPED_ROW_MAX_BATCH)
+        row.append(after and l < len(plan.shapes) - 1 and out >= ROW_MIN_WIDTH
                    and not any(op[0] == "dropout" for op in ops))
     return row
 

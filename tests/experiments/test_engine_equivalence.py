@@ -183,3 +183,19 @@ def test_row_major_layer_then_a_dropout_layer_match_autograd(monkeypatch):
     a = train_stack("stacked-mlp", models, [4, 5, 6], data, cfg)
     b = train_stack("sequential", ref, [4, 5, 6], data, cfg)
     _assert_same(a, models, b, ref)
+
+
+def test_row_major_layers_with_a_regression_loss_and_divergence(monkeypatch):
+    """Row-major hidden layers under the mean-squared error (its gradient is a fresh tensor, not the
+    workspace's) and a diverging model (its gradient masked), against autograd."""
+    from initlab.experiments.engine import mlp_kernel
+
+    monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
+    data = _data(task="regression")
+    models = [_mlp([10, 32, 32, 1], p=0.0, seed=i) for i in range(3)]
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=1.0, batch_size=32, loss="mse", dtype=torch.float64)
+    a = train_stack("stacked-mlp", models, [0, 1, 2], data, cfg)
+    b = train_stack("sequential", ref, [0, 1, 2], data, cfg)
+    assert sorted({r.status for r in a}) == ["diverged", "finished"]
+    _assert_same(a, models, b, ref)

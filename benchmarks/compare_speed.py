@@ -98,8 +98,11 @@ new alternating, one thread, CPU time, min / median:
   * tried and dropped: the input gradient written row-major and turned back column-major inside the
     next activation backward (an elementwise op reading a transposed (18, 128, 16) view: 42 us against
     5 us; a copy 22 us; the matmul saves ~25 us), and bias views expanded once per workspace (no gain).
-compare_speed itself ran only at load 2-3.4 (other helpers' benchmarks on both cores): peak 69-139
-GFLOP/s, initlab 4.90 s wall; not a figure of the engine (see the lead's quiet re-run).
+compare_speed itself (--baseline-models 7 --repeat 3 --skip-large) ran only while other helpers'
+benchmarks held both cores: at load 2.1-2.8 peak 69/139 GFLOP/s, initlab 4.90 s wall, 37 % per CPU
+second; at load 1.1 rising to 2.8 during the run, peak 183 (start) / 102 (end), initlab 1.75 s wall
+(runs 1.75, 1.82, 1.77) / 3.01 CPU s: 38 % of peak per wall second, 45 % per CPU second; the tutorial
+(2 threads) 184 s wall.  Neither is a figure of the engine: they await a quiet re-run.
 
 What moved the figures:
   * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one

@@ -297,8 +297,9 @@ class TrainWorkspace:
     (M, b, out_l) row-major (its activation runs in place); z_first: z[0] as (G, P*out, b), the first
     layer's grouped matmul output (column-major first layer).  g[l]: the gradient at layer l's output,
     in z[l]'s layout: g[-1] (always column-major) is where the loss writes (losses.ce_grouped), g[l]
-    for l < L-1 the input gradient of layer l+1; g_first the grouped view of g[0].  ones, ones_row: the
-    bias gradients' batch sums."""
+    for l < L-1 the input gradient of layer l+1; g_first the grouped view of g[0].  x_rows (M, b, in):
+    a row-major first layer's input when groups share it (P > 1), every model's copy of its group's
+    rows.  ones, ones_row: the bias gradients' batch sums."""
 
     def __init__(self, net: StackedMLP, b: int):
         M, G, P = net.M, net.G, net.P

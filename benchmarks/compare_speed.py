@@ -102,7 +102,10 @@ compare_speed itself (--baseline-models 7 --repeat 3 --skip-large) ran only whil
 benchmarks held both cores: at load 2.1-2.8 peak 69/139 GFLOP/s, initlab 4.90 s wall, 37 % per CPU
 second; at load 1.1 rising to 2.8 during the run, peak 183 (start) / 102 (end), initlab 1.75 s wall
 (runs 1.75, 1.82, 1.77) / 3.01 CPU s: 38 % of peak per wall second, 45 % per CPU second; the tutorial
-(2 threads) 184 s wall.  Neither is a figure of the engine: they await a quiet re-run.
+(2 threads) 184 s wall; at load 1.2 rising to 2.3 (a CLI compare of another helper on one core), peak
+74/142 per wall second, 149 per CPU second, initlab 3.01 s wall (runs 3.03, 3.01, 3.07: one worker
+waited for a core) / 3.08 CPU s: 29 % per wall second, 53 % per CPU second, 25.9x the tutorial's CPU
+time (13.4x wall).  None of these is a figure of the engine: they await a quiet re-run.
 
 What moved the figures:
   * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one

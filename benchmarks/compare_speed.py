@@ -105,7 +105,11 @@ second; at load 1.1 rising to 2.8 during the run, peak 183 (start) / 102 (end), 
 (2 threads) 184 s wall; at load 1.2 rising to 2.3 (a CLI compare of another helper on one core), peak
 74/142 per wall second, 149 per CPU second, initlab 3.01 s wall (runs 3.03, 3.01, 3.07: one worker
 waited for a core) / 3.08 CPU s: 29 % per wall second, 53 % per CPU second, 25.9x the tutorial's CPU
-time (13.4x wall).  None of these is a figure of the engine: they await a quiet re-run.
+time (13.4x wall).  Two runs back to back at load 0.5-1.1 (17:35 UTC): peak 134/124 then 156/174
+GFLOP/s; initlab 1.36 s wall (runs 1.86, 1.36, 1.61) / 2.61 CPU s, then 1.83 s (1.86, 2.10, 1.83) / 3.31
+CPU s; 27.0x then 21.1x the tutorial (wall); 67 % / 65 % of the first run's low peak (49 % of a quiet
+183), then 38 % / 43 %.  The CPU seconds of the same work moved 27 % between those two runs, five times
+this round's gain: none of these is a figure of the engine; they await a quiet re-run.
 
 What moved the figures:
   * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one

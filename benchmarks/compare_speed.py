@@ -71,6 +71,46 @@ epochs) moved within the noise at load 5-7 (0.94x-1.12x between runs).  What cha
     layer, but K = 65/129 misaligns the matmuls: 12-19 % slower), and one per-epoch gather of every
     group's inputs when groups share a seed (G/U times the copy: slower than the per-step pick).
 
+2026-12-03 evening, branch kern (stacked-MLP kernel, engine/mlp_kernel.py): hidden layers of 64+ units
+keep their outputs and gradients row-major (M, b, out), the output layer stays column-major (M, C, b).
+Why: at batch 16 MKL's sgemm writes the column-major input gradient W^T @ dZ (the batch as the output's
+contiguous dimension, the left factor a transposed view) at ~70 % of a one-thread peak, dZ^T @ W into a
+row-major buffer at ~85 %; the row-major forward and weight update are as fast as the column-major ones.
+Rows run from the first layer on, which must be ungrouped (P = 1: compare's two workers, whose seed
+groups are uneven) unless the batch is below 16.  Also: the cross-entropy finds the targets through
+flat positions computed once per epoch (index_select / index_add_ instead of gather / scatter_add_,
+22 -> 17 us a step; bit-identical).  Results differ from the previous kernel by float rounding only
+(digits, 18 models, 3 epochs: train loss 0.11442335 vs 0.11442334); the float64 engine-equivalence
+tests pass at 1e-9, with new tests forcing the row-major path (P = 1, width masks, unit masks, small
+batches with groups, a row-major layer feeding a dropout layer).  A/B in one process, old (e5e1e70) and
+new alternating, one thread, CPU time, min / median:
+  * one worker's step (18 models, 64-128-128-10, batch 16, load 0.5-1.6, three runs of 15 x 100 steps):
+    710/748 -> 683/706 us, 723/743 -> 671/704, 691/696 -> 658/661: 1.04-1.08x;
+  * per op (torch profiler, same step): input gradient 128x128 171 -> 136 us, forward 128x128 170 ->
+    139, 64x128 88 -> 83, weight updates 114/69/20 -> 117/64/17, bias sums 16 -> 15;
+  * one worker's fit (18 models, 3 epochs with the validations, 10 runs): 0.173/0.178 -> 0.164/0.168 s
+    (1.06x, load 1.1), 1.05x at load 1.6 and 1.9, 1.03x at load 2.6;
+  * whole in-process compare A/B (35 models, 20 epochs, auto: 2 workers): CPU 1.07/1.02x (load 1.8-2.4),
+    within the +-10 % noise of these shared cores;
+  * unchanged: one process of 35 models (P = 7, batch >= 16 keeps the old layout), double descent's
+    width-masked Adam stacks (batch 100, widths 8-300: 0.96-1.06x between runs), 784-1024-1024-10
+    (0.94-1.14x between runs); faster: batch 8, 2.4-3x (the column-major matmuls there are pathological).
+  * tried and dropped: the input gradient written row-major and turned back column-major inside the
+    next activation backward (an elementwise op reading a transposed (18, 128, 16) view: 42 us against
+    5 us; a copy 22 us; the matmul saves ~25 us), and bias views expanded once per workspace (no gain).
+compare_speed itself (--baseline-models 7 --repeat 3 --skip-large) ran only while other helpers'
+benchmarks held both cores: at load 2.1-2.8 peak 69/139 GFLOP/s, initlab 4.90 s wall, 37 % per CPU
+second; at load 1.1 rising to 2.8 during the run, peak 183 (start) / 102 (end), initlab 1.75 s wall
+(runs 1.75, 1.82, 1.77) / 3.01 CPU s: 38 % of peak per wall second, 45 % per CPU second; the tutorial
+(2 threads) 184 s wall; at load 1.2 rising to 2.3 (a CLI compare of another helper on one core), peak
+74/142 per wall second, 149 per CPU second, initlab 3.01 s wall (runs 3.03, 3.01, 3.07: one worker
+waited for a core) / 3.08 CPU s: 29 % per wall second, 53 % per CPU second, 25.9x the tutorial's CPU
+time (13.4x wall).  Two runs back to back at load 0.5-1.1 (17:35 UTC): peak 134/124 then 156/174
+GFLOP/s; initlab 1.36 s wall (runs 1.86, 1.36, 1.61) / 2.61 CPU s, then 1.83 s (1.86, 2.10, 1.83) / 3.31
+CPU s; 27.0x then 21.1x the tutorial (wall); 67 % / 65 % of the first run's low peak (49 % of a quiet
+183), then 38 % / 43 %.  The CPU seconds of the same work moved 27 % between those two runs, five times
+this round's gain: none of these is a figure of the engine; they await a quiet re-run.
+
 What moved the figures:
   * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one
     thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small

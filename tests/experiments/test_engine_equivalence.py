@@ -136,3 +136,66 @@ def test_derive_seed_streams():
     assert derive_seed("dd-init", 0, 16) != derive_seed("dd-init", 0, 32)
     with pytest.raises(ValueError, match="unknown stream"):
         derive_seed("nope", 1)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Sigmoid, nn.Tanh])
+@pytest.mark.parametrize("optimizer,lr,extra", [OPTS[0], OPTS[1], OPTS[2]])
+@pytest.mark.parametrize("seeds,widths,batch", [
+    ([0, 1, 2, 3], [16, 16, 16, 16], 32),                 # one model per seed group (P = 1)
+    ([0, 1, 2, 3, 4, 5], [5, 9, 16, 5, 9, 16], 32),       # ... with width masks
+    ([0, 0, 0, 1, 1, 1], [5, 9, 16, 5, 9, 16], 12)])      # groups (P = 3) at a small batch: per-model inputs
+def test_row_major_hidden_layers_match_autograd(monkeypatch, act, optimizer, lr, extra, seeds, widths, batch):
+    """The kernel's row-major hidden layers (mlp_kernel._row_layout, used from 64 units on), forced here
+    on small layers: the input gradient written row-major, row-major bias sums and unit masks (sigmoid
+    with width masks), the fused SGD and the flat-gradient paths, against autograd in float64."""
+    from initlab.experiments.engine import mlp_kernel
+    from initlab.experiments.engine.mlp_plan import parse_stack
+
+    monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
+    data = _data()
+    models = [_mlp([10, w, w, 4], act=act, p=0.0, seed=i) for i, w in enumerate(widths)]
+    plan, P = parse_stack(models)[0], len(seeds) // len(set(seeds))
+    assert mlp_kernel._row_layout(plan, P, batch) == [True, True, False]    # the layouts this test is about
+    assert mlp_kernel._row_layout(plan, 2, 16) == [False, False, False]     # grouped: column-major throughout
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=lr, batch_size=batch, optimizer=optimizer, dtype=torch.float64, **extra)
+    a = train_stack("stacked-mlp", models, seeds, data, cfg)
+    b = train_stack("sequential", ref, seeds, data, cfg)
+    _assert_same(a, models, b, ref)
+
+
+def test_row_major_layer_then_a_dropout_layer_match_autograd(monkeypatch):
+    """A row-major first layer feeding a column-major hidden layer with dropout (the layouts meet in the
+    forward, the input gradient and the weight update), dropout masks drawn per seed as on every stack."""
+    from initlab.experiments.engine import mlp_kernel
+    from initlab.experiments.engine.mlp_plan import parse_stack
+
+    monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
+    data = _data()
+    models = []
+    for i in range(3):
+        torch.manual_seed(i)
+        models.append(nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 12), nn.ReLU(), nn.Dropout(0.3),
+                                    nn.Linear(12, 4)).double())
+    assert mlp_kernel._row_layout(parse_stack(models)[0], 1, 32) == [True, False, False]
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=32, momentum=0.9, dtype=torch.float64)
+    a = train_stack("stacked-mlp", models, [4, 5, 6], data, cfg)
+    b = train_stack("sequential", ref, [4, 5, 6], data, cfg)
+    _assert_same(a, models, b, ref)
+
+
+def test_row_major_layers_with_a_regression_loss_and_divergence(monkeypatch):
+    """Row-major hidden layers under the mean-squared error (its gradient is a fresh tensor, not the
+    workspace's) and a diverging model (its gradient masked), against autograd."""
+    from initlab.experiments.engine import mlp_kernel
+
+    monkeypatch.setattr(mlp_kernel, "ROW_MIN_WIDTH", 1)
+    data = _data(task="regression")
+    models = [_mlp([10, 32, 32, 1], p=0.0, seed=i) for i in range(3)]
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=1.0, batch_size=32, loss="mse", dtype=torch.float64)
+    a = train_stack("stacked-mlp", models, [0, 1, 2], data, cfg)
+    b = train_stack("sequential", ref, [0, 1, 2], data, cfg)
+    assert sorted({r.status for r in a}) == ["diverged", "finished"]
+    _assert_same(a, models, b, ref)

@@ -35,26 +35,45 @@ def loss_and_grad_cm(out: torch.Tensor, y_m: torch.Tensor, kind: str):
     return loss, diff.mul_(2.0 / diff[0].numel())
 
 
-def ce_grouped(out, yb, logp_acc, neg, G, P, buf=None):
-    """Cross-entropy of out (M, C, b) against the group targets yb (G, b) without copying them per model.
+def ce_grouped(out, pos, logp_acc, neg, G, P, buf=None):
+    """Cross-entropy of out (M, C, b) against the group targets, given as their flat positions `pos`
+    (G*P*b,) in a contiguous (G, P, C, b) tensor (target_positions), so no per-model copy of them.
 
     Adds each sample's log-probability of its target, weighted B/b, to logp_acc (G, P, 1, B), so that at
     the end of the epoch -logp_acc.sum / B is the sum of the steps' mean losses (summing once per epoch
     instead of once per step).  Returns (g, 1/b) with d(sum of means)/d out = g / b; the caller folds
-    1/b into the update instead of paying a pass over g.  buf: an (M, C, b) tensor g is written into
-    (the kernel's workspace, TrainWorkspace.g[-1]); None = a new one."""
+    1/b into the update instead of paying a pass over g.  neg: (G*P*B,) of -1.  buf: an (M, C, b)
+    tensor g is written into (the kernel's workspace, TrainWorkspace.g[-1]); None = a new one.
+    Flat positions: index_select / index_add_ take ~5 us a step less than gather / scatter_add_ on
+    expanded (G, P, 1, b) indices (18 models, 10 classes, batch 16)."""
     M, C, b = out.shape
     B = logp_acc.shape[-1]
     o4 = out.view(G, P, C, b)
-    idx = yb.view(G, 1, 1, b).expand(G, P, 1, b)
     lsm = torch.log_softmax(o4, 2) if buf is None else torch.log_softmax(o4, 2, out=buf.view(G, P, C, b))
+    flat = lsm.view(-1)
     if b == B:
-        logp_acc.add_(lsm.gather(2, idx))
+        logp_acc.add_(flat.index_select(0, pos).view(G, P, 1, b))
     else:
-        logp_acc[..., :b].add_(lsm.gather(2, idx), alpha=B / b)
-    d = lsm.exp_()
-    d.scatter_add_(2, idx, neg[..., :b])
-    return (d.view(M, C, b) if buf is None else buf), 1.0 / b
+        logp_acc[..., :b].add_(flat.index_select(0, pos).view(G, P, 1, b), alpha=B / b)
+    lsm.exp_()
+    flat.index_add_(0, pos, neg[:pos.shape[0]])
+    return (lsm.view(M, C, b) if buf is None else buf), 1.0 / b
+
+
+def target_positions(y_perm: torch.Tensor, B: int, P: int, C: int) -> list[torch.Tensor]:
+    """Per step of an epoch (batches of B, the last one shorter), ce_grouped's `pos`: the flat position
+    ((g*P + p)*C + y)*b + j of target y of sample j of group g in a (G, P, C, b) tensor, every model p of
+    the group sharing the group's targets.  y_perm: (G, n) the groups' targets in batch order."""
+    G, n = y_perm.shape
+    nf = n // B
+    out = []
+    for b, y in ((B, y_perm[:, :nf * B].reshape(G, nf, B).transpose(0, 1)), (n - nf * B, y_perm[:, nf * B:][None])):
+        if b == 0 or y.shape[0] == 0:
+            continue
+        base = torch.arange(G * P, device=y.device).view(1, G, P, 1) * (C * b)
+        pos = base + y.unsqueeze(2) * b + torch.arange(b, device=y.device)
+        out.extend(pos.reshape(y.shape[0], -1).unbind(0))
+    return out
 
 
 def eval_sums_cm(out: torch.Tensor, yb: torch.Tensor, kind: str, task: str, lsum, msum) -> None:

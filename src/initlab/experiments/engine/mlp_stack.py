@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .losses import ce_grouped, eval_sums_cm, loss_and_grad_cm
+from .losses import ce_grouped, eval_sums_cm, loss_and_grad_cm, target_positions
 from .mlp_kernel import StackedMLP
 from .mlp_plan import parse_stack
 from .seeds import dropout_generator, draw_mask
@@ -51,7 +51,7 @@ class MLPStack(Stack):
         self.B = cfg.batch_size
         self.alive = torch.ones(self.M, dtype=torch.bool, device=dev)
         self.any_dead = False
-        self.neg = torch.full((G, self.P, 1, self.B), -1.0, dtype=dt, device=dev)
+        self.neg = torch.full((self.M * self.B,), -1.0, dtype=dt, device=dev)
         self.logp_acc = torch.zeros((G, self.P, 1, self.B), dtype=dt, device=dev)
         self.x_epoch_ok = len(self.useeds) * self.x_tr.numel() <= _EPOCH_GATHER_ELEMS
 
@@ -89,6 +89,8 @@ class MLPStack(Stack):
                   if self.x_epoch_ok else None)
         self.x_steps = x_perm.split(self.B, 1) if x_perm is not None else None
         self.y_steps = y_perm.split(self.B, 1)
+        if self.kind == "cross_entropy":
+            self.pos_steps = target_positions(y_perm, self.B, self.P, self.net.plan.n_out)
         self.loss_sum = torch.zeros(self.M, dtype=self.dt, device=self.dev)
         self.logp_acc.zero_()
 
@@ -100,12 +102,11 @@ class MLPStack(Stack):
             idx = self.perm_g[:, i * B:(i + 1) * B]
             xb = torch.index_select(self.x_tr, 0, idx.reshape(-1)).view(G, idx.shape[1], -1)
         out, tape = self.net.forward_train(xb, self._masks)
-        yb = self.y_steps[i]
         if self.kind == "cross_entropy":
-            d, scale = ce_grouped(out, yb, self.logp_acc, self.neg, G, self.P,
+            d, scale = ce_grouped(out, self.pos_steps[i], self.logp_acc, self.neg, G, self.P,
                                   buf=self.net.workspace(xb.shape[1]).g[-1])
         else:
-            loss, d = loss_and_grad_cm(out, self._per_model(yb), self.kind)
+            loss, d = loss_and_grad_cm(out, self._per_model(self.y_steps[i]), self.kind)
             self.loss_sum += loss
             scale = 1.0
         # A model whose loss turns non-finite keeps its NaN/inf inside its own slice (every op is per

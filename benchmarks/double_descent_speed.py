@@ -31,6 +31,9 @@ Measured 2026-12-03 (branch perf), shared 2-core VM, --no-epochwise --repeat 1:
 the tree before it, alternating, 2 rounds, load 7-8: wall 26.1-29.5 s -> 25.4-27.9 s, CPU 17.5-19.2 s ->
 16.6-18.4 s (0.95x CPU, min of each); the JSON outputs are identical apart from the seconds.  The plain
 recipe was not rerun (500 epochs: ~9 minutes at that load); the change only removes work per step.
+2026-12-03 evening (after the kern branch: row-major hidden layers for ungrouped stacks, see compare_speed.py),
+--no-epochwise --repeat 1, load 1.1-1.4: plain 215.7 s wall / 215.2 CPU s, initlab --final-only 32.3 s / 61.9 CPU s:
+6.68x wall, 3.48x CPU (max test-error difference 2.5 points).
 The widest model (300) is ~55 % of the sweep's FLOPs and runs alone in one worker, so two cores can give
 at most ~1.8x over one; the rest is the kernel's per-FLOP advantage over autograd + torch.optim.
 """

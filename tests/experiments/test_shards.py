@@ -213,3 +213,32 @@ def test_run_job_is_the_engine_entry_point_the_shards_and_ray_tasks_share():
         assert a.final == pytest.approx(b.final, rel=1e-9)
     for m, t in zip(models, twins):                   # trained in place, as the workers' weights come back
         assert all(torch.allclose(p, q, rtol=1e-9) for p, q in zip(m.parameters(), t.parameters()))
+
+
+@pytest.mark.parametrize("path", ["sequential", "auto"])
+def test_train_runs_shards_the_sequential_path_too(monkeypatch, path):
+    """workers reaches the autograd stack as well (path='sequential', and a BatchNorm model under 'auto'), with
+    the results of one process."""
+    calls = []
+    real = shards.fit_sharded
+
+    def spy(engine, *args):
+        calls.append((engine, args[-1]))
+        return real(engine, *args)
+    monkeypatch.setattr(shards, "fit_sharded", spy)
+    data = _data()
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=16, dtype=torch.float64)
+    torch.manual_seed(0)
+    make = (lambda: torch.nn.Sequential(torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))) \
+        if path == "sequential" else \
+        (lambda: torch.nn.Sequential(torch.nn.Linear(12, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                     torch.nn.Linear(8, 4)))
+    models = [make().double() for _ in range(3)]
+    twins = copy.deepcopy(models)
+    one = train_runs(models, [0, 1, 2], data, cfg, path=path)
+    two = train_runs(twins, [0, 1, 2], data, cfg, path=path, workers=2)
+    assert calls == [("sequential", 2)] and one.path == two.path == "sequential"
+    for a, b in zip(one.results, two.results):
+        assert a.final == pytest.approx(b.final, rel=1e-9)
+    for m, t in zip(models, twins):
+        assert all(torch.allclose(p, q, rtol=1e-9) for p, q in zip(m.parameters(), t.parameters()))

@@ -146,9 +146,10 @@ def train_stack(engine: str, models, seeds, data: TrainData, cfg: TrainConfig, p
     return run_job((engine, models, seeds, data, cfg, kind), progress)
 
 
-def train_sequential(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None) -> list:
-    """Train each model with autograd (AutogradStack): any module, BatchNorm included."""
-    return train_stack("sequential", models, seeds, data, cfg, progress, loss_kind=loss_kind)
+def train_sequential(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None,
+                     workers: int = 1) -> list:
+    """Train each model with autograd (AutogradStack): any module, BatchNorm included; workers as train_stack."""
+    return train_stack("sequential", models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers)
 
 
 def train_vectorized(models, seeds, data: TrainData, cfg: TrainConfig, progress=None, *, loss_kind=None,
@@ -182,13 +183,13 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
         raise bad_argument("train_runs", "seeds", seeds, f"one seed per model ({len(models)})")
     eng, why = vectorized_support(models[0])
     if path == "sequential":
-        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers),
                             "sequential", "sequential path requested", "sequential")
     if eng is None:
         if path == "vectorized":
             raise bad_argument("train_runs", "path", path, "'auto' or 'sequential' for this model",
                                why + "; use path='auto'")
-        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers),
                             "sequential", why, "sequential")
     backup = [_snapshot(m) for m in models]
     done_before = progress.done if progress is not None else 0
@@ -205,5 +206,5 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
         if progress is not None:
             progress.done = done_before
         reason = f"the vectorized path failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); ran sequentially"
-        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers),
                             "sequential", reason, "sequential")

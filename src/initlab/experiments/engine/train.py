@@ -174,7 +174,8 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
                loss_kind=None, workers: int = 1) -> TrainOutcome:
     """Train `models` (already initialized) in place; seeds[k] drives model k's batch order and dropout.
 
-    workers: processes on the CPU (see train_stack)."""
+    workers: processes on the CPU (see train_stack), on every stack; the fallback after a failed vectorized
+    attempt runs in this process."""
     cfg.check()
     if path not in PATHS:
         raise unknown_choice("train_runs", "path", path, PATHS)
@@ -206,5 +207,6 @@ def train_runs(models, seeds, data: TrainData, cfg: TrainConfig, *, path: str = 
         if progress is not None:
             progress.done = done_before
         reason = f"the vectorized path failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); ran sequentially"
-        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind, workers=workers),
+        # in this process: the failure may have been a worker's (a fork, a hung child), so no workers here
+        return TrainOutcome(train_sequential(models, seeds, data, cfg, progress, loss_kind=loss_kind),
                             "sequential", reason, "sequential")

@@ -7,8 +7,9 @@ are `if TYPE_CHECKING:` blocks).  A package's own `__init__` importing its submo
 submodule importing its package's `__init__` back, or two modules importing each other, is."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests._imports import package_imports
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "initlab"
 
@@ -18,39 +19,16 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
 
 
-def _top_level_imports(tree: ast.Module):
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
-        inner = list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [node]
-        for n in inner:
-            if isinstance(n, (ast.Import, ast.ImportFrom)):
-                yield n
-
-
 def import_graph(root: Path = PKG) -> dict[str, set[str]]:
     """module -> the package's modules it imports at module level."""
     files = {_module_name(p, root): p for p in root.rglob("*.py")}
-    top = root.name
     graph = {}
     for name, path in files.items():
-        is_pkg = path.name == "__init__.py"
         deps = set()
-        for n in _top_level_imports(ast.parse(path.read_text(), str(path))):
-            if isinstance(n, ast.Import):
-                deps.update(a.name for a in n.names if a.name.split(".")[0] == top)
-                continue
-            if n.level == 0:
-                base = n.module or ""
-            else:
-                parts = name.split(".") if is_pkg else name.split(".")[:-1]
-                parts = parts[:len(parts) - (n.level - 1)]
-                base = ".".join(parts + ([n.module] if n.module else []))
-            if base.split(".")[0] != top:
-                continue
-            for a in n.names:
-                full = f"{base}.{a.name}"
-                deps.add(full if full in files else base)
+        for _, base, names in package_imports(path, root, top_level=True):
+            mod = ".".join([root.name, *base])
+            # `from pkg import sub` imports the submodule; `from mod import obj` only mod
+            deps.update(f"{mod}.{n}" if f"{mod}.{n}" in files else mod for n in names or [None])
         graph[name] = {d for d in deps if d in files and d != name}
     return graph
 

@@ -8,8 +8,9 @@ imports (`if TYPE_CHECKING:`) are exempt: they never run.  The package root (ini
 the public API on top of everything and is not checked."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests._imports import package_imports
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "initlab"
 RANK = {"errors": 0, "schemes": 1, "policy": 2, "diagnostics": 3, "models": 4, "data": 4, "experiments": 5,
@@ -24,41 +25,14 @@ def _layer(parts: list[str]) -> str | None:
     return head if head in RANK else None
 
 
-def _type_checking_lines(tree) -> set[int]:
-    lines = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for sub in node.body:
-                lines.update(range(sub.lineno, (sub.end_lineno or sub.lineno) + 1))
-    return lines
-
-
 def imports_of(path: Path, root: Path = PKG) -> list[tuple[int, str]]:
     """(line, layer) of every initlab module `path` (a file under the package folder `root`) imports."""
-    rel = path.relative_to(root).with_suffix("").parts
-    pkg_parts = list(rel[:-1]) if rel[-1] != "__init__" else list(rel[:-1])
-    tree = ast.parse(path.read_text(), str(path))
-    skip = _type_checking_lines(tree)
     out = []
-    for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
-        targets = []
-        if isinstance(node, ast.Import):
-            targets = [a.name.split(".")[1:] for a in node.names if a.name.split(".")[0] == "initlab"]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                if (node.module or "").split(".")[0] != "initlab":
-                    continue
-                base = node.module.split(".")[1:]
-            else:
-                up = pkg_parts[:len(pkg_parts) - (node.level - 1)] if node.level > 1 else pkg_parts
-                base = up + (node.module.split(".") if node.module else [])
-            targets = [base] if base else [[a.name] for a in node.names]     # `from . import x` at the root
-        for t in targets:
+    for line, base, names in package_imports(path, root):
+        for t in ([base] if base else [[n] for n in names]):     # `from . import x` at the root: x's layer
             layer = _layer(t)
             if layer is not None:
-                out.append((node.lineno, layer))
+                out.append((line, layer))
     return out
 
 

@@ -111,6 +111,16 @@ CPU s; 27.0x then 21.1x the tutorial (wall); 67 % / 65 % of the first run's low 
 183), then 38 % / 43 %.  The CPU seconds of the same work moved 27 % between those two runs, five times
 this round's gain: none of these is a figure of the engine; they await a quiet re-run.
 
+2026-12-03 18:24-18:37 UTC, the same code (787abca), the machine quiet (load 0.4-1.8, no other job of
+ours; no steal in /proc/stat), ten runs back to back (--baseline-models 14 --skip-large; --repeat 3
+or 5): peak 134-190 GFLOP/s (best of before and after); initlab 1.09-1.62 s wall (fastest of each run);
+21.2-31.2x the tutorial (wall), 22-32x (CPU); of the peak per wall second 49 59 53 62 61 53 48 52 61 52 %
+(median 53 %, 8 of 10 runs >= 50 %), per CPU second 54 60 55 63 63 51 51 53 61 56 % (all >= 50 %).
+One full default run (all 35 tutorial runs, the large case): 21.2x, 48 % / 51 %; 784-1024-1024-10
+76 % per wall second, 79 % per CPU second (one process: 83 %).  The runs below 50 % are the ones
+whose fastest compare took 1.55-1.62 s against 1.09-1.28 s in the others: the same work moved by 1.5x
+within minutes, as the peak did (134-190); the engine's figure is the median.
+
 What moved the figures:
   * worker processes (experiments/engine/shards.py): the two cores train disjoint halves of the stack with one
     thread each; intra-op threads only reach ~1.5x of one thread on batch-16 kernels (every small

@@ -34,6 +34,9 @@ recipe was not rerun (500 epochs: ~9 minutes at that load); the change only remo
 2026-12-03 evening (after the kern branch: row-major hidden layers for ungrouped stacks, see compare_speed.py),
 --no-epochwise --repeat 1, load 1.1-1.4: plain 215.7 s wall / 215.2 CPU s, initlab --final-only 32.3 s / 61.9 CPU s:
 6.68x wall, 3.48x CPU (max test-error difference 2.5 points).
+2026-12-03 18:27 UTC, the same code, quiet (load 1.0-1.4): plain 186.7 s wall / 186.6 CPU s, initlab --final-only
+37.2 s / 69.3 CPU s: 5.02x wall, 2.69x CPU (max test-error difference 2.5 points); the same work moved ~15 %
+both ways between the two quiet runs.
 The widest model (300) is ~55 % of the sweep's FLOPs and runs alone in one worker, so two cores can give
 at most ~1.8x over one; the rest is the kernel's per-FLOP advantage over autograd + torch.optim.
 """

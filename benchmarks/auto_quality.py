@@ -45,6 +45,7 @@ import torch.nn as nn
 
 import initlab
 from initlab.experiments.engine import TrainConfig, TrainData, train_runs
+from initlab.experiments.stats import t_interval
 from initlab.models import MLP, ResMLP, SmallCNN, activation
 
 # general_rule_normal is the same law as lecun_normal (N(0, 1/fan_in)) and torch's default is the general rule's
@@ -271,7 +272,14 @@ def summarize(results: dict, tasks, columns) -> dict:
             if "torch-default" in means and better(t, means["torch-default"], means["auto"]):
                 below.append(t.name)
     mean = {c: statistics.fmean(score(t, m[c]) for t, m, _ in rows) for c in columns}
-    return {"rows": rows, "mean": mean, "within": hits, "below_default": below}
+    paired = {}                 # auto - default per seed (same batches), where auto is below or within a point
+    if "auto" in columns and "torch-default" in columns:
+        for t, m, _ in rows:
+            diff = [a - d for a, d in zip(results[(t.name, "auto")], results[(t.name, "torch-default")])]
+            reg = dataset(t.data)[4] != "classification"
+            if t.name in below or (not reg and abs(m["auto"] - m["torch-default"]) < 1.0):
+                paired[t.name] = (statistics.fmean(diff), *t_interval(diff), reg)
+    return {"rows": rows, "mean": mean, "within": hits, "below_default": below, "paired": paired}
 
 
 def table(summary: dict, columns, seeds) -> str:
@@ -294,6 +302,13 @@ def table(summary: dict, columns, seeds) -> str:
                     if len(summary["within"]) < n else ""))
     lines.append(f"auto below torch default: {len(summary['below_default'])}/{n}"
                  + (f" ({', '.join(summary['below_default'])})" if summary["below_default"] else ""))
+    for name, (d, lo, hi, reg) in summary.get("paired", {}).items():
+        worse = hi < 0 if not reg else lo > 0        # the whole 95 % interval on the wrong side of 0
+        unit = "MSE" if reg else "points"
+        lines.append(f"  {name}: auto - default, paired by seed: {d:+.3g} {unit} (95 % t-interval "
+                     f"[{lo:+.3g}, {hi:+.3g}]): " + ("auto significantly worse" if worse else
+                                                        "not significantly different" if lo <= 0 <= hi
+                                                        else "auto significantly better"))
     if "auto" in summary["mean"]:
         peers = [c for c in columns if c != "auto"]
         lead = {c: summary["mean"]["auto"] - summary["mean"][c] for c in peers}

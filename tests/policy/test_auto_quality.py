@@ -289,3 +289,21 @@ def test_a_deep_relu_stack_has_no_centring_sawtooth():
     assert len(rows) == 11 and not any(r.applied["centered"] for r in rows)
     assert max(r.applied["mean_share"] for r in rows) > 0.5                 # the old rule would have centred these
     assert all(0.7 < r.applied["scale"] < 1.4 for r in rows), [r.applied["scale"] for r in rows]
+
+
+def test_summary_says_whether_auto_below_default_is_more_than_seed_noise(q):
+    """A task where auto trails torch default gets a paired (same seed) 95 % t-interval and a verdict: a shift
+    smaller than the seed-to-seed spread is 'not significantly different', a consistent one is 'worse'."""
+    task = q.Task("t", "digits:400", q.plain(64, 2, 16, "relu"), "sgd", 0.05, 1)
+    cols = ["torch-default", "kaiming_normal", "auto"]
+    default = [80.0, 82.0, 79.0, 85.0, 81.0]
+    noisy = {("t", "torch-default"): default, ("t", "kaiming_normal"): default,
+             ("t", "auto"): [81.0, 80.0, 80.5, 83.0, 81.5]}                       # paired diffs +1 -2 +1.5 -2 +0.5
+    consistent = {**noisy, ("t", "auto"): [v - 0.5 + 0.01 * i for i, v in enumerate(default)]}
+    for res, verdict in ((noisy, "not significantly different"), (consistent, "auto significantly worse")):
+        s = q.summarize(res, [task], cols)
+        assert s["below_default"] == ["t"]
+        d, lo, hi, reg = s["paired"]["t"]
+        assert not reg and lo <= d <= hi and d == pytest.approx(statistics.fmean(res[("t", "auto")]) - 81.4)
+        assert f"t: auto - default, paired by seed: {d:+.3g} points" in q.table(s, cols, 5)
+        assert verdict in q.table(s, cols, 5)

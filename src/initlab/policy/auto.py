@@ -29,7 +29,10 @@
                           unstable activation: see CALIBRATION)
     RNN/LSTM/GRU       -> input weights by gate activation (sigmoid gates xavier, tanh gates xavier 5/3,
                           relu RNN kaiming), recurrent weights orthogonal per gate (Saxe et al. 2014),
-                          LSTM forget-gate bias `forget_bias` (Gers et al. 2000; Jozefowicz et al. 2015)
+                          LSTM forget-gate bias `forget_bias` (Gers et al. 2000; Jozefowicz et al. 2015);
+                          with example_inputs the first layer's input weights are scaled at apply time by
+                          1/sqrt(mean of squares of what the RNN reads on the batch): the fan rule assumes unit
+                          inputs (auto_data.rnn_input)
 
 Files: auto.py (this table, the Auto policy), auto_choose.py (one layer's analytic rule), auto_drift.py
 (unstable activations, the synthetic calibration batch), auto_data.py (calibration on example_inputs),
@@ -193,7 +196,11 @@ class Auto:
                                " projection -> xavier_uniform with the fans of this (E, E) block, not of the "
                                "stacked (3E, E) in_proj"))
             elif t.family == "rnn":
-                out.append(self.rnn(t))
+                d = self.rnn(t)
+                if self.calibrate and auto_data.rnn_input(ctx, t, d):
+                    calibration(ctx)
+                    d = replace(d, reason=d.reason + auto_data.RNN_INPUT_REASON, action="calibrate")
+                out.append(d)
             else:
                 out.append(keep_as_is(t, "auto", "no auto rule for this parameter"))
         if targets and ctx.calibration is not None:

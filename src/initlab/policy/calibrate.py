@@ -46,8 +46,29 @@ def _stats(module, out):
     return mean, q, float((mean * mean).mean()) / q if q > 0 else float("nan")
 
 
+def _rnn_hook(name, params, results):
+    """Forward hook of a recurrent module: scale its first layer's input weights `params` by 1/sqrt(mean of
+    squares of the input it reads), once, and recompute its output with them (later layers measure that)."""
+    def hook(mod, args, kwargs, out):
+        if name in results:
+            return None
+        x = args[0] if args else kwargs.get("input")
+        x = getattr(x, "data", x) if not isinstance(x, torch.Tensor) else x      # a PackedSequence's rows
+        q = float(x.detach().double().pow(2).mean()) if isinstance(x, torch.Tensor) and x.numel() else float("nan")
+        ok = math.isfinite(q) and q > 0
+        scale = 1.0 / math.sqrt(q) if ok else 1.0
+        if ok:
+            with torch.no_grad():
+                for local in params:
+                    getattr(mod, local).mul_(scale)
+        results[name] = {"scale": scale, "target": 1.0, "centered": False, "shift": 0.0, "second_moment": q,
+                         "measured": "input", "mean_share": float("nan"), "rounds": 1, "converged": ok}
+        return mod.forward(*args, **kwargs) if ok else None
+    return hook
+
+
 def calibrate_layers(model, layers: dict, example_inputs, *, center="share", target=1.0,
-                     tol: float = 0.01, max_iter: int = 3, fixed_bias=()) -> dict:
+                     tol: float = 0.01, max_iter: int = 3, fixed_bias=(), rnn_inputs=None) -> dict:
     """Centre (when `center` and the layer has a bias) and scale each layer's output on `example_inputs`.
 
     layers: module name -> module (with .weight, optional .bias), written in place.  Returns module name ->
@@ -55,6 +76,8 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
     the largest |change| of a bias entry, the output variance and largest |unit mean| measured before.
     target: the mean of squares to reach, a float or {layer name: float} (missing names: 1).
     fixed_bias: names of layers whose bias must not change (a user's bias= choice): their weight alone is scaled.
+    rnn_inputs: recurrent module name -> names of its input-weight parameters (weight_ih_l0, ...), scaled by
+    1/sqrt(mean of squares of the module's input) in the same pass (its entry: second_moment of the input).
     A layer whose hook never ran (not called as a module) is reported with variance nan, not converged."""
     mods = dict(model.named_modules())
     results: dict = {}
@@ -96,8 +119,10 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
             return out
         return hook
 
-    run_hooked(model, example_inputs, {mods[n]: hook_for(n, m) for n, m in layers.items()})
-    for n in layers:
+    hooks = {mods[n]: hook_for(n, m) for n, m in layers.items()}
+    hooks.update({mods[n]: _rnn_hook(n, ps, results) for n, ps in (rnn_inputs or {}).items()})
+    run_hooked(model, example_inputs, hooks)
+    for n in [*layers, *(rnn_inputs or {})]:
         results.setdefault(n, {"scale": 1.0, "centered": False, "shift": 0.0, "second_moment": float("nan"),
                                "mean_share": float("nan"), "rounds": 0, "converged": False})
     return results
@@ -114,9 +139,25 @@ def apply_rows(model, plan) -> None:
     mods = dict(model.named_modules())
     wrows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("weight")}
     brows = {r.param.rpartition(".")[0]: r for r in rows if r.param.endswith("bias")}
+    rnn: dict = {}                    # recurrent module -> its rows (one per gate block of weight_ih_l0[_reverse])
+    for r in rows:
+        name = r.param.rpartition(".")[0]
+        if isinstance(mods.get(name), torch.nn.RNNBase):
+            rnn.setdefault(name, []).append(r)
     goal = {n: dict(cal.targets).get(n, cal.target) for n in wrows}
     res = calibrate_layers(model, {n: mods[n] for n in wrows}, cal.batch(model), center="share" if cal.center else False,
-                           target=goal, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows))
+                           target=goal, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows),
+                           rnn_inputs={n: sorted({r.param.rpartition(".")[2] for r in rs}) for n, rs in rnn.items()})
+    for name, rs in rnn.items():
+        got = res[name]
+        for r in rs:
+            r.applied = dict(got, planned_kwargs=dict(r.kwargs))
+            law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
+            r.law = {k: (v * got["scale"] if k in SCALED else v) for k, v in law.items()}
+        if not got["converged"]:
+            warnings.warn(f"auto: the input of recurrent layer {name!r} on {cal.text()} could not be measured "
+                          f"(mean of squares {got['second_moment']:.4g}); its input weights keep the analytic draw",
+                          stacklevel=3)
     for name, r in wrows.items():
         got = res[name]
         r.applied = dict(got, planned_kwargs=dict(r.kwargs))

@@ -195,6 +195,31 @@ def test_batchnorm_goes_sequential_with_reason():
         train_runs(models, [0, 1], data, TrainConfig(epochs=1, lr=0.05, batch_size=32), path="vectorized")
 
 
+class _RowsLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(4, 8, batch_first=True), nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.head(self.rnn(x.view(x.shape[0], 4, 4))[0][:, -1])
+
+
+def test_recurrent_models_go_sequential_up_front_and_shard_with_the_same_results():
+    """No vmap rule exists for aten::lstm: the engine says so before trying (no failed attempt) and trains the
+    models one after another, in worker processes when asked, with the results of one process."""
+    data = _data(d_in=16, n_out=5)
+    torch.manual_seed(0)
+    models = [_RowsLSTM() for _ in range(2)]
+    twins = copy.deepcopy(models)
+    eng, why = vectorized_support(models[0])
+    assert eng is None and "LSTM" in why and "no vmap batching rule" in why
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=32)
+    out = train_runs(models, [0, 1], data, cfg, workers=2)
+    assert out.path == "sequential" and "LSTM" in out.reason and "failed" not in out.reason
+    ref = train_sequential(twins, [0, 1], data, cfg)
+    assert [r.history for r in out.results] == [r.history for r in ref]
+
+
 def test_failure_of_vectorized_path_falls_back(monkeypatch):
     from initlab.experiments.engine.mlp_stack import MLPStack
     data = _data(d_in=16, n_out=5)

@@ -60,6 +60,10 @@ def vectorized_support(model: nn.Module) -> tuple[str | None, str]:
     if _has_batchnorm(model):
         return None, ("the model has BatchNorm: in train mode it updates running statistics per model, "
                       "which the vectorized path does not batch")
+    rnn = next((type(m).__name__ for m in model.modules() if isinstance(m, nn.RNNBase)), None)
+    if rnn is not None:     # known up front: no failed vmap attempt, and the sequential path shards (workers)
+        return None, (f"the model has an {rnn}: torch.func has no vmap batching rule for its fused kernel "
+                      "(aten::lstm / gru / rnn), so its models train one after another")
     plan, why = parse_mlp(model)
     if plan is not None:
         return "stacked-mlp", "stacked-MLP kernel (batched matmuls, hand-written backward)"

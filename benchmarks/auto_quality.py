@@ -261,6 +261,9 @@ def better(task, a, b) -> bool:
 def summarize(results: dict, tasks, columns) -> dict:
     """results[(task name, column)] = [metric per seed] -> per task means, best fixed, and the three targets."""
     rows, hits, below = [], [], []
+    # the default a user gets: torch's reset, or, where only that column ran (Hugging Face models, whose
+    # constructor applies their own init), the model as constructed
+    default = next((c for c in ("torch-default", "torch-default-ctor") if c in columns), None)
     for t in tasks:
         means = {c: statistics.fmean(results[(t.name, c)]) for c in columns}
         fixed = [c for c in columns if c in FIXED]
@@ -269,17 +272,17 @@ def summarize(results: dict, tasks, columns) -> dict:
         if best and "auto" in means:
             if close(t, means["auto"], means[best]):
                 hits.append(t.name)
-            if "torch-default" in means and better(t, means["torch-default"], means["auto"]):
+            if default and better(t, means[default], means["auto"]):
                 below.append(t.name)
     mean = {c: statistics.fmean(score(t, m[c]) for t, m, _ in rows) for c in columns}
     paired = {}                 # auto - default per seed (same batches), where auto is below or within a point
-    if "auto" in columns and "torch-default" in columns:
+    if "auto" in columns and default:
         for t, m, _ in rows:
-            diff = [a - d for a, d in zip(results[(t.name, "auto")], results[(t.name, "torch-default")])]
+            diff = [a - d for a, d in zip(results[(t.name, "auto")], results[(t.name, default)])]
             reg = dataset(t.data)[4] != "classification"
-            if t.name in below or (not reg and abs(m["auto"] - m["torch-default"]) < 1.0):
+            if t.name in below or (not reg and abs(m["auto"] - m[default]) < 1.0):
                 paired[t.name] = (statistics.fmean(diff), *t_interval(diff), reg)
-    return {"rows": rows, "mean": mean, "within": hits, "below_default": below, "paired": paired}
+    return {"rows": rows, "mean": mean, "within": hits, "below_default": below, "paired": paired, "default": default}
 
 
 def table(summary: dict, columns, seeds) -> str:
@@ -300,12 +303,12 @@ def table(summary: dict, columns, seeds) -> str:
     lines.append(f"auto within 1 point (2 % rel. MSE) of the best fixed scheme: {len(summary['within'])}/{n}"
                  + (f" (missed: {', '.join(t.name for t, _, _ in summary['rows'] if t.name not in summary['within'])})"
                     if len(summary["within"]) < n else ""))
-    lines.append(f"auto below torch default: {len(summary['below_default'])}/{n}"
+    lines.append(f"auto below {summary.get('default') or 'torch-default (not run)'}: {len(summary['below_default'])}/{n}"
                  + (f" ({', '.join(summary['below_default'])})" if summary["below_default"] else ""))
     for name, (d, lo, hi, reg) in summary.get("paired", {}).items():
         worse = hi < 0 if not reg else lo > 0        # the whole 95 % interval on the wrong side of 0
         unit = "MSE" if reg else "points"
-        lines.append(f"  {name}: auto - default, paired by seed: {d:+.3g} {unit} (95 % t-interval "
+        lines.append(f"  {name}: auto - {summary['default']}, paired by seed: {d:+.3g} {unit} (95 % t-interval "
                      f"[{lo:+.3g}, {hi:+.3g}]): " + ("auto significantly worse" if worse else
                                                         "not significantly different" if lo <= 0 <= hi
                                                         else "auto significantly better"))

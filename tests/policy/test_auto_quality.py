@@ -305,5 +305,11 @@ def test_summary_says_whether_auto_below_default_is_more_than_seed_noise(q):
         assert s["below_default"] == ["t"]
         d, lo, hi, reg = s["paired"]["t"]
         assert not reg and lo <= d <= hi and d == pytest.approx(statistics.fmean(res[("t", "auto")]) - 81.4)
-        assert f"t: auto - default, paired by seed: {d:+.3g} points" in q.table(s, cols, 5)
-        assert verdict in q.table(s, cols, 5)
+        assert f"t: auto - torch-default, paired by seed: {d:+.3g} points" in q.table(s, cols, 5)
+        assert verdict in q.table(s, cols, 5) and "auto below torch-default: 1/1" in q.table(s, cols, 5)
+    # a Hugging Face model's default is its constructor's init (column torch-default-ctor)
+    ctor = {(("t", "torch-default-ctor") if c == "torch-default" else (n, c)): v for (n, c), v in consistent.items()}
+    cols = ["torch-default-ctor", "kaiming_normal", "auto"]
+    s = q.summarize(ctor, [task], cols)
+    assert s["default"] == "torch-default-ctor" and s["below_default"] == ["t"]
+    assert "auto below torch-default-ctor: 1/1" in q.table(s, cols, 5)

@@ -15,7 +15,7 @@ Matas 2015) and what closes the gap in benchmarks/auto_quality.py.
 Recurrent layers (RNN/LSTM/GRU): the first layer's input weights (weight_ih_l0, and _reverse) keep their gate
 rule's draw and are then scaled by 1/sqrt(mean of squares of the RNN's input on the batch), measured in the same
 forward pass (rnn_input): the fan rules assume unit inputs, and on [0, 1] pixels (digits: 0.23) the gates start
-2x too quiet.  Measured (benchmarks/auto_rnn.py, docs/auto_quality.md "Recurrent layers"): a 2-layer LSTM on
+2x too quiet.  Measured (benchmarks/auto_models.py, docs/auto_quality.md "Recurrent layers"): a 2-layer LSTM on
 digits rows, 8 seeds, +3.6 points (SGD) and +1.8 (Adam); a GRU on standardized MNIST-1D is unchanged (scale
 ~1).  Deeper layers read h = o * tanh(c), bounded, and keep the analytic rule; recurrent weights stay orthogonal.
 

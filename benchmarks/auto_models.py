@@ -1,0 +1,108 @@
+"""Trained quality of `auto` on the models people bring (recurrent nets, Hugging Face transformers), against
+torch's (or Hugging Face's) default, the fixed schemes and the peers.
+
+The same machinery as benchmarks/auto_quality.py (columns, same freshly built model per seed, same batches,
+one engine call per task and block of seeds; the engine says which path ran: recurrent layers have no vmap
+rule and GPT-2's classifier calls .item(), so those train one after another), on two groups of tasks:
+
+  recurrent (every column):
+    lstm-digits-sgd   digits' 8x8 image as 8 rows of 8 pixels in [0, 1] -> 2-layer LSTM(64) -> last state -> 10
+    lstm-digits-adam  the same with Adam
+    gru-mnist1d-adam  MNIST-1D's 40 standardized values as 40 steps of 1 -> GRU(64) -> last state -> 10
+  Hugging Face (built from configs, no weights; anyinit 0.x fails on GPT-2's Conv1D bias, so no anyinit column):
+    gpt2-digits-adam  digits' 64 pixel values (0..16) as 64 tokens -> GPT2ForSequenceClassification (2 layers, 64)
+    bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
+  "torch-default" is the column of the module's own reset; for the Hugging Face models "torch-default-ctor"
+  (nothing re-initialized: Hugging Face's own _init_weights, std 0.02) is the default a user gets.
+
+    python benchmarks/auto_models.py [--seeds 8] [--group recurrent|hf|all] [--save runs.json]
+
+Why these: digits' pixels are not standardized (mean of squares 0.23), MNIST-1D's are (1.0), so the pair
+shows what auto's measured input scale (auto_data.rnn_input) does where the fan rules' unit-input
+assumption fails and where it holds.  Results and history: docs/auto_quality.md, "Recurrent layers".
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import auto_quality as q  # noqa: E402  (the suite's columns, training and table)
+
+
+class RowsRNN(nn.Module):
+    """An (n, n_in) sample read as `steps` rows -> recurrent layer(s) of `hidden` -> last state -> 10 logits."""
+
+    def __init__(self, cls=nn.LSTM, n_in=64, steps=8, hidden=64, layers=2):
+        super().__init__()
+        self.steps = steps
+        self.rnn = cls(n_in // steps, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, 10)
+        self.initlab_input_shape = (n_in,)
+
+    def forward(self, x):
+        h, _ = self.rnn(x.view(x.shape[0], self.steps, -1))
+        return self.head(h[:, -1])
+
+
+class TokenClassifier(nn.Module):
+    """digits' 64 pixel values (0..16, the data's /16 undone) as 64 tokens -> a Hugging Face sequence classifier."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        import transformers
+        transformers.logging.set_verbosity_error()
+        if kind == "gpt2":     # pad id 17 never occurs, so the classifier reads the last token
+            cfg = transformers.GPT2Config(vocab_size=18, n_positions=64, n_embd=64, n_layer=2, n_head=4, num_labels=10,
+                                          pad_token_id=17, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+            self.m = transformers.GPT2ForSequenceClassification(cfg)
+        else:
+            cfg = transformers.BertConfig(vocab_size=17, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                          intermediate_size=128, max_position_embeddings=64, num_labels=10,
+                                          hidden_dropout_prob=0, attention_probs_dropout_prob=0)
+            self.m = transformers.BertForSequenceClassification(cfg)
+        self.initlab_input_shape = (64,)
+
+    def forward(self, x):
+        return self.m(input_ids=(x * 16).round().long().clamp(0, 16)).logits
+
+
+RECURRENT = [
+    q.Task("lstm-digits-sgd", "digits", lambda: RowsRNN(nn.LSTM), "sgd", 0.05, 12),
+    q.Task("lstm-digits-adam", "digits", lambda: RowsRNN(nn.LSTM), "adam", 1e-3, 12),
+    q.Task("gru-mnist1d-adam", "mnist1d", lambda: RowsRNN(nn.GRU, 40, 40, 64, 1), "adam", 2e-3, 8),
+]
+HF = [
+    q.Task("gpt2-digits-adam", "digits", lambda: TokenClassifier("gpt2"), "adam", 1e-3, 6),
+    q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
+]
+HF_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-default", "anyinit-analytic",
+                                                                          "anyinit-empirical")]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--group", choices=["recurrent", "hf", "all"], default="all")
+    ap.add_argument("--save", default="", help="JSON file of per-seed results; a rerun with it resumes")
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args(argv)
+    groups = [(RECURRENT, q.COLUMNS), (HF, HF_COLUMNS)]
+    groups = groups[:1] if a.group == "recurrent" else groups[1:] if a.group == "hf" else groups
+    for tasks, want in groups:
+        columns, notes = q.available(want)
+        for n in notes:
+            print("note:", n)
+        t0 = time.perf_counter()
+        res = q.run(tasks, columns, a.seeds, a.jobs, save=a.save)
+        print()
+        print(q.table(q.summarize(res, tasks, columns), columns, a.seeds))
+        print(f"\n{time.perf_counter() - t0:.0f} s\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -36,6 +36,55 @@ def test_untied_embeddings_in_a_transformer_start_at_unit_row_norm():
     assert 0.5 < float(norms.mean()) < 1.5
 
 
+class PostNormTokens(nn.Module):
+    """BERT-style: an embeddings block (token + position tables, LayerNorm, dropout) whose normalized sum is the
+    stream of a post-norm encoder layer."""
+
+    def __init__(self, vocab=30, d=16, n=6):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.tok, self.embeddings.pos = nn.Embedding(vocab, d), nn.Embedding(n, d)
+        self.embeddings.norm, self.embeddings.drop = nn.LayerNorm(d), nn.Dropout(0.0)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, 2, 32, dropout=0.0, batch_first=True), 1,
+                                         enable_nested_tensor=False)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, ids):
+        e = self.embeddings
+        x = e.drop(e.norm(e.tok(ids) + e.pos.weight[None, : ids.shape[1]]))
+        return self.head(self.enc(x).mean(1))
+
+
+def test_tables_of_a_post_norm_embeddings_block_keep_bert_scale():
+    """Their sum goes through the block's norm before it is the stream: the scale only sets how fast they learn,
+    so auto keeps BERT's N(0, 0.02^2); the same tables summed straight into a pre-norm stream get N(0, 1/d)."""
+    m = PostNormTokens()
+    p = initlab.plan(m, "auto")
+    for name in ("embeddings.tok.weight", "embeddings.pos.weight"):
+        r = p[name]
+        assert r.scheme == "normal" and r.law["std"] == 0.02, r.reason
+        assert "embeddings.norm" in r.reason and "post-norm" in r.reason
+    initlab.init_(m, "auto", seed=0)
+    assert 0.015 < float(m.embeddings.tok.weight.detach().std()) < 0.025
+    assert initlab.plan(TokenTransformer(), "auto")["tok.weight"].law["std"] == pytest.approx(0.25)
+
+
+def test_hugging_face_bert_embeddings_get_bert_scale_and_gpt2_tables_do_not():
+    from tests._hf_tiny import bert, gpt2, hf
+    T = hf()
+    b = T.BertForSequenceClassification(T.BertConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=2,
+                                                     intermediate_size=32, vocab_size=40, max_position_embeddings=8))
+    def drawn(plan, param):                           # the table's drawn rows (the padding row is a row of its own)
+        return [r for r in plan.rows if r.param == param and r.law and r.law.get("dist") == "normal"]
+    p = initlab.plan(b, "auto")
+    for t in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        rows = drawn(p, f"bert.embeddings.{t}.weight")
+        assert rows and all(r.law["std"] == 0.02 for r in rows), t
+    assert initlab.plan(gpt2(1, 16, 40, 8, tie=False), "auto")["transformer.wpe.weight"].law["std"] == 0.25
+    tied = drawn(initlab.plan(bert(1, 16, 40, 8), "auto"), "bert.embeddings.word_embeddings.weight")   # the MLM head
+    assert tied and all(r.law["std"] != 0.02 and "tied" in r.reason for r in tied)
+
+
 def test_an_embedding_outside_a_transformer_keeps_unit_scale():
     m = nn.Sequential(nn.Embedding(20, 8), nn.Flatten(), nn.Linear(24, 2))
     r = initlab.plan(m, "auto", example_inputs=torch.randint(0, 20, (4, 3)))["0.weight"]

@@ -12,6 +12,7 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
   Hugging Face (built from configs, no weights; anyinit 0.x fails on GPT-2's Conv1D bias, so no anyinit column):
     gpt2-digits-adam  digits' 64 pixel values (0..16) as 64 tokens -> GPT2ForSequenceClassification (2 layers, 64)
     bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
+    vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
   "torch-default" is the column of the module's own reset; for the Hugging Face models "torch-default-ctor"
   (nothing re-initialized: Hugging Face's own _init_weights, std 0.02) is the default a user gets.
 
@@ -71,6 +72,23 @@ class TokenClassifier(nn.Module):
         return self.m(input_ids=(x * 16).round().long().clamp(0, 16)).logits
 
 
+class PatchClassifier(nn.Module):
+    """digits' 8x8 image (pixels in [0, 1]) as 16 patches of 2x2 -> a Hugging Face ViT classifier (pre-norm)."""
+
+    def __init__(self):
+        super().__init__()
+        import transformers
+        transformers.logging.set_verbosity_error()
+        cfg = transformers.ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=128, num_labels=10,
+                                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        self.m = transformers.ViTForImageClassification(cfg)
+        self.initlab_input_shape = (64,)
+
+    def forward(self, x):
+        return self.m(pixel_values=x.view(x.shape[0], 1, 8, 8)).logits
+
+
 RECURRENT = [
     q.Task("lstm-digits-sgd", "digits", lambda: RowsRNN(nn.LSTM), "sgd", 0.05, 12),
     q.Task("lstm-digits-adam", "digits", lambda: RowsRNN(nn.LSTM), "adam", 1e-3, 12),
@@ -79,6 +97,7 @@ RECURRENT = [
 HF = [
     q.Task("gpt2-digits-adam", "digits", lambda: TokenClassifier("gpt2"), "adam", 1e-3, 6),
     q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
+    q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
 ]
 HF_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-default", "anyinit-analytic",
                                                                           "anyinit-empirical")]

@@ -1,6 +1,7 @@
 """Every parameter of real models is planned (no "unknown module"), tied tensors once, verify passes."""
 import pytest
 import torch
+import torch.nn as nn
 
 import initlab
 
@@ -65,16 +66,25 @@ def test_bert_decoder_bias_is_planned_as_the_linear_bias(mk):
 
 
 def test_tokens_positions_and_layer_scale(mk):
+    """auto: tables in a transformer's stream at N(0, 1/d) like untied embeddings (auto_stream.table_decisions);
+    the shared rule (every other model-level policy, and models without known blocks): timm/HF's 0.02."""
     m = mk.TimmViT()
+    d = m.pos_embed.shape[-1]
     p = initlab.init_(m, "auto", seed=0)
     for name in ("cls_token", "pos_embed"):
-        assert p[name].scheme == "trunc_normal" and p[name].law["std"] == pytest.approx(0.02)
+        assert p[name].scheme == "normal" and p[name].law["std"] == pytest.approx(d ** -0.5), p[name].reason
+        assert "N(0, 1/d)" in p[name].reason
     assert p["blocks.0.ls1.gamma"].scheme == "constant" and p["blocks.0.ls1.gamma"].kwargs["val"] == pytest.approx(1e-5)
-    assert float(m.pos_embed.detach().std()) == pytest.approx(0.02, rel=0.2)
+    assert float(m.pos_embed.detach().std()) == pytest.approx(d ** -0.5, rel=0.2)
+    p = initlab.plan(mk.TimmViT(), "torch_default")
+    assert p["pos_embed"].scheme == "trunc_normal" and p["pos_embed"].law["std"] == pytest.approx(0.02)
     hf = mk.vit()
     p = initlab.plan(hf, "auto")
-    assert p["vit.embeddings.cls_token"].scheme == "trunc_normal"
-    assert p["vit.embeddings.position_embeddings"].scheme == "trunc_normal"
+    for name in ("vit.embeddings.cls_token", "vit.embeddings.position_embeddings"):
+        assert p[name].scheme == "normal" and p[name].law["std"] == pytest.approx(hf.config.hidden_size ** -0.5)
+    bare = nn.Sequential(nn.Linear(4, 4))
+    bare.pos_embed = nn.Parameter(torch.zeros(1, 3, 4))                    # no transformer blocks: the shared rule
+    assert initlab.plan(bare, "auto")["pos_embed"].law["std"] == pytest.approx(0.02)
 
 
 def test_frozen_backbone_stays_byte_identical(models, ids, images):

@@ -15,7 +15,9 @@
                           a single output (regression, score): zeros          (auto_stream.py; Fixup's zero head)
                           a transformer's head: gain sqrt(0.1 ln C)           (heads.py)
     embedding          -> N(0, 1); tied to a head: N(0, s^2/d)              (embeddings.py)
-                          untied, in a model with transformer blocks: N(0, 1/d)   (auto_stream.py)
+                          untied, in a model with transformer blocks: N(0, 1/d), and so a bare token /
+                          position table there; the tables of a post-norm embeddings block N(0, 0.02^2)
+                          (auto_stream.py)
     last layer of a residual branch (of L): the above scaled by 1/sqrt(L)  (GPT-2 / T-Fixup style), or
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
@@ -150,6 +152,10 @@ class Auto:
                 if d is not None:
                     out.append(d)
                     continue
+            tables = auto_stream.table_decisions(ctx, t)
+            if tables is not None:
+                out.extend(tables)
+                continue
             d = structural(t)
             if d is not None:
                 out.append(d)

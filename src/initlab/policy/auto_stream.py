@@ -2,6 +2,7 @@
 stream, and a single-output readout.
 
     untied embedding in a model with known transformer blocks -> N(0, 1/d), d = embedding_dim
+      ... or a bare learned token / position table there (ViT cls_token, position_embeddings) -> N(0, 1/d)
       ... of an embeddings block that normalizes its sum (post-norm, HF BERT-style) -> N(0, 0.02^2)
     single-output readout (regression, score, binary logit)   -> zeros (READOUT_GAIN)
 
@@ -97,6 +98,20 @@ def embedding_decisions(ctx: Context, t) -> list:
                             "rows of norm sqrt(d); GPT-2/BERT use 0.02 = 0.55/sqrt(768); Nguyen & Salazar 2019)")
 
 
+def table_decisions(ctx: Context, t) -> list | None:
+    """auto's rows for a bare learned token or position table (ViT `cls_token`, `position_embeddings`) in a model
+    with known transformer blocks: N(0, 1/d), as untied embedding tables; None elsewhere (the shared 0.02 rule)."""
+    if t.family not in ("token", "position") or t.kept is not None or not has_blocks(ctx) or t.param.dim() < 1:
+        return None
+    d = int(t.param.shape[-1])
+    return weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0 / math.sqrt(d)}, "auto",
+                            f"learned {'position table' if t.family == 'position' else 'token'} {t.local!r} summed "
+                            f"into (or placed in) a transformer's residual stream -> N(0, 1/d), d={d}, as untied "
+                            "embedding tables: rows of norm ~1, so the patch projection's rows do not drown it "
+                            "(timm/HF's 0.02 gives rows of norm 0.02 sqrt(d): 0.16 at d = 64; measured on a small ViT "
+                            "in benchmarks/auto_models.py)")
+
+
 def readout(ctx: Context, t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str]:
     """auto's choice for a single-output readout (else unchanged; see the module docstring)."""
     follow = ctx.topology.follow.get(t.module_name)
@@ -113,4 +128,5 @@ def readout(ctx: Context, t, scheme: str, kwargs: dict, reason: str) -> tuple[st
             why % f"gain {g:g} on fan_in")
 
 
-__all__ = ["embedding_decisions", "embeddings_norm", "has_blocks", "readout", "POST_NORM_STD", "READOUT_GAIN"]
+__all__ = ["embedding_decisions", "embeddings_norm", "has_blocks", "readout", "table_decisions", "POST_NORM_STD",
+           "READOUT_GAIN"]

@@ -27,8 +27,8 @@ how fast the tables learn: an Adam step moves each entry by ~lr (a relative chan
 gradient through a norm scales as 1/std.  There auto keeps BERT's own N(0, 0.02^2) (Devlin et al. 2019), the
 scale the transformer recipes' learning rates were tuned with.  Measured (benchmarks/auto_models.py,
 bert-digits-adam, d = 64, 8 seeds): N(0, 1/d) 78.3 %, N(0, 0.02^2) 87.1 %, +8.8 +- 1.1 paired (LSUV-pkg, which
-keeps Hugging Face's 0.02 tables: 87.1 %; on 4 seeds LSUV-pkg with N(0, 1/d) tables fell to 81.1 %).  Pre-norm models (GPT-2) are not
-affected: their sum is the residual stream, whose scale the blocks see.
+keeps Hugging Face's 0.02 tables: 87.1 %; on 4 seeds LSUV-pkg with N(0, 1/d) tables fell to 81.1 %).
+Pre-norm models (GPT-2) are not affected: their sum is the residual stream, whose scale the blocks see.
 
 A single-output readout (one unit or channel, nothing after it).  An output of std s at init adds s^2 to the
 starting MSE of a standardized target, and there is no class count to spread it over: the uninformative
@@ -77,6 +77,12 @@ def embeddings_norm(ctx: Context, t) -> str | None:
     return None
 
 
+def _unit_rows(t, reason: str) -> list:
+    """N(0, 1/d) on the last dimension d: rows of norm ~1 (untied tables and bare tables in a transformer)."""
+    std = 1.0 / math.sqrt(int(t.param.shape[-1]))
+    return weight_decisions(t, "normal", {"mean": 0.0, "std": std}, "auto", reason)
+
+
 def embedding_decisions(ctx: Context, t) -> list:
     """auto's rows for the embedding weight target `t` (see the module docstring)."""
     from .embeddings import embedding_decisions as base, embedding_std
@@ -91,11 +97,10 @@ def embedding_decisions(ctx: Context, t) -> list:
                                 "the residual stream (post-norm, BERT-style): the norm removes the tables' scale "
                                 "from the forward pass, which then only sets how fast they learn (an Adam step moves "
                                 f"an entry by ~lr) -> N(0, {POST_NORM_STD:g}^2), BERT's (Devlin et al. 2019)")
-    return weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0 / math.sqrt(d)}, "auto",
-                            f"untied embedding summed into a transformer's residual stream -> N(0, 1/d), d={d}: "
-                            "rows of norm ~1, so no table (e.g. a position table) drowns the other inputs of the "
-                            "stream and the blocks' outputs are not negligible next to it (torch's N(0, 1) gives "
-                            "rows of norm sqrt(d); GPT-2/BERT use 0.02 = 0.55/sqrt(768); Nguyen & Salazar 2019)")
+    return _unit_rows(t, f"untied embedding summed into a transformer's residual stream -> N(0, 1/d), d={d}: "
+                         "rows of norm ~1, so no table (e.g. a position table) drowns the other inputs of the "
+                         "stream and the blocks' outputs are not negligible next to it (torch's N(0, 1) gives "
+                         "rows of norm sqrt(d); GPT-2/BERT use 0.02 = 0.55/sqrt(768); Nguyen & Salazar 2019)")
 
 
 def table_decisions(ctx: Context, t) -> list | None:
@@ -104,12 +109,11 @@ def table_decisions(ctx: Context, t) -> list | None:
     if t.family not in ("token", "position") or t.kept is not None or not has_blocks(ctx) or t.param.dim() < 1:
         return None
     d = int(t.param.shape[-1])
-    return weight_decisions(t, "normal", {"mean": 0.0, "std": 1.0 / math.sqrt(d)}, "auto",
-                            f"learned {'position table' if t.family == 'position' else 'token'} {t.local!r} summed "
-                            f"into (or placed in) a transformer's residual stream -> N(0, 1/d), d={d}, as untied "
-                            "embedding tables: rows of norm ~1, so the patch projection's rows do not drown it "
-                            "(timm/HF's 0.02 gives rows of norm 0.02 sqrt(d): 0.16 at d = 64; measured on a small ViT "
-                            "in benchmarks/auto_models.py)")
+    return _unit_rows(t, f"learned {'position table' if t.family == 'position' else 'token'} {t.local!r} summed "
+                         f"into (or placed in) a transformer's residual stream -> N(0, 1/d), d={d}, as untied "
+                         "embedding tables: rows of norm ~1, so the patch projection's rows do not drown it "
+                         "(timm/HF's 0.02 gives rows of norm 0.02 sqrt(d): 0.16 at d = 64; measured on a small ViT "
+                         "in benchmarks/auto_models.py)")
 
 
 def readout(ctx: Context, t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str]:

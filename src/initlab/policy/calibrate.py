@@ -128,6 +128,12 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
     return results
 
 
+def _scaled_law(row, scale: float) -> dict | None:
+    """The row's planned law with every spread entry (SCALED) times `scale`: what a weight scaled in place holds."""
+    law = get_scheme(row.scheme).describe(row.shape, **row.kwargs)
+    return law and {k: (v * scale if k in SCALED else v) for k, v in law.items()}
+
+
 def apply_rows(model, plan) -> None:
     """Plan.apply's step for auto's data calibration (plan.calibration.center): run calibrate_layers on the
     weight rows with action "calibrate", record in row.applied what was measured and done, and scale each
@@ -152,8 +158,7 @@ def apply_rows(model, plan) -> None:
         got = res[name]
         for r in rs:
             r.applied = dict(got, planned_kwargs=dict(r.kwargs))
-            law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
-            r.law = {k: (v * got["scale"] if k in SCALED else v) for k, v in law.items()}
+            r.law = _scaled_law(r, got["scale"])
         if not got["converged"]:
             warnings.warn(f"auto: the input of recurrent layer {name!r} on {cal.text()} could not be measured "
                           f"(mean of squares {got['second_moment']:.4g}); its input weights keep the analytic draw",
@@ -161,16 +166,14 @@ def apply_rows(model, plan) -> None:
     for name, r in wrows.items():
         got = res[name]
         r.applied = dict(got, planned_kwargs=dict(r.kwargs))
-        law = get_scheme(r.scheme).describe(r.shape, **r.kwargs)
-        r.law = {k: (v * got["scale"] if k in SCALED else v) for k, v in law.items()}
+        r.law = _scaled_law(r, got["scale"])
         b = brows.get(name)
         if b is not None:
             b.applied = {"centered": got["centered"], "shift": got["shift"], "planned_kwargs": dict(b.kwargs)}
             if got["centered"]:
                 b.law = None
             else:                         # scaled with the weight (a non-zero draw: auto_data.input_bias)
-                blaw = get_scheme(b.scheme).describe(b.shape, **b.kwargs)
-                b.law = blaw and {k: (v * got["scale"] if k in SCALED else v) for k, v in blaw.items()}
+                b.law = _scaled_law(b, got["scale"])
         if not got["converged"]:
             warnings.warn(f"auto: calibrating layer {name!r} on {cal.text()} did not converge in {got['rounds']} "
                           f"round(s) (target mean of squares {cal.target:g}, tol {cal.tol:g})", stacklevel=3)

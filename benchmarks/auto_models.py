@@ -13,10 +13,16 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
     gpt2-digits-adam  digits' 64 pixel values (0..16) as 64 tokens -> GPT2ForSequenceClassification (2 layers, 64)
     bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
     vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
+  CNNs (Hugging Face, built from configs; every column, anyinit included):
+    resnet-fashion-sgd     a 1000-image Fashion-MNIST subset -> ResNetForImageClassification (basic blocks,
+                           BatchNorm, stages of 16/32/64), SGD
+    convnext-fashion-adam  the same images -> ConvNextForImageClassification (patch 2, LayerNorm, layer scale
+                           1e-6, stages of 16/32/64), Adam
   "torch-default" is the column of the module's own reset; for the Hugging Face models "torch-default-ctor"
-  (nothing re-initialized: Hugging Face's own _init_weights, std 0.02) is the default a user gets.
+  (nothing re-initialized: Hugging Face's own _init_weights, std 0.02; ResNet: kaiming_normal fan_out convs) is
+  the default a user gets.
 
-    python benchmarks/auto_models.py [--seeds 8] [--group recurrent|hf|all] [--save runs.json]
+    python benchmarks/auto_models.py [--seeds 8] [--group recurrent|hf|cnn|all] [--save runs.json]
 
 Why these: digits' pixels are not standardized (mean of squares 0.23), MNIST-1D's are (1.0), so the pair
 shows what auto's measured input scale (auto_data.rnn_input) does where the fan rules' unit-input
@@ -99,6 +105,36 @@ HF = [
     q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
     q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
 ]
+
+
+class ImageClassifier(nn.Module):
+    """A 28x28 Fashion-MNIST image (pixels in [0, 1]) -> a Hugging Face CNN classifier built from its config:
+    "resnet" (basic blocks with BatchNorm, 3 stages of 16/32/64 channels) or "convnext" (LayerNorm, GELU, layer
+    scale 1e-6, patch size 2, 3 stages of 16/32/64)."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        import transformers
+        transformers.logging.set_verbosity_error()
+        if kind == "resnet":
+            cfg = transformers.ResNetConfig(num_channels=1, embedding_size=16, hidden_sizes=[16, 32, 64],
+                                            depths=[1, 1, 1], layer_type="basic", num_labels=10)
+            self.m = transformers.ResNetForImageClassification(cfg)
+        else:
+            cfg = transformers.ConvNextConfig(num_channels=1, patch_size=2, hidden_sizes=[16, 32, 64],
+                                              depths=[1, 1, 1], num_stages=3, num_labels=10)
+            self.m = transformers.ConvNextForImageClassification(cfg)
+        self.initlab_input_shape = (784,)
+
+    def forward(self, x):
+        return self.m(pixel_values=x.view(x.shape[0], 1, 28, 28)).logits
+
+
+CNN = [
+    q.Task("resnet-fashion-sgd", "fashion", lambda: ImageClassifier("resnet"), "sgd", 0.01, 6),
+    q.Task("convnext-fashion-adam", "fashion", lambda: ImageClassifier("convnext"), "adam", 1e-3, 6),
+]
+CNN_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c != "torch-default"]
 HF_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-default", "anyinit-analytic",
                                                                           "anyinit-empirical")]
 
@@ -106,12 +142,12 @@ HF_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--group", choices=["recurrent", "hf", "all"], default="all")
+    ap.add_argument("--group", choices=["recurrent", "hf", "cnn", "all"], default="all")
     ap.add_argument("--save", default="", help="JSON file of per-seed results; a rerun with it resumes")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)
-    groups = [(RECURRENT, q.COLUMNS), (HF, HF_COLUMNS)]
-    groups = groups[:1] if a.group == "recurrent" else groups[1:] if a.group == "hf" else groups
+    groups = {"recurrent": [(RECURRENT, q.COLUMNS)], "hf": [(HF, HF_COLUMNS)], "cnn": [(CNN, CNN_COLUMNS)]}
+    groups = sum(groups.values(), []) if a.group == "all" else groups[a.group]
     for tasks, want in groups:
         columns, notes = q.available(want)
         for n in notes:

@@ -1,5 +1,5 @@
 """Tiny Hugging Face models built from configs, written once for every test that needs one: the model tests
-(tests/models/conftest.py: GPT-2, BERT, ViT at width 64) and the model fuzz (tests/fuzz/_zoo.py: all five at
+(tests/models/conftest.py: GPT-2, BERT, ViT at width 64, and the CNNs ResNet and ConvNeXt) and the model fuzz (tests/fuzz/_zoo.py: all five at
 width 8).  Offline: HF_HUB_OFFLINE=1, no weights are downloaded.  Two heads everywhere, feed-forward width
 2 * d; without `transformers` (a dev dependency) a test that builds one skips.
 
@@ -58,3 +58,19 @@ def t5(layers: int, d: int, vocab: int):
     T = hf()
     return T.T5ForConditionalGeneration(T.T5Config(num_layers=layers, d_model=d, d_kv=d // 2, num_heads=2,
                                                    d_ff=2 * d, vocab_size=vocab, decoder_start_token_id=0))
+
+
+def resnet(widths=(8, 16), labels: int = 10, channels: int = 3):
+    """Basic blocks with BatchNorm (HF's ResNet: the torchvision layout, kaiming_normal fan_out convs)."""
+    T = hf()
+    return T.ResNetForImageClassification(T.ResNetConfig(num_channels=channels, embedding_size=widths[0],
+                                                         hidden_sizes=list(widths), depths=[1] * len(widths),
+                                                         layer_type="basic", num_labels=labels))
+
+
+def convnext(widths=(8, 16), labels: int = 10, channels: int = 3, patch: int = 2):
+    """LayerNorm, depthwise 7x7, GELU, layer scale 1e-6 (HF's ConvNeXt: N(0, 0.02) convs)."""
+    T = hf()
+    return T.ConvNextForImageClassification(T.ConvNextConfig(num_channels=channels, patch_size=patch,
+                                                             hidden_sizes=list(widths), depths=[1] * len(widths),
+                                                             num_stages=len(widths), num_labels=labels))

@@ -156,6 +156,8 @@ def zoo():
         "lstm": (LSTMLM, lambda i, x: i, V),
         "mha": (MHANet, lambda i, x: torch.randn(8, SEQ, D, generator=torch.Generator().manual_seed(1)), 10),
         "timm-vit": (TimmViT, lambda i, x: x, 10),
+        "resnet": (hf_tiny.resnet, lambda i, x: {"pixel_values": x}, 10),
+        "convnext": (hf_tiny.convnext, lambda i, x: {"pixel_values": x}, 10),
     }
 
 

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 import initlab
 
-NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit"]
+NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext"]
 POLICIES = ["auto", "gpt2", "zero-init-residual", "torch-default", "zero", "bert", "kaiming_normal"]
 
 
@@ -124,3 +124,32 @@ def test_register_module_for_a_custom_dense_layer():
         initlab.policy.unregister_module(XW)
     with pytest.raises(initlab.InitError, match="family"):
         initlab.policy.register_module(XW, "dense")
+
+
+def test_cnns_people_bring_keep_layer_scale_and_scale_their_branch_ends(models, ids, images):
+    """HF ConvNeXt: the layer scale keeps its constructor's 1e-6 and the pointwise conv ending each branch gets
+    the residual rule's 1/sqrt(L); HF ResNet: the BatchNorm ending each basic block's branch gets weight
+    1/sqrt(L), the other norms 1, every conv a fan_in law; both verify after apply."""
+    for name in ("convnext", "resnet"):
+        make, inputs, _ = models[name]
+        torch.manual_seed(0)
+        m = make()
+        p = initlab.init_(m, "auto", example_inputs=inputs(ids, images), seed=0)
+        assert p.verify(m) == [], name
+        params = dict(m.named_parameters())
+        if name == "convnext":
+            scales = [n for n in params if n.endswith("layer_scale_parameter")]
+            assert len(scales) == 2
+            for n in scales:
+                assert torch.all(params[n] == 1e-6), n
+            ends = [r for r in p.rows if r.name.endswith("pwconv2.weight")]
+            assert len(ends) == 2 and all("residual branch" in r.reason and "sqrt(2)" in r.reason for r in ends)
+        else:
+            ends = [r for r in p.rows if r.name.endswith("layer.1.normalization.weight")]
+            assert len(ends) == 2
+            for r in ends:
+                assert torch.allclose(params[r.param], torch.full_like(params[r.param], 2 ** -0.5)), r.reason
+            other = [n for n in params if n.endswith("layer.0.normalization.weight")]
+            assert other and all(torch.all(params[n] == 1) for n in other)
+            convs = [r for r in p.rows if r.module_type == "Conv2d" and r.name.endswith(".weight")]
+            assert convs and all(r.scheme in ("lecun_normal", "kaiming_normal", "variance_scaling") for r in convs)

@@ -11,6 +11,8 @@
                           mish, hardswish, tanhshrink; not softplus, elu), calibrated at apply time: the weight is
                           rescaled so the mean of squares of the layer's output on a batch is 1 (see CALIBRATION)
     a norm layer       -> lecun_normal (the norm rescales; no gain needed)  (Ioffe & Szegedy 2015)
+                          only norms read it and the model declares its init std (HF config.initializer_range):
+                          N(0, std^2): the scale only sets its learning speed (auto_scale_free.py)
     nothing (logits)   -> lecun_normal (gain 1)                             (LeCun et al. 1998)
                           a single output (regression, score): zeros          (auto_stream.py; Fixup's zero head)
                           a transformer's head: gain sqrt(0.1 ln C)           (heads.py)
@@ -38,7 +40,8 @@
 
 Files: auto.py (this table, the Auto policy), auto_choose.py (one layer's analytic rule), auto_drift.py
 (unstable activations, the synthetic calibration batch), auto_data.py (calibration on example_inputs),
-auto_stream.py (embeddings and the single-output readout), calibrate.py (the apply-time calibration).
+auto_stream.py (embeddings and the single-output readout), auto_scale_free.py (weights only a norm reads),
+calibrate.py (the apply-time calibration).
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import bad_argument, check_finite, unknown_choice
 from ..schemes import calculate_gain
-from . import auto_data, auto_stream
+from . import auto_data, auto_scale_free, auto_stream
 from .auto_choose import choose, forward_fan
 from .auto_drift import (CALIBRATION, CLOSED_FORM, DRIFT_EPS, batch_words, calibration, drift_note, drift_slope,
                          unstable_slope)
@@ -169,6 +172,10 @@ class Auto:
                     out.append(self.bias(ctx, t))
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
+                d = auto_scale_free.decision(ctx, t)     # only norms read it and the model declares its init
+                if d is not None:
+                    out.append(d)
+                    continue
                 scheme, kwargs, reason = self.layer(ctx, t)
                 from .heads import transformer_head      # models helper: logits of a transformer (heads.py)
                 scheme, kwargs, reason = transformer_head(ctx, t, scheme, kwargs, reason)

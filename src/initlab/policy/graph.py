@@ -53,6 +53,7 @@ class Topology:
     branches: list = field(default_factory=list)
     order: list = field(default_factory=list)     # layer names in execution order
     notes: list = field(default_factory=list)
+    norm_only: set = field(default_factory=set)   # layers whose output only norms read (every call, every path)
 
     def branch_of(self, layer: str) -> tuple[Branch, int] | None:
         for b in self.branches:
@@ -68,12 +69,36 @@ def analyze(nodes: list[Node], method: str) -> Topology:
         for j in n.inputs:
             consumers[j].append(i)
     topo = Topology(method)
+    calls: dict = {}
     for i, n in enumerate(nodes):
+        if n.kind == "layer":
+            calls.setdefault(n.layer, []).append(i)
         if n.kind == "layer" and n.layer not in topo.follow:
             topo.order.append(n.layer)
             topo.follow[n.layer] = _walk(i, nodes, consumers)
+    if method != "registration order":     # a chain guessed from registration says nothing about other readers
+        topo.norm_only = {name for name, idx in calls.items() if all(_only_norms(i, nodes, consumers) for i in idx)}
     topo.branches = _branches(nodes)
     return topo
+
+
+def _only_norms(start: int, nodes, consumers) -> bool:
+    """Whether every value path from node `start` (through shape-only ops) ends in a norm: then the layer's
+    output scale is invisible to the rest of the forward pass (no residual add, activation or layer reads it)."""
+    frontier, seen, found = list(consumers[start]), set(), False
+    while frontier:
+        i = frontier.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        n = nodes[i]
+        if n.kind == "pass":
+            frontier.extend(consumers[i])
+        elif n.kind == "norm":
+            found = True
+        elif not (n.kind == "other" and n.label in SHAPE_OPS):    # reading its shape does not read its values
+            return False
+    return found
 
 
 def _walk(start: int, nodes, consumers) -> Follow:

@@ -99,3 +99,14 @@ def test_hugging_face_convnext_and_resnet():
     p = initlab.plan(r, "auto", example_inputs={"pixel_values": images}, seed=0)
     convs = [row for row in p.rows if row.name.endswith("convolution.weight")]
     assert convs and all(row.scheme == "lecun_normal" for row in convs)
+
+
+def test_scale_free_fan_keeps_the_fan_rule_and_bad_values_are_named():
+    m = ConvBN()
+    m.config = types.SimpleNamespace(initializer_range=0.05)
+    row = initlab.plan(m, initlab.policy.auto(scale_free="fan"), example_inputs=x(), seed=0)["conv.weight"]
+    assert row.scheme == "lecun_normal"
+    with pytest.raises(initlab.InitError, match=r"scale_free='x'.*'declared', 'fan'"):
+        initlab.policy.auto(scale_free="x")
+    with pytest.raises(initlab.InitError, match="scale_free=3"):
+        initlab.policy.auto(scale_free=3)

@@ -58,16 +58,20 @@ from .base import Context, Decision, bias_decision, expand, is_weight, keep_as_i
 from .targets import MHA, rnn_activation
 
 RESIDUAL = ("scale", "zero", "none")
+SCALE_FREE = ("declared", "fan")
 
 @dataclass(frozen=True)
 class Auto:
     """The `auto` policy.  residual: 'scale' | 'zero' | 'none'; forget_bias: LSTM forget-gate bias or None;
-    calibrate: rescale layers followed by an unstable activation (gelu, silu, ...) at apply time (see CALIBRATION)."""
+    calibrate: rescale layers followed by an unstable activation (gelu, silu, ...) at apply time (see CALIBRATION);
+    scale_free: 'declared' (a weight only norms read gets the model's declared init std, auto_scale_free.py) |
+    'fan' (the fan rule everywhere)."""
 
     residual: str = "scale"
     forget_bias: float | None = 1.0
     name: str = "auto"
     calibrate: bool = True
+    scale_free: str = "declared"
     needs_data = False
 
     def __post_init__(self):
@@ -77,6 +81,8 @@ class Auto:
             check_finite("auto", forget_bias=self.forget_bias)
         if not isinstance(self.calibrate, bool):
             raise bad_argument("auto", "calibrate", self.calibrate, "True or False", "e.g. calibrate=False")
+        if self.scale_free not in SCALE_FREE:
+            raise unknown_choice("auto", "scale_free", self.scale_free, SCALE_FREE)
 
     def layer(self, ctx: Context, t) -> tuple[str, dict, str]:
         """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
@@ -172,8 +178,8 @@ class Auto:
                     out.append(self.bias(ctx, t))
                 continue
             if t.family in ("linear", "conv", "conv_transpose"):
-                d = auto_scale_free.decision(ctx, t)     # only norms read it and the model declares its init
-                if d is not None:
+                d = auto_scale_free.decision(ctx, t) if self.scale_free == "declared" else None
+                if d is not None:                         # only norms read it and the model declares its init
                     out.append(d)
                     continue
                 scheme, kwargs, reason = self.layer(ctx, t)
@@ -259,14 +265,21 @@ def _in_branch(ctx: Context, t, act: str) -> str:
             "gain assumes")
 
 
-def auto(residual: str = "scale", forget_bias: float | None = 1.0, calibrate: bool = True) -> Auto:
+def auto(residual: str = "scale", forget_bias: float | None = 1.0, calibrate: bool = True,
+         scale_free: str = "declared") -> Auto:
     """The auto policy with options.  Example: ``initlab.init_(m, initlab.policy.auto(residual="zero"))``.
 
-    calibrate=False keeps the pure closed-form/Gauss-Hermite draws (no apply-time rescaling, no batch)."""
+    calibrate=False keeps the pure closed-form/Gauss-Hermite draws (no apply-time rescaling, no batch).
+    scale_free="fan" keeps the fan rule for weights only norms read, also where the model declares an init std
+    (e.g. a Hugging Face BatchNorm CNN trained with SGD: see auto_scale_free.py)."""
     if not isinstance(residual, str):
         raise bad_argument("auto", "residual", residual, "one of " + ", ".join(RESIDUAL), "e.g. residual='zero'")
-    return Auto(residual, forget_bias, calibrate=calibrate)
+    if not isinstance(scale_free, str):
+        raise bad_argument("auto", "scale_free", scale_free, "one of " + ", ".join(SCALE_FREE),
+                           "e.g. scale_free='fan'")
+    return Auto(residual, forget_bias, calibrate=calibrate, scale_free=scale_free)
 
 
 
-__all__ = ["Auto", "auto", "choose", "drift_slope", "CALIBRATION", "CLOSED_FORM", "DRIFT_EPS", "RESIDUAL"]
+__all__ = ["Auto", "auto", "choose", "drift_slope", "CALIBRATION", "CLOSED_FORM", "DRIFT_EPS", "RESIDUAL",
+           "SCALE_FREE"]

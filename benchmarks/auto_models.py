@@ -18,6 +18,10 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
                            BatchNorm, stages of 16/32/64), SGD
     convnext-fashion-adam  the same images -> ConvNextForImageClassification (patch 2, LayerNorm, layer scale
                            1e-6, stages of 16/32/64), Adam
+    mobilenet-fashion-adam / -sgd  the same images -> MobileNetV2ForImageClassification (depth multiplier 0.35,
+                           BatchNorm after every conv), Adam / SGD
+  the CNN group has one more column, auto-fan: auto(scale_free="fan"), i.e. without the rule that gives weights
+  only norms read the model's declared init std (ConvNeXt and MobileNetV2 declare 0.02; ResNet declares none)
   "torch-default" is the column of the module's own reset; for the Hugging Face models "torch-default-ctor"
   (nothing re-initialized: Hugging Face's own _init_weights, std 0.02; ResNet: kaiming_normal fan_out convs) is
   the default a user gets.
@@ -109,14 +113,17 @@ HF = [
 
 class ImageClassifier(nn.Module):
     """A 28x28 Fashion-MNIST image (pixels in [0, 1]) -> a Hugging Face CNN classifier built from its config:
-    "resnet" (basic blocks with BatchNorm, 3 stages of 16/32/64 channels) or "convnext" (LayerNorm, GELU, layer
-    scale 1e-6, patch size 2, 3 stages of 16/32/64)."""
+    "resnet" (basic blocks with BatchNorm, 3 stages of 16/32/64 channels), "convnext" (LayerNorm, GELU, layer
+    scale 1e-6, patch size 2, 3 stages of 16/32/64) or "mobilenet" (MobileNetV2, depth multiplier 0.35)."""
 
     def __init__(self, kind: str):
         super().__init__()
         import transformers
         transformers.logging.set_verbosity_error()
-        if kind == "resnet":
+        if kind == "mobilenet":
+            cfg = transformers.MobileNetV2Config(num_channels=1, image_size=28, depth_multiplier=0.35, num_labels=10)
+            self.m = transformers.MobileNetV2ForImageClassification(cfg)
+        elif kind == "resnet":
             cfg = transformers.ResNetConfig(num_channels=1, embedding_size=16, hidden_sizes=[16, 32, 64],
                                             depths=[1, 1, 1], layer_type="basic", num_labels=10)
             self.m = transformers.ResNetForImageClassification(cfg)
@@ -133,8 +140,13 @@ class ImageClassifier(nn.Module):
 CNN = [
     q.Task("resnet-fashion-sgd", "fashion", lambda: ImageClassifier("resnet"), "sgd", 0.01, 6),
     q.Task("convnext-fashion-adam", "fashion", lambda: ImageClassifier("convnext"), "adam", 1e-3, 6),
+    q.Task("mobilenet-fashion-adam", "fashion", lambda: ImageClassifier("mobilenet"), "adam", 1e-3, 6),
+    q.Task("mobilenet-fashion-sgd", "fashion", lambda: ImageClassifier("mobilenet"), "sgd", 0.01, 6),
 ]
-CNN_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c != "torch-default"]
+# auto-fan: auto(scale_free="fan"), the fan rule also for weights only norms read where the model declares a std
+CNN_COLUMNS = (["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-default", "anyinit-analytic",
+                                                                         "anyinit-empirical", "lsuv-pkg")]
+               + ["auto-fan", "anyinit-analytic", "anyinit-empirical", "lsuv-pkg"])
 HF_COLUMNS = ["torch-default-ctor"] + [c for c in q.COLUMNS if c not in ("torch-default", "anyinit-analytic",
                                                                           "anyinit-empirical")]
 

@@ -176,6 +176,8 @@ def initialize(column: str, model: nn.Module, seed: int, x: torch.Tensor) -> Non
         import lsuv
         torch.manual_seed(seed)
         lsuv.lsuv_with_singlebatch(model, x, verbose=False)
+    elif column == "auto-fan":              # auto without the declared-std rule for weights only norms read
+        initlab.init_(model, initlab.policy.auto(scale_free="fan"), seed=seed, example_inputs=x)
     else:
         initlab.init_(model, column, seed=seed, example_inputs=x)
 

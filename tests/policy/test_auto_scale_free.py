@@ -70,8 +70,9 @@ def test_without_a_declaration_the_fan_rule_stays():
     m = ConvBN()
     row = initlab.plan(m, "auto", example_inputs=x(), seed=0)["conv.weight"]
     assert row.scheme == "lecun_normal" and "a norm layer" in row.reason
-    m.config = types.SimpleNamespace(initializer_range=True)      # not a number: ignored
-    assert initlab.plan(m, "auto", example_inputs=x(), seed=0)["conv.weight"].scheme == "lecun_normal"
+    for bad in (True, float("nan"), float("inf"), 0.0, -0.02, "0.02"):      # not a usable std: ignored
+        m.config = types.SimpleNamespace(initializer_range=bad)
+        assert initlab.plan(m, "auto", example_inputs=x(), seed=0)["conv.weight"].scheme == "lecun_normal", bad
 
 
 def test_frozen_weights_are_kept():

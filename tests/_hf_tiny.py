@@ -1,5 +1,5 @@
 """Tiny Hugging Face models built from configs, written once for every test that needs one: the model tests
-(tests/models/conftest.py: GPT-2, BERT, ViT at width 64, and the CNNs ResNet and ConvNeXt) and the model fuzz (tests/fuzz/_zoo.py: all five at
+(tests/models/conftest.py: GPT-2, BERT, ViT at width 64, the CNNs ResNet, ConvNeXt (V1, V2) and Swin) and the model fuzz (tests/fuzz/_zoo.py: all five at
 width 8).  Offline: HF_HUB_OFFLINE=1, no weights are downloaded.  Two heads everywhere, feed-forward width
 2 * d; without `transformers` (a dev dependency) a test that builds one skips.
 
@@ -74,3 +74,19 @@ def convnext(widths=(8, 16), labels: int = 10, channels: int = 3, patch: int = 2
     return T.ConvNextForImageClassification(T.ConvNextConfig(num_channels=channels, patch_size=patch,
                                                              hidden_sizes=list(widths), depths=[1] * len(widths),
                                                              num_stages=len(widths), num_labels=labels))
+
+
+def swin(labels: int = 10, channels: int = 3, image: int = 16):
+    """Windowed attention with relative position bias tables (HF's Swin)."""
+    T = hf()
+    return T.SwinForImageClassification(T.SwinConfig(image_size=image, patch_size=2, num_channels=channels, embed_dim=8,
+                                                     depths=[1, 1], num_heads=[2, 2], window_size=4,
+                                                     num_labels=labels))
+
+
+def convnextv2(widths=(8, 16), labels: int = 10, channels: int = 3, patch: int = 2):
+    """ConvNeXt V2: Global Response Normalization instead of layer scale (HF's ConvNextV2)."""
+    T = hf()
+    return T.ConvNextV2ForImageClassification(T.ConvNextV2Config(num_channels=channels, patch_size=patch,
+                                                                 hidden_sizes=list(widths), depths=[1] * len(widths),
+                                                                 num_stages=len(widths), num_labels=labels))

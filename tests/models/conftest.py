@@ -158,6 +158,8 @@ def zoo():
         "timm-vit": (TimmViT, lambda i, x: x, 10),
         "resnet": (hf_tiny.resnet, lambda i, x: {"pixel_values": x}, 10),
         "convnext": (hf_tiny.convnext, lambda i, x: {"pixel_values": x}, 10),
+        "convnextv2": (hf_tiny.convnextv2, lambda i, x: {"pixel_values": x}, 10),
+        "swin": (hf_tiny.swin, lambda i, x: {"pixel_values": x}, 10),
     }
 
 

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 import initlab
 
-NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext"]
+NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext", "convnextv2", "swin"]
 POLICIES = ["auto", "gpt2", "zero-init-residual", "torch-default", "zero", "bert", "kaiming_normal"]
 
 
@@ -153,3 +153,25 @@ def test_cnns_people_bring_keep_layer_scale_and_scale_their_branch_ends(models, 
             assert other and all(torch.all(params[n] == 1) for n in other)
             convs = [r for r in p.rows if r.module_type == "Conv2d" and r.name.endswith(".weight")]
             assert convs and all(r.scheme in ("lecun_normal", "kaiming_normal", "variance_scaling") for r in convs)
+
+
+def test_relative_position_bias_tables_and_grn_are_known(models):
+    """Swin's relative position bias tables: trunc_normal(0.02) (the authors' code, timm) in every policy;
+    ConvNeXt V2's GRN gamma and beta: 0 (the block starts without it)."""
+    for policy in ("auto", "kaiming_normal", "torch_default"):
+        m = models["swin"][0]()
+        p = initlab.init_(m, policy, seed=0)
+        tables = [r for r in p.rows if r.name.endswith("relative_position_bias_table")]
+        assert len(tables) == 2 and all(r.scheme == "trunc_normal" and r.kwargs["std"] == 0.02 for r in tables)
+        for r in tables:
+            t = dict(m.named_parameters())[r.param].detach()
+            assert 0.01 < float(t.std()) < 0.03 and float(t.abs().max()) <= 2.0
+        m = models["convnextv2"][0]()
+        with torch.no_grad():
+            for n, q in m.named_parameters():
+                if ".grn." in n:
+                    q.fill_(0.5)                       # as if trained: a policy must start them at 0 again
+        p = initlab.init_(m, policy, seed=0)
+        grn = [r for r in p.rows if ".grn." in r.name]
+        assert len(grn) == 4 and all(r.scheme == "zeros" for r in grn)
+        assert all(torch.all(q == 0) for n, q in m.named_parameters() if ".grn." in n)

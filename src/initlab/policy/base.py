@@ -209,7 +209,20 @@ def _layer_scale(t: Target) -> Decision:
     return keep_as_is(t, "layer scale", f"layer scale {t.local!r} is not constant (trained?): kept as it is")
 
 
-PARAM_RULES = {"token": _token, "position": _token, "mask_token": _mask_token, "layer_scale": _layer_scale}
+def _attention_bias(t: Target) -> Decision:
+    return use(t, "trunc_normal", {"mean": 0.0, "std": TOKEN_STD, "a": -2.0, "b": 2.0}, "attention bias",
+               f"relative position bias table {t.local!r} (added to the attention logits) -> trunc_normal(std "
+               f"{TOKEN_STD}): near zero, so attention starts almost free of position bias, as the Swin authors' code "
+               "and timm draw it (Liu et al. 2021; Hugging Face starts it at exactly 0)")
+
+
+def _grn(t: Target) -> Decision:
+    return use(t, "zeros", {}, "grn", f"Global Response Normalization {t.local!r} -> 0: with gamma = beta = 0 "
+               "the GRN layer is the identity at the start (Woo et al. 2023, ConvNeXt V2)")
+
+
+PARAM_RULES = {"token": _token, "position": _token, "mask_token": _mask_token, "layer_scale": _layer_scale,
+               "attention_bias": _attention_bias, "grn": _grn}
 
 
 def per_target(ctx: Context, weight, targets=None) -> list[Decision]:

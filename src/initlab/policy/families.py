@@ -10,6 +10,10 @@ A family names how a parameter is initialized and where its fans come from:
                     `pos_embed`): trunc_normal std 0.02 (Dosovitskiy et al. 2021; timm; HF ViT _init_weights)
     mask_token      a masked-modelling token: zeros (HF ViT / BEiT)
     layer_scale     a per-channel scale (CaiT/ConvNeXt/timm LayerScale `gamma`): kept at its constant value
+    attention_bias  a learned relative-position bias table added to attention logits (Swin / BEiT
+                    `relative_position_bias_table`): trunc_normal std 0.02 (Liu et al. 2021's code, timm)
+    grn             Global Response Normalization's gamma and beta (ConvNeXt V2 `grn.weight` / `grn.bias`):
+                    zeros, so the block starts without it (Woo et al. 2023)
     unknown         none of these: kept, and the plan says so
 
 Layouts: "out_in" is torch's (weight (out, in, *kernel)); "in_out" is a dense weight stored transposed
@@ -27,7 +31,7 @@ import torch.nn as nn
 from ..errors import bad_argument, unknown_choice
 
 FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "norm", "rnn", "mha", "prelu")
-PARAM_FAMILIES = ("token", "position", "mask_token", "layer_scale")
+PARAM_FAMILIES = ("token", "position", "mask_token", "layer_scale", "attention_bias", "grn")
 LAYOUTS = ("out_in", "in_out")
 WEIGHT_FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "rnn", "mha")
 
@@ -130,6 +134,8 @@ _POSITION = ("pos_embed", "pos_embedding", "position_embeddings", "position_embe
              "absolute_pos_embed", "pos_emb")
 _MASK = ("mask_token", "mask_embedding")
 _SCALE = ("gamma", "gamma_1", "gamma_2", "ls", "layer_scale", "layerscale", "lambda1", "lambda2", "scale")
+_REL_BIAS = ("relative_position_bias_table", "rel_pos_bias_table", "relative_bias_table")
+_GRN = ("grn", "globalresponsenorm")      # class names (lower case) containing one of these: HF ConvNextV2GRN, timm
 
 
 def param_family(module: nn.Module, local: str, param) -> str:
@@ -147,6 +153,10 @@ def param_family(module: nn.Module, local: str, param) -> str:
         return "position"
     if (key in _SCALE or key.startswith("layer_scale") or key.startswith("gamma")) and param.dim() <= 1:
         return "layer_scale"
+    if key in _REL_BIAS:
+        return "attention_bias"
+    if key in ("weight", "bias", "gamma", "beta") and any(g in type(module).__name__.lower() for g in _GRN):
+        return "grn"
     return "unknown"
 
 

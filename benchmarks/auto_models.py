@@ -1,5 +1,5 @@
-"""Trained quality of `auto` on the models people bring (recurrent nets, Hugging Face transformers), against
-torch's (or Hugging Face's) default, the fixed schemes and the peers.
+"""Trained quality of `auto` on the models people bring (recurrent nets, Hugging Face transformers and CNNs),
+against torch's (or Hugging Face's) default, the fixed schemes and the peers.
 
 The same machinery as benchmarks/auto_quality.py (columns, same freshly built model per seed, same batches,
 one engine call per task and block of seeds; the engine says which path ran: recurrent layers have no vmap
@@ -28,9 +28,11 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
 
     python benchmarks/auto_models.py [--seeds 8] [--group recurrent|hf|cnn|all] [--save runs.json]
 
-Why these: digits' pixels are not standardized (mean of squares 0.23), MNIST-1D's are (1.0), so the pair
-shows what auto's measured input scale (auto_data.rnn_input) does where the fan rules' unit-input
-assumption fails and where it holds.  Results and history: docs/auto_quality.md, "Recurrent layers".
+Why these: digits' pixels are not standardized (mean of squares 0.23), MNIST-1D's are (1.0), so the recurrent
+pair shows what auto's measured input scale (auto_data.rnn_input) does where the fan rules' unit-input
+assumption fails and where it holds; the CNNs cover BatchNorm (ResNet, MobileNetV2) and LayerNorm with layer
+scale (ConvNeXt), under both optimizers.  Results and history: docs/auto_quality.md ("Hugging Face models",
+"Recurrent layers", "CNNs people bring").
 """
 from __future__ import annotations
 
@@ -43,6 +45,13 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import auto_quality as q  # noqa: E402  (the suite's columns, training and table)
+
+
+def _transformers():
+    """The transformers module, quiet (building from a config logs nothing worth reading here)."""
+    import transformers
+    transformers.logging.set_verbosity_error()
+    return transformers
 
 
 class RowsRNN(nn.Module):
@@ -65,8 +74,7 @@ class TokenClassifier(nn.Module):
 
     def __init__(self, kind: str):
         super().__init__()
-        import transformers
-        transformers.logging.set_verbosity_error()
+        transformers = _transformers()
         if kind == "gpt2":     # pad id 17 never occurs, so the classifier reads the last token
             cfg = transformers.GPT2Config(vocab_size=18, n_positions=64, n_embd=64, n_layer=2, n_head=4, num_labels=10,
                                           pad_token_id=17, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
@@ -87,8 +95,7 @@ class PatchClassifier(nn.Module):
 
     def __init__(self):
         super().__init__()
-        import transformers
-        transformers.logging.set_verbosity_error()
+        transformers = _transformers()
         cfg = transformers.ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=64, num_hidden_layers=2,
                                      num_attention_heads=4, intermediate_size=128, num_labels=10,
                                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -118,8 +125,7 @@ class ImageClassifier(nn.Module):
 
     def __init__(self, kind: str):
         super().__init__()
-        import transformers
-        transformers.logging.set_verbosity_error()
+        transformers = _transformers()
         if kind == "mobilenet":
             cfg = transformers.MobileNetV2Config(num_channels=1, image_size=28, depth_multiplier=0.35, num_labels=10)
             self.m = transformers.MobileNetV2ForImageClassification(cfg)

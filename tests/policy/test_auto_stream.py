@@ -80,6 +80,11 @@ def test_hugging_face_bert_embeddings_get_bert_scale_and_gpt2_tables_do_not():
     for t in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
         rows = drawn(p, f"bert.embeddings.{t}.weight")
         assert rows and all(r.law["std"] == 0.02 for r in rows), t
+    b.config.initializer_range = 0.01                 # the model's own declaration wins over BERT's constant
+    p = initlab.plan(b, "auto")
+    for t in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        rows = drawn(p, f"bert.embeddings.{t}.weight")
+        assert rows and all(r.law["std"] == 0.01 and "initializer_range" in r.reason for r in rows), t
     assert initlab.plan(gpt2(1, 16, 40, 8, tie=False), "auto")["transformer.wpe.weight"].law["std"] == 0.25
     tied = drawn(initlab.plan(bert(1, 16, 40, 8), "auto"), "bert.embeddings.word_embeddings.weight")   # the MLM head
     assert tied and all(r.law["std"] != 0.02 and "tied" in r.reason for r in tied)

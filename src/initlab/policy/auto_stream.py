@@ -24,8 +24,9 @@ Post-norm embeddings.  In BERT-style models (HF `BertEmbeddings`, RoBERTa, ELECT
 live in a module that holds only embeddings, a norm and dropout: the sum goes through that norm before it is
 the stream, so the norm removes the tables' common scale from the forward pass.  What the scale still sets is
 how fast the tables learn: an Adam step moves each entry by ~lr (a relative change lr/std), and an SGD
-gradient through a norm scales as 1/std.  There auto keeps BERT's own N(0, 0.02^2) (Devlin et al. 2019), the
-scale the transformer recipes' learning rates were tuned with.  Measured (benchmarks/auto_models.py,
+gradient through a norm scales as 1/std.  There auto draws them at the model's declared init std (a Hugging Face
+config's initializer_range, as auto_scale_free.py does for Linear/conv weights only norms read), else at BERT's
+own N(0, 0.02^2) (Devlin et al. 2019): the scale the transformer recipes' learning rates were tuned with.  Measured (benchmarks/auto_models.py,
 bert-digits-adam, d = 64, 8 seeds): N(0, 1/d) 78.3 %, N(0, 0.02^2) 87.1 %, +8.8 +- 1.1 paired (LSUV-pkg, which
 keeps Hugging Face's 0.02 tables: 87.1 %; on 4 seeds LSUV-pkg with N(0, 1/d) tables fell to 81.1 %).
 Pre-norm models (GPT-2) are not affected: their sum is the residual stream, whose scale the blocks see.
@@ -91,12 +92,14 @@ def embedding_decisions(ctx: Context, t) -> list:
         return base(ctx, t)
     d = int(t.param.shape[-1])
     norm = embeddings_norm(ctx, t)
-    if norm is not None:
-        return weight_decisions(t, "normal", {"mean": 0.0, "std": POST_NORM_STD}, "auto",
+    if norm is not None:    # the scale-free case of auto_scale_free.py, for tables: the model's declared std
+        from .auto_scale_free import declared_std
+        std, where = declared_std(ctx, t) or (POST_NORM_STD, "BERT's, Devlin et al. 2019")
+        return weight_decisions(t, "normal", {"mean": 0.0, "std": std}, "auto",
                                 f"untied embedding of an embeddings block whose sum goes through {norm} before it is "
                                 "the residual stream (post-norm, BERT-style): the norm removes the tables' scale "
                                 "from the forward pass, which then only sets how fast they learn (an Adam step moves "
-                                f"an entry by ~lr) -> N(0, {POST_NORM_STD:g}^2), BERT's (Devlin et al. 2019)")
+                                f"an entry by ~lr) -> N(0, {std:g}^2) ({where})")
     return _unit_rows(t, f"untied embedding summed into a transformer's residual stream -> N(0, 1/d), d={d}: "
                          "rows of norm ~1, so no table (e.g. a position table) drowns the other inputs of the "
                          "stream and the blocks' outputs are not negligible next to it (torch's N(0, 1) gives "

@@ -100,6 +100,7 @@ class Context:
     calibration: Calibration | None = None   # set by auto when it plans calibrate rows
     calibration_tried: bool = False
     _topology: object = None
+    _modules: dict | None = None
 
     @property
     def topology(self):
@@ -110,7 +111,10 @@ class Context:
 
     @property
     def modules(self) -> dict:
-        return dict(self.model.named_modules())
+        """name -> module, built once per planning (rules look modules up per target; planning never mutates)."""
+        if self._modules is None:
+            self._modules = dict(self.model.named_modules())
+        return self._modules
 
 
 # ------------------------------------------------------------------ bias option

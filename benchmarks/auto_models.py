@@ -12,6 +12,7 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
   Hugging Face (built from configs, no weights; anyinit 0.x fails on GPT-2's Conv1D bias, so no anyinit column):
     gpt2-digits-adam  digits' 64 pixel values (0..16) as 64 tokens -> GPT2ForSequenceClassification (2 layers, 64)
     bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
+    llama-digits-adam the same tokens -> LlamaForSequenceClassification (2 layers, 64, SiLU-gated ff 128)
     vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
   CNNs (Hugging Face, built from configs; every column, anyinit included):
     resnet-fashion-sgd     a 1000-image Fashion-MNIST subset -> ResNetForImageClassification (basic blocks,
@@ -79,6 +80,11 @@ class TokenClassifier(nn.Module):
             cfg = transformers.GPT2Config(vocab_size=18, n_positions=64, n_embd=64, n_layer=2, n_head=4, num_labels=10,
                                           pad_token_id=17, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
             self.m = transformers.GPT2ForSequenceClassification(cfg)
+        elif kind == "llama":  # the same pad id; RMSNorm, rotary positions, SiLU-gated MLP, no biases
+            cfg = transformers.LlamaConfig(vocab_size=18, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                                           num_labels=10, pad_token_id=17)
+            self.m = transformers.LlamaForSequenceClassification(cfg)
         else:
             cfg = transformers.BertConfig(vocab_size=17, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                           intermediate_size=128, max_position_embeddings=64, num_labels=10,
@@ -114,6 +120,7 @@ RECURRENT = [
 HF = [
     q.Task("gpt2-digits-adam", "digits", lambda: TokenClassifier("gpt2"), "adam", 1e-3, 6),
     q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
+    q.Task("llama-digits-adam", "digits", lambda: TokenClassifier("llama"), "adam", 1e-3, 6),
     q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
 ]
 

@@ -54,6 +54,14 @@ def llama(layers: int, d: int, vocab: int, positions: int):
                                             max_position_embeddings=positions))
 
 
+def gemma(layers: int, d: int, vocab: int, positions: int):
+    """Gemma: a Llama-style decoder whose RMSNorm scales by (1 + weight) and starts at weight 0."""
+    T = hf()
+    return T.GemmaForCausalLM(T.GemmaConfig(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
+                                            num_key_value_heads=1, head_dim=d // 2, intermediate_size=2 * d,
+                                            vocab_size=vocab, max_position_embeddings=positions))
+
+
 def t5(layers: int, d: int, vocab: int):
     T = hf()
     return T.T5ForConditionalGeneration(T.T5Config(num_layers=layers, d_model=d, d_kv=d // 2, num_heads=2,

@@ -54,6 +54,7 @@ from . import auto_data, auto_scale_free, auto_stream
 from .auto_choose import choose, forward_fan
 from .auto_drift import (CALIBRATION, CLOSED_FORM, DRIFT_EPS, batch_words, calibration, drift_note, drift_slope,
                          unstable_slope)
+from .families import norm_offset
 from .base import Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use
 from .targets import MHA, rnn_activation
 
@@ -133,11 +134,18 @@ class Auto:
         for k, b in enumerate(topo.branches, 1):
             if b.last_norm == t.module_name:
                 L = len(topo.branches)
+                off = norm_offset(t.module)       # a norm scaling by (1 + weight) gets gain - 1
+                how = " (it scales by 1 + weight)" if off else ""
                 if self.residual == "zero":
+                    if off:
+                        return use(t, "constant", {"val": -off}, "residual", f"norm ending residual branch {k}/{L} "
+                                   f"-> gain 0: weight -1{how} (zero-init residual; Goyal et al. 2017)")
                     return use(t, "zeros", {}, "residual", f"norm ending residual branch {k}/{L} -> weight 0 "
                                "(zero-init residual; Goyal et al. 2017)")
-                return use(t, "constant", {"val": 1.0 / math.sqrt(L)}, "residual",
-                           f"norm ending residual branch {k}/{L} -> weight 1/sqrt({L})")
+                g = 1.0 / math.sqrt(L)
+                return use(t, "constant", {"val": g - off}, "residual",
+                           f"norm ending residual branch {k}/{L} -> " + (f"gain 1/sqrt({L}): weight {g - off:.4f}{how}"
+                                                                       if off else f"weight 1/sqrt({L})"))
         return None
 
     def decide(self, ctx: Context) -> list[Decision]:

@@ -14,6 +14,7 @@ from ..errors import InitError, bad_argument, unknown_choice
 from ..schemes import get_scheme
 from .rules import KEEP, Rule, as_rule, unmatched_error
 from .targets import Target, collect, natural_parts
+from .families import norm_offset
 from .ties import tie_text
 
 
@@ -174,6 +175,9 @@ def structural(t: Target) -> Decision | None:
     if t.family == "norm":
         if t.is_bias:
             return None  # the bias option applies
+        if norm_offset(t.module):
+            return use(t, "zeros", {}, "norm layer", f"{type(t.module).__name__}: weight 0 (it scales by 1 + weight, "
+                       "so 0 is the identity, as its own init)")
         return use(t, "ones", {}, "norm layer", f"{type(t.module).__name__}: weight 1 (starts as the identity, "
                    "as torch's reset_parameters)")
     if t.family == "prelu":

@@ -12,6 +12,11 @@ the blocks below the structure is known, so it is written down here (not guessed
                                              -> attention.output.dense                output.dense
     HF ViT layer (transformers >= 5)         attention.{q,k,v}_proj -> attention.o_proj   mlp.fc1 -act-> mlp.fc2
     timm-style block (ViT, DeiT, ...)        attn.qkv -> attn.proj                   mlp.fc1 -mlp.act-> mlp.fc2
+    HF Llama-style decoder layer             self_attn.{q,k,v}_proj                  mlp.gate_proj -mlp.act_fn->
+      (Llama, Mistral, Qwen2, Gemma, ...)    -> self_attn.o_proj                     (x mlp.up_proj) mlp.down_proj
+
+A gated MLP (SwiGLU / GeGLU; Shazeer 2020) multiplies act(gate(x)) by a second projection up(x): `up` is in the
+branch and, like q/k/v, followed by no elementwise activation.
 
 A block is recognized by its sub-module paths (duck typing), so subclasses and copies with the same layout
 count.  Each branch ends in the projection that writes into the residual stream: what `gpt2`,
@@ -38,6 +43,7 @@ class Spec:
     attention: tuple          # ((input paths...), end path) per attention branch
     mlp: tuple                # ((in path, activation path or None), out path) per MLP branch
     torch_type: type | None = None
+    gated: tuple = ()         # paths of the layers multiplying the activated MLP input (a gated MLP's `up`)
 
 
 SPECS = (
@@ -56,7 +62,11 @@ SPECS = (
     Spec("HF ViT layer", ((("attention.q_proj", "attention.k_proj", "attention.v_proj"), "attention.o_proj"),),
          ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
     Spec("timm-style block", ((("attn.qkv",), "attn.proj"),), ((("mlp.fc1", "mlp.act"), "mlp.fc2"),)),
+    Spec("HF Llama-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                           "self_attn.o_proj"),),
+         ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",)),
 )
+GATED = Follow("other", "the gated product act(gate) * up (a gated MLP; Shazeer 2020)")
 
 
 # Single layers inside known modules: (name, layer path, activation path or None, what follows when no activation)
@@ -104,7 +114,7 @@ def match(m: nn.Module) -> Spec | None:
                 return spec
             continue
         paths = [p for ins, end in spec.attention for p in ins + (end,)] + \
-                [p for (i, _), o in spec.mlp for p in (i, o)]
+                [p for (i, _), o in spec.mlp for p in (i, o)] + list(spec.gated)
         if all(isinstance(_get(m, p), nn.Module) and is_weight_layer(_get(m, p)) for p in paths):
             return spec
     return None
@@ -144,8 +154,10 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
             act = block_activation(m, spec, act_path)
             follow[pre + i] = Follow("activation", act.text, act) if act is not None else \
                 Follow("other", f"{act_path or 'activation'} (not an elementwise activation initlab knows)")
+            for g in spec.gated:
+                follow[pre + g] = GATED
             follow[pre + o] = RESIDUAL_ADD
-            branches.append(Branch([pre + i, pre + o], pre + o, None))
+            branches.append(Branch([pre + i] + [pre + g for g in spec.gated] + [pre + o], pre + o, None))
         out.append((mname, spec, follow, branches))
     return out
 

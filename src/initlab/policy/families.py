@@ -26,6 +26,7 @@ Users add their own modules with `register_module`:
 """
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ..errors import bad_argument, unknown_choice
@@ -129,6 +130,41 @@ def is_norm(m: nn.Module) -> bool:
     return family(m) == "norm"
 
 
+def norm_offset(m: nn.Module) -> float:
+    """1.0 for a norm that scales by (1 + weight), whose identity is weight 0 (Gemma's RMSNorm and its copies,
+    which start at 0), else 0.0.
+
+    Found by running the norm, not by its name: on a fixed random input (weight and bias substituted through
+    torch.func.functional_call, so nothing of the module is written), weight 1 must give twice what weight 0
+    gives.  Only named norms of other libraries are probed (torch's own scale by `weight`), and only those
+    with no buffers (a BatchNorm-like module would update its running statistics)."""
+    w = getattr(m, "weight", None)
+    if isinstance(m, NORM) or not _is_named_norm(m) or not isinstance(w, torch.Tensor) or w.dim() != 1:
+        return 0.0
+    if any(True for _ in m.buffers(recurse=False)):
+        return 0.0
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    d = w.numel()
+    bias = getattr(m, "bias", None)
+    for shape in ((2, 3, d), (2, d, 3, 3)):         # channels last (LayerNorm/RMSNorm), channels first
+        x = torch.randn(shape, generator=gen, dtype=torch.float64).to(device=w.device, dtype=w.dtype)
+        outs = []
+        try:
+            with torch.no_grad():
+                for v in (0.0, 1.0):
+                    params = {"weight": torch.full_like(w, v)}
+                    if isinstance(bias, torch.Tensor):
+                        params["bias"] = torch.zeros_like(bias)
+                    outs.append(torch.func.functional_call(m, params, (x,)))
+        except Exception:       # noqa: BLE001 -- a shape the module refuses: try the next, else scale by weight
+            continue
+        if not all(isinstance(o, torch.Tensor) and o.shape == x.shape for o in outs):
+            continue
+        zero, one = (o.double() for o in outs)
+        return 1.0 if zero.abs().max() > 1e-3 and torch.allclose(one, 2 * zero, rtol=1e-3, atol=1e-4) else 0.0
+    return 0.0
+
+
 _TOKEN = ("cls_token", "class_token", "dist_token", "reg_token", "register_tokens", "registers", "cls_embedding")
 _POSITION = ("pos_embed", "pos_embedding", "position_embeddings", "position_embedding", "positional_embedding",
              "absolute_pos_embed", "pos_emb")
@@ -161,4 +197,4 @@ def param_family(module: nn.Module, local: str, param) -> str:
 
 
 __all__ = ["register_module", "unregister_module", "classify", "family", "layout", "is_weight_layer", "is_norm",
-           "param_family", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]
+           "norm_offset", "param_family", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]

@@ -1,0 +1,140 @@
+"""Llama-style decoders (gated MLP, RMSNorm) and norms that scale by (1 + weight) (Gemma).
+
+Without example_inputs torch.fx cannot trace a Hugging Face decoder and module registration order puts the
+MLP's activation after `down_proj`, so the block table (policy/blocks.py) must supply the structure; a norm
+whose identity is weight 0 must be planned at 0 by every policy (weight 1 would double its output)."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import initlab
+from initlab.policy.families import norm_offset
+from tests._hf_tiny import gemma, llama
+
+LAYERS, D, VOCAB = 2, 16, 40
+
+
+def rows(plan):
+    return {r.name: r for r in plan.rows}
+
+
+def ids(n=4, t=6):
+    return torch.randint(0, VOCAB, (n, t), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("inputs", [False, True], ids=["no inputs", "example_inputs"])
+def test_llama_block_structure(inputs):
+    m = llama(LAYERS, D, VOCAB, 16)
+    plan = initlab.plan(m, "auto", example_inputs=ids() if inputs else None)
+    r = rows(plan)
+    L = 2 * LAYERS                                               # an attention and an MLP branch per layer
+    assert any("HF Llama-style decoder layer" in n for n in plan.notes)
+    for i in range(LAYERS):
+        pre = f"model.layers.{i}."
+        gate, up, down = (r[f"{pre}mlp.{k}_proj.weight"] for k in ("gate", "up", "down"))
+        assert "silu" in gate.reason and "silu" not in down.reason.split(";")[0]
+        assert "gated product" in up.reason and up.scheme == "lecun_normal"
+        for end in (r[f"{pre}self_attn.o_proj.weight"], down):
+            assert "residual branch" in end.reason and end.kwargs["scale"] == pytest.approx(1 / L)
+        for k in ("q", "k", "v"):
+            assert r[f"{pre}self_attn.{k}_proj.weight"].scheme == "lecun_normal"
+    # a model with known transformer blocks: untied tables N(0, 1/d), the logits layer at gain sqrt(0.1 ln C)
+    assert r["model.embed_tokens.weight"].kwargs["std"] == pytest.approx(1 / math.sqrt(D))
+    assert r["lm_head.weight"].kwargs["scale"] == pytest.approx(0.1 * math.log(VOCAB))
+
+
+def test_llama_branch_ends_agree_with_and_without_inputs():
+    m = llama(LAYERS, D, VOCAB, 16)
+    a, b = rows(initlab.plan(m, "auto")), rows(initlab.plan(m, "auto", example_inputs=ids()))
+    for name in a:
+        if name.endswith(("o_proj.weight", "down_proj.weight", "up_proj.weight")):
+            assert (a[name].scheme, a[name].kwargs) == (b[name].scheme, b[name].kwargs), name
+
+
+@pytest.mark.parametrize("policy", ["auto", "torch_default", "gpt2"])
+def test_gemma_norms_start_at_zero(policy):
+    m = gemma(LAYERS, D, VOCAB, 16)
+    norms = [n for n, p in m.named_parameters() if "norm" in n]
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if "norm" in n:
+                p.fill_(0.3)                                     # as if trained: the plan must restore 0
+    r = rows(initlab.plan(m, policy))
+    for n in norms:
+        assert r[n].scheme == "zeros" and "1 + weight" in r[n].reason, (policy, n, r[n].reason)
+    initlab.init_(m, policy, seed=0)
+    params = dict(m.named_parameters())
+    assert all(float(params[n].detach().abs().max()) == 0.0 for n in norms)
+    x = torch.randn(3, 5, D, generator=torch.Generator().manual_seed(1))
+    y = m.model.norm(x)                                           # weight 0 is the identity scale: unit rms rows
+    assert torch.allclose(y.pow(2).mean(-1), torch.ones(3, 5), atol=1e-3)
+
+
+class ScaleRMSNorm(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((d,), 0.7))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class OffsetRMSNorm(ScaleRMSNorm):
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1 + self.weight)
+
+
+class ChannelsFirstLayerNorm(ScaleRMSNorm):        # refuses (N, T, d): normalizes dim 1 of (N, d, H, W)
+    def forward(self, x):
+        assert x.dim() == 4
+        x = (x - x.mean(1, keepdim=True)) / (x.var(1, keepdim=True, unbiased=False) + 1e-6).sqrt()
+        return x * (1 + self.weight)[None, :, None, None]
+
+
+class RefusingLayerNorm(ScaleRMSNorm):
+    def forward(self, x):
+        raise RuntimeError("needs a mask")
+
+
+def test_norm_offset_is_measured_not_named():
+    state = torch.random.get_rng_state()
+    assert norm_offset(nn.LayerNorm(8)) == 0.0
+    assert norm_offset(ScaleRMSNorm(8)) == 0.0
+    assert norm_offset(RefusingLayerNorm(8)) == 0.0                # cannot run it: scale by weight, as torch
+    off = OffsetRMSNorm(8)
+    assert norm_offset(off) == 1.0
+    assert norm_offset(ChannelsFirstLayerNorm(8)) == 1.0
+    assert torch.equal(off.weight, torch.full((8,), 0.7))          # the probe writes nothing
+    assert torch.equal(torch.random.get_rng_state(), state)        # nor draws from the global generator
+
+
+class Res(nn.Module):
+    """x + norm(fc2(relu(fc1(x)))) twice: a norm ends each branch (Gemma-2 style post-branch norm)."""
+
+    def __init__(self, norm, d=8):
+        super().__init__()
+        self.fc1 = nn.ModuleList(nn.Linear(d, d) for _ in range(2))
+        self.fc2 = nn.ModuleList(nn.Linear(d, d) for _ in range(2))
+        self.post = nn.ModuleList(norm(d) for _ in range(2))
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, x):
+        for f1, f2, n in zip(self.fc1, self.fc2, self.post):
+            x = x + n(f2(torch.relu(f1(x))))
+        return self.head(x)
+
+
+@pytest.mark.parametrize("residual, gain", [("scale", 1 / math.sqrt(2)), ("zero", 0.0)])
+def test_branch_end_norm_gain_respects_the_offset(residual, gain):
+    for norm, off in ((ScaleRMSNorm, 0.0), (OffsetRMSNorm, 1.0)):
+        m = Res(norm)
+        r = rows(initlab.plan(m, initlab.policy.auto(residual=residual)))
+        d = r["post.0.weight"]
+        val = 0.0 if d.scheme == "zeros" else d.kwargs["val"]
+        assert val == pytest.approx(gain - off), (norm.__name__, residual, d.reason)
+        initlab.init_(m, initlab.policy.auto(residual=residual), seed=0)
+        x = torch.randn(4, 8, generator=torch.Generator().manual_seed(2))
+        rms = m.post[0](x).pow(2).mean(-1).sqrt()
+        assert torch.allclose(rms, torch.full((4,), gain), atol=1e-3)   # the branch's gain, whatever the form

@@ -160,6 +160,8 @@ def zoo():
         "convnext": (hf_tiny.convnext, lambda i, x: {"pixel_values": x}, 10),
         "convnextv2": (hf_tiny.convnextv2, lambda i, x: {"pixel_values": x}, 10),
         "swin": (hf_tiny.swin, lambda i, x: {"pixel_values": x}, 10),
+        "llama": (lambda: hf_tiny.llama(2, D, V, 64), lambda i, x: {"input_ids": i}, V),
+        "gemma": (lambda: hf_tiny.gemma(2, D, V, 64), lambda i, x: {"input_ids": i}, V),
     }
 
 

@@ -5,7 +5,8 @@ import torch.nn as nn
 
 import initlab
 
-NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext", "convnextv2", "swin"]
+NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext", "convnextv2", "swin", "llama",
+         "gemma"]
 POLICIES = ["auto", "gpt2", "zero-init-residual", "torch-default", "zero", "bert", "kaiming_normal"]
 
 

@@ -6,7 +6,7 @@ import torch
 
 import initlab
 
-CASES = ["gpt2", "bert", "encoder", "lstm", "vit", "timm-vit"]
+CASES = ["gpt2", "bert", "encoder", "lstm", "vit", "timm-vit", "llama", "gemma"]
 
 
 def start_loss(out, classes):

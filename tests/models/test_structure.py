@@ -16,6 +16,10 @@ ENDS = {
     "vit": lambda m: [f"vit.layers.{i}.{p}" for i in range(len(m.vit.layers)) for p in ("attention.o_proj", "mlp.fc2")],
     "encoder": lambda m: [f"enc.layers.{i}.{p}" for i in range(len(m.enc.layers)) for p in ("self_attn.out_proj", "linear2")],
     "timm-vit": lambda m: [f"blocks.{i}.{p}" for i in range(len(m.blocks)) for p in ("attn.proj", "mlp.fc2")],
+    "llama": lambda m: [f"model.layers.{i}.{p}" for i in range(len(m.model.layers))
+                        for p in ("self_attn.o_proj", "mlp.down_proj")],
+    "gemma": lambda m: [f"model.layers.{i}.{p}" for i in range(len(m.model.layers))
+                        for p in ("self_attn.o_proj", "mlp.down_proj")],
 }
 
 

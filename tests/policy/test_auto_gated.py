@@ -138,3 +138,30 @@ def test_branch_end_norm_gain_respects_the_offset(residual, gain):
         x = torch.randn(4, 8, generator=torch.Generator().manual_seed(2))
         rms = m.post[0](x).pow(2).mean(-1).sqrt()
         assert torch.allclose(rms, torch.full((4,), gain), atol=1e-3)   # the branch's gain, whatever the form
+
+
+class Pre(nn.Module):
+    """fc -> an RMSNorm written out as ops (pow/mean/rsqrt/mul, as Llama's and T5's are) -> head."""
+
+    def __init__(self, norm=ScaleRMSNorm):
+        super().__init__()
+        self.fc = nn.Linear(6, 8)
+        self.norm = norm(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.norm(self.fc(x)))
+
+
+def test_hooked_forward_records_a_norm_module_as_one_norm_node():
+    from initlab.policy import trace
+    m = Pre()
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(3))
+    nodes = trace.from_forward(m, (x,))
+    kinds = [(n.kind, n.label) for n in nodes]
+    assert ("norm", "norm") in kinds and not any(label in ("pow", "rsqrt") for _, label in kinds), kinds
+    norm = next(i for i, n in enumerate(nodes) if n.kind == "norm")
+    assert nodes[norm].inputs == [next(i for i, n in enumerate(nodes) if n.layer == "fc")]
+    topo = trace.analyze(nodes, "hooked forward")        # what topology() builds when fx fails (HF models)
+    assert topo.follow["fc"].kind == "norm" and "fc" in topo.norm_only
+    assert topo.follow["head"].kind == "output"

@@ -167,6 +167,7 @@ class _Recorder(TorchFunctionMode):
         self.nodes: list[Node] = []
         self.key: dict[int, int] = {}
         self.refs = []  # keep tensors alive so their ids are not reused
+        self.inside = 0  # > 0 while a norm module runs: its ops are one "norm" node, recorded when it returns
 
     def add_tensor(self, t, idx):
         self.key[id(t)] = idx
@@ -176,7 +177,7 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = _op(func)
-        if name in IGNORE:
+        if name in IGNORE or self.inside:
             return out
         flat = _tensors((args, kwargs))
         ins = [self.key[id(t)] for t in flat if id(t) in self.key]
@@ -194,6 +195,25 @@ class _Recorder(TorchFunctionMode):
         for t in outs:
             self.add_tensor(t, idx)
         return out
+
+    def enter_norm(self, module, args, kwargs):
+        self.inside += 1
+
+    def exit_norm(self, name):
+        """A norm module's call as one node: an RMSNorm written as pow/mean/rsqrt/mul (Llama's, T5's) is then a
+        norm to the graph, as torch's own norms are through their functional call."""
+        def hook(module, args, kwargs, out):
+            self.inside -= 1
+            if self.inside:
+                return None
+            outs = _tensors(out)
+            if outs:
+                ins = sorted({self.key[id(t)] for t in _tensors((args, kwargs)) if id(t) in self.key})
+                self.nodes.append(Node("norm", name, inputs=ins))
+                for t in outs:
+                    self.add_tensor(t, len(self.nodes) - 1)
+            return None
+        return hook
 
 
 def _tensors(obj) -> list:
@@ -240,12 +260,20 @@ def from_forward(model: nn.Module, example_inputs) -> list[Node]:
     for t in _tensors(example_inputs):
         rec.nodes.append(Node("input", "input"))
         rec.add_tensor(t, len(rec.nodes) - 1)
+    handles = []
+    for n, m in model.named_modules():
+        if is_norm(m):
+            handles.append(m.register_forward_pre_hook(rec.enter_norm, with_kwargs=True))
+            handles.append(m.register_forward_hook(rec.exit_norm(n), with_kwargs=True))
     with quiet_forward(model):
         try:
             with rec:
                 out = call(model, example_inputs)
         except FORWARD_ERRORS as e:
             raise input_error(model, example_inputs, e) from None
+        finally:
+            for h in handles:
+                h.remove()
     ins = sorted({rec.key[id(t)] for t in _tensors(out) if id(t) in rec.key})
     rec.nodes.append(Node("output", "output", inputs=ins))
     return rec.nodes

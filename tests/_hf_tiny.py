@@ -62,6 +62,14 @@ def gemma(layers: int, d: int, vocab: int, positions: int):
                                             vocab_size=vocab, max_position_embeddings=positions))
 
 
+def gemma2(layers: int, d: int, vocab: int, positions: int):
+    """Gemma-2: Gemma's decoder with a norm at the end of each residual branch (before the add)."""
+    T = hf()
+    return T.Gemma2ForCausalLM(T.Gemma2Config(num_hidden_layers=layers, hidden_size=d, num_attention_heads=2,
+                                              num_key_value_heads=1, head_dim=d // 2, intermediate_size=2 * d,
+                                              vocab_size=vocab, max_position_embeddings=positions))
+
+
 def t5(layers: int, d: int, vocab: int):
     T = hf()
     return T.T5ForConditionalGeneration(T.T5Config(num_layers=layers, d_model=d, d_kv=d // 2, num_heads=2,

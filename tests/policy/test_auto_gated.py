@@ -11,7 +11,7 @@ import torch.nn as nn
 
 import initlab
 from initlab.policy.families import norm_offset
-from tests._hf_tiny import gemma, llama
+from tests._hf_tiny import gemma, gemma2, llama
 
 LAYERS, D, VOCAB = 2, 16, 40
 
@@ -165,3 +165,22 @@ def test_hooked_forward_records_a_norm_module_as_one_norm_node():
     topo = trace.analyze(nodes, "hooked forward")        # what topology() builds when fx fails (HF models)
     assert topo.follow["fc"].kind == "norm" and "fc" in topo.norm_only
     assert topo.follow["head"].kind == "output"
+
+
+@pytest.mark.parametrize("inputs", [False, True], ids=["no inputs", "example_inputs"])
+def test_gemma2_branch_end_norms_take_the_residual_gain(inputs):
+    m = gemma2(LAYERS, D, VOCAB, 16)
+    plan = initlab.plan(m, "auto", example_inputs=ids() if inputs else None)
+    r = rows(plan)
+    L = 2 * LAYERS
+    for i in range(LAYERS):
+        pre = f"model.layers.{i}."
+        for norm, end in (("post_attention_layernorm", "self_attn.o_proj"),
+                          ("post_feedforward_layernorm", "mlp.down_proj")):
+            d = r[f"{pre}{norm}.weight"]
+            assert d.kwargs["val"] == pytest.approx(1 / math.sqrt(L) - 1), d.reason      # gain 1/sqrt(L)
+            assert f"{pre}{norm}" in r[f"{pre}{end}.weight"].reason                    # the norm, not the add
+        for norm in ("input_layernorm", "pre_feedforward_layernorm"):
+            assert r[f"{pre}{norm}.weight"].scheme == "zeros"
+    z = rows(initlab.plan(m, "zero-init-residual", example_inputs=ids() if inputs else None))
+    assert z["model.layers.0.post_feedforward_layernorm.weight"].kwargs["val"] == pytest.approx(-1.0)

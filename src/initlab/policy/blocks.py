@@ -14,6 +14,8 @@ the blocks below the structure is known, so it is written down here (not guessed
     timm-style block (ViT, DeiT, ...)        attn.qkv -> attn.proj                   mlp.fc1 -mlp.act-> mlp.fc2
     HF Llama-style decoder layer             self_attn.{q,k,v}_proj                  mlp.gate_proj -mlp.act_fn->
       (Llama, Mistral, Qwen2, Gemma, ...)    -> self_attn.o_proj                     (x mlp.up_proj) mlp.down_proj
+    HF Gemma-2-style decoder layer           the same, each branch ending in a norm before the add
+                                             (post_attention_layernorm / post_feedforward_layernorm)
 
 A gated MLP (SwiGLU / GeGLU; Shazeer 2020) multiplies act(gate(x)) by a second projection up(x): `up` is in the
 branch and, like q/k/v, followed by no elementwise activation.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from .activations import activation_of_call, activation_of_module
-from .families import is_weight_layer
+from .families import is_norm, is_weight_layer
 from .graph import Branch, Follow
 
 ATTENTION = Follow("other", "attention (softmax(Q K^T / sqrt(d)) V)")
@@ -44,6 +46,7 @@ class Spec:
     mlp: tuple                # ((in path, activation path or None), out path) per MLP branch
     torch_type: type | None = None
     gated: tuple = ()         # paths of the layers multiplying the activated MLP input (a gated MLP's `up`)
+    end_norms: tuple = ()     # (attention branch's, MLP branch's) norm between the branch end and the add
 
 
 SPECS = (
@@ -62,6 +65,10 @@ SPECS = (
     Spec("HF ViT layer", ((("attention.q_proj", "attention.k_proj", "attention.v_proj"), "attention.o_proj"),),
          ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
     Spec("timm-style block", ((("attn.qkv",), "attn.proj"),), ((("mlp.fc1", "mlp.act"), "mlp.fc2"),)),
+    Spec("HF Gemma-2-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                             "self_attn.o_proj"),),
+         ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",),
+         end_norms=("post_attention_layernorm", "post_feedforward_layernorm")),
     Spec("HF Llama-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                                            "self_attn.o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",)),
@@ -115,7 +122,8 @@ def match(m: nn.Module) -> Spec | None:
             continue
         paths = [p for ins, end in spec.attention for p in ins + (end,)] + \
                 [p for (i, _), o in spec.mlp for p in (i, o)] + list(spec.gated)
-        if all(isinstance(_get(m, p), nn.Module) and is_weight_layer(_get(m, p)) for p in paths):
+        if all(isinstance(_get(m, p), nn.Module) and is_weight_layer(_get(m, p)) for p in paths) and \
+                all(isinstance(_get(m, p), nn.Module) and is_norm(_get(m, p)) for p in spec.end_norms):
             return spec
     return None
 
@@ -145,19 +153,23 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
         taken.append(mname)
         pre = f"{mname}." if mname else ""
         follow, branches = {}, []
+        norms = iter(spec.end_norms)
         for ins, end in spec.attention:
             for p in ins:
                 follow[pre + p] = ATTENTION
-            follow[pre + end] = RESIDUAL_ADD
-            branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, None))
+            norm = next(norms, None)
+            follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
+            branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))
         for (i, act_path), o in spec.mlp:
             act = block_activation(m, spec, act_path)
             follow[pre + i] = Follow("activation", act.text, act) if act is not None else \
                 Follow("other", f"{act_path or 'activation'} (not an elementwise activation initlab knows)")
             for g in spec.gated:
                 follow[pre + g] = GATED
-            follow[pre + o] = RESIDUAL_ADD
-            branches.append(Branch([pre + i] + [pre + g for g in spec.gated] + [pre + o], pre + o, None))
+            norm = next(norms, None)
+            follow[pre + o] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
+            branches.append(Branch([pre + i] + [pre + g for g in spec.gated] + [pre + o], pre + o,
+                                   pre + norm if norm else None))
         out.append((mname, spec, follow, branches))
     return out
 

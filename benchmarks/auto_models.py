@@ -13,6 +13,7 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
     gpt2-digits-adam  digits' 64 pixel values (0..16) as 64 tokens -> GPT2ForSequenceClassification (2 layers, 64)
     bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
     llama-digits-adam the same tokens -> LlamaForSequenceClassification (2 layers, 64, SiLU-gated ff 128)
+    t5-digits-adam    the same tokens -> T5EncoderModel (2 layers, 64, 4 heads of 16, ff 128) -> mean -> Linear
     vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
   CNNs (Hugging Face, built from configs; every column, anyinit included):
     resnet-fashion-sgd     a 1000-image Fashion-MNIST subset -> ResNetForImageClassification (basic blocks,
@@ -85,6 +86,11 @@ class TokenClassifier(nn.Module):
                                            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
                                            num_labels=10, pad_token_id=17)
             self.m = transformers.LlamaForSequenceClassification(cfg)
+        elif kind == "t5":     # the encoder (relative position buckets, RMSNorm, attention without 1/sqrt(d_k))
+            cfg = transformers.T5Config(vocab_size=17, d_model=64, d_kv=16, num_heads=4, d_ff=128, num_layers=2,
+                                        dropout_rate=0.0, decoder_start_token_id=0)
+            self.m = transformers.T5EncoderModel(cfg)
+            self.head = nn.Linear(64, 10)       # reads the mean over tokens of the final (RMS-normed) states
         else:
             cfg = transformers.BertConfig(vocab_size=17, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                           intermediate_size=128, max_position_embeddings=64, num_labels=10,
@@ -93,7 +99,10 @@ class TokenClassifier(nn.Module):
         self.initlab_input_shape = (64,)
 
     def forward(self, x):
-        return self.m(input_ids=(x * 16).round().long().clamp(0, 16)).logits
+        ids = (x * 16).round().long().clamp(0, 16)
+        if hasattr(self, "head"):
+            return self.head(self.m(input_ids=ids).last_hidden_state.mean(1))
+        return self.m(input_ids=ids).logits
 
 
 class PatchClassifier(nn.Module):
@@ -121,6 +130,7 @@ HF = [
     q.Task("gpt2-digits-adam", "digits", lambda: TokenClassifier("gpt2"), "adam", 1e-3, 6),
     q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
     q.Task("llama-digits-adam", "digits", lambda: TokenClassifier("llama"), "adam", 1e-3, 6),
+    q.Task("t5-digits-adam", "digits", lambda: TokenClassifier("t5"), "adam", 1e-3, 6),
     q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
 ]
 

@@ -70,10 +70,11 @@ def gemma2(layers: int, d: int, vocab: int, positions: int):
                                               vocab_size=vocab, max_position_embeddings=positions))
 
 
-def t5(layers: int, d: int, vocab: int):
+def t5(layers: int, d: int, vocab: int, gated: bool = False):
     T = hf()
+    ff = {"feed_forward_proj": "gated-gelu"} if gated else {}      # T5 v1.1 / Flan-T5: wi_0 -gelu-> x wi_1
     return T.T5ForConditionalGeneration(T.T5Config(num_layers=layers, d_model=d, d_kv=d // 2, num_heads=2,
-                                                   d_ff=2 * d, vocab_size=vocab, decoder_start_token_id=0))
+                                                   d_ff=2 * d, vocab_size=vocab, decoder_start_token_id=0, **ff))
 
 
 def resnet(widths=(8, 16), labels: int = 10, channels: int = 3):

@@ -162,6 +162,7 @@ def zoo():
         "swin": (hf_tiny.swin, lambda i, x: {"pixel_values": x}, 10),
         "llama": (lambda: hf_tiny.llama(2, D, V, 64), lambda i, x: {"input_ids": i}, V),
         "gemma": (lambda: hf_tiny.gemma(2, D, V, 64), lambda i, x: {"input_ids": i}, V),
+        "t5": (lambda: hf_tiny.t5(2, D, V), lambda i, x: {"input_ids": i, "decoder_input_ids": i}, V),
     }
 
 

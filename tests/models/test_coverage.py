@@ -6,7 +6,7 @@ import torch.nn as nn
 import initlab
 
 NAMES = ["gpt2", "bert", "vit", "encoder", "lstm", "mha", "timm-vit", "resnet", "convnext", "convnextv2", "swin", "llama",
-         "gemma"]
+         "gemma", "t5"]
 POLICIES = ["auto", "gpt2", "zero-init-residual", "torch-default", "zero", "bert", "kaiming_normal"]
 
 

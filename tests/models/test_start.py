@@ -6,7 +6,7 @@ import torch
 
 import initlab
 
-CASES = ["gpt2", "bert", "encoder", "lstm", "vit", "timm-vit", "llama", "gemma"]
+CASES = ["gpt2", "bert", "encoder", "lstm", "vit", "timm-vit", "llama", "gemma", "t5"]
 
 
 def start_loss(out, classes):

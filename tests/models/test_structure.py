@@ -20,6 +20,10 @@ ENDS = {
                         for p in ("self_attn.o_proj", "mlp.down_proj")],
     "gemma": lambda m: [f"model.layers.{i}.{p}" for i in range(len(m.model.layers))
                         for p in ("self_attn.o_proj", "mlp.down_proj")],
+    "t5": lambda m: [f"encoder.block.{i}.{p}" for i in range(len(m.encoder.block))
+                     for p in ("layer.0.SelfAttention.o", "layer.1.DenseReluDense.wo")]
+                    + [f"decoder.block.{i}.{p}" for i in range(len(m.decoder.block))
+                       for p in ("layer.0.SelfAttention.o", "layer.1.EncDecAttention.o", "layer.2.DenseReluDense.wo")],
 }
 
 

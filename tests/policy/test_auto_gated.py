@@ -1,4 +1,5 @@
-"""Llama-style decoders (gated MLP, RMSNorm) and norms that scale by (1 + weight) (Gemma).
+"""Llama-style decoders (gated MLP, RMSNorm), T5 (attention without 1/sqrt(d_k)) and norms that scale by
+(1 + weight) (Gemma).
 
 Without example_inputs torch.fx cannot trace a Hugging Face decoder and module registration order puts the
 MLP's activation after `down_proj`, so the block table (policy/blocks.py) must supply the structure; a norm
@@ -11,7 +12,7 @@ import torch.nn as nn
 
 import initlab
 from initlab.policy.families import norm_offset
-from tests._hf_tiny import gemma, gemma2, llama
+from tests._hf_tiny import gemma, gemma2, llama, t5
 
 LAYERS, D, VOCAB = 2, 16, 40
 
@@ -184,3 +185,39 @@ def test_gemma2_branch_end_norms_take_the_residual_gain(inputs):
             assert r[f"{pre}{norm}.weight"].scheme == "zeros"
     z = rows(initlab.plan(m, "zero-init-residual", example_inputs=ids() if inputs else None))
     assert z["model.layers.0.post_feedforward_layernorm.weight"].kwargs["val"] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["t5", "t5 v1.1 gated"])
+@pytest.mark.parametrize("inputs", [False, True], ids=["no inputs", "example_inputs"])
+def test_t5_query_carries_the_missing_attention_scale(gated, inputs):
+    d, dk = 32, 16
+    m = t5(LAYERS, d, VOCAB, gated=gated)
+    x = {"input_ids": ids(), "decoder_input_ids": ids()} if inputs else None
+    r = rows(initlab.plan(m, "auto", example_inputs=x))
+    for att in ("encoder.block.0.layer.0.SelfAttention", "decoder.block.1.layer.1.EncDecAttention"):
+        q = r[f"{att}.q.weight"]
+        assert q.kwargs["scale"] == pytest.approx(1 / dk) and "without the 1/sqrt(d_k)" in q.reason, q.reason
+        assert r[f"{att}.k.weight"].scheme == "lecun_normal"
+    # T5's bucketed position bias (an nn.Embedding, in the first block only) is an attention bias, not a table
+    assert r["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].rule == "attention bias"
+    ff = "encoder.block.0.layer.1.DenseReluDense"
+    L = 2 * LAYERS + 3 * LAYERS                         # encoder: attention + FF; decoder: + cross-attention
+    assert r[f"{ff}.wo.weight"].kwargs["scale"] == pytest.approx(1 / L)
+    if gated:
+        assert "gelu" in r[f"{ff}.wi_0.weight"].reason and "gated product" in r[f"{ff}.wi_1.weight"].reason
+    else:
+        assert r[f"{ff}.wi.weight"].scheme == "kaiming_normal"
+
+
+def test_t5_attention_logits_start_at_unit_scale():
+    """What the query's gain is for: per-head q.k over unit inputs has std ~1, not sqrt(d_k) (= 4 here)."""
+    d, dk = 32, 16
+    m = t5(LAYERS, d, VOCAB)
+    initlab.init_(m, "auto", seed=0)
+    att = m.encoder.block[0].layer[0].SelfAttention
+    h = torch.randn(2048, d, generator=torch.Generator().manual_seed(4))      # a LayerNorm'd stream: unit rows
+    with torch.no_grad():
+        q, k = att.q(h).view(-1, 2, dk), att.k(h.roll(1, 0)).view(-1, 2, dk)
+    std = float((q * k).sum(-1).std())
+    assert 0.7 < std < 1.4, std
+    assert float(m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach().std()) < 0.05

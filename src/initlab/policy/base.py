@@ -221,7 +221,8 @@ def _attention_bias(t: Target) -> Decision:
     return use(t, "trunc_normal", {"mean": 0.0, "std": TOKEN_STD, "a": -2.0, "b": 2.0}, "attention bias",
                f"relative position bias table {t.local!r} (added to the attention logits) -> trunc_normal(std "
                f"{TOKEN_STD}): near zero, so attention starts almost free of position bias, as the Swin authors' code "
-               "and timm draw it (Liu et al. 2021; Hugging Face starts it at exactly 0)")
+               "and timm draw it (Liu et al. 2021; Hugging Face starts Swin's at exactly 0; T5's bucketed table, "
+               "Raffel et al. 2020, is the same kind of bias)")
 
 
 def _grn(t: Target) -> Decision:

@@ -16,6 +16,11 @@ the blocks below the structure is known, so it is written down here (not guessed
       (Llama, Mistral, Qwen2, Gemma, ...)    -> self_attn.o_proj                     (x mlp.up_proj) mlp.down_proj
     HF Gemma-2-style decoder layer           the same, each branch ending in a norm before the add
                                              (post_attention_layernorm / post_feedforward_layernorm)
+    HF T5 sublayers (T5, mT5, ...)           SelfAttention / EncDecAttention           DenseReluDense.wi -act-> wo
+                                             .{q,k,v} -> .o (q k^T unscaled)          (gated: wi_0 -act-> x wi_1)
+
+T5's attention has no 1/sqrt(d_k): its query is read "scaled" (Follow kind "scaled", gain 1/sqrt(d_k)), so auto
+draws it that much smaller, as T5's own init does.
 
 A gated MLP (SwiGLU / GeGLU; Shazeer 2020) multiplies act(gate(x)) by a second projection up(x): `up` is in the
 branch and, like q/k/v, followed by no elementwise activation.
@@ -27,6 +32,7 @@ hooked forward pass sees GPT-2's tanh-GELU as a `pow` followed by `tanh`); every
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch.nn as nn
@@ -47,6 +53,7 @@ class Spec:
     torch_type: type | None = None
     gated: tuple = ()         # paths of the layers multiplying the activated MLP input (a gated MLP's `up`)
     end_norms: tuple = ()     # (attention branch's, MLP branch's) norm between the branch end and the add
+    unscaled: bool = False    # attention logits q k^T without 1/sqrt(d_k) (T5): the query carries it
 
 
 SPECS = (
@@ -69,6 +76,13 @@ SPECS = (
                                              "self_attn.o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",),
          end_norms=("post_attention_layernorm", "post_feedforward_layernorm")),
+    Spec("HF T5 self-attention", ((("SelfAttention.q", "SelfAttention.k", "SelfAttention.v"), "SelfAttention.o"),),
+         (), unscaled=True),
+    Spec("HF T5 cross-attention", ((("EncDecAttention.q", "EncDecAttention.k", "EncDecAttention.v"),
+                                    "EncDecAttention.o"),), (), unscaled=True),
+    Spec("HF T5 gated feed-forward", (), ((("DenseReluDense.wi_0", "DenseReluDense.act"), "DenseReluDense.wo"),),
+         gated=("DenseReluDense.wi_1",)),
+    Spec("HF T5 feed-forward", (), ((("DenseReluDense.wi", "DenseReluDense.act"), "DenseReluDense.wo"),)),
     Spec("HF Llama-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                                            "self_attn.o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",)),
@@ -103,6 +117,16 @@ def known_layers(model: nn.Module) -> dict:
                 else None
             out[full] = Follow("activation", act.text, act) if act is not None else Follow("other", text or name)
     return out
+
+
+def _head_dim(m: nn.Module, q_path: str, end_path: str) -> int | None:
+    """d_k of the attention module owning `q_path` (T5Attention.key_value_proj_dim, else q's width / heads)."""
+    att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
+    dk = getattr(att, "key_value_proj_dim", None) or getattr(att, "head_dim", None)
+    heads = getattr(att, "n_heads", None) or getattr(att, "num_heads", None)
+    if not dk and heads:
+        dk = getattr(_get(m, q_path), "out_features", 0) // int(heads)
+    return int(dk) if dk else None
 
 
 def _get(m: nn.Module, path: str):
@@ -157,6 +181,11 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
         for ins, end in spec.attention:
             for p in ins:
                 follow[pre + p] = ATTENTION
+            if spec.unscaled:
+                dk = _head_dim(m, ins[0], end)
+                if dk:
+                    follow[pre + ins[0]] = Follow("scaled", f"attention logits q k^T without 1/sqrt(d_k), d_k={dk}",
+                                                  gain=1.0 / math.sqrt(dk))
             norm = next(norms, None)
             follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
             branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))

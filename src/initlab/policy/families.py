@@ -11,7 +11,8 @@ A family names how a parameter is initialized and where its fans come from:
     mask_token      a masked-modelling token: zeros (HF ViT / BEiT)
     layer_scale     a per-channel scale (CaiT/ConvNeXt/timm LayerScale `gamma`): kept at its constant value
     attention_bias  a learned relative-position bias table added to attention logits (Swin / BEiT
-                    `relative_position_bias_table`): trunc_normal std 0.02 (Liu et al. 2021's code, timm)
+                    `relative_position_bias_table`; T5's `relative_attention_bias` embedding, by its name):
+                    trunc_normal std 0.02 (Liu et al. 2021's code, timm)
     grn             Global Response Normalization's gamma and beta (ConvNeXt V2 `grn.weight` / `grn.bias`):
                     zeros, so the block starts without it (Woo et al. 2023)
     unknown         none of these: kept, and the plan says so
@@ -171,6 +172,7 @@ _POSITION = ("pos_embed", "pos_embedding", "position_embeddings", "position_embe
 _MASK = ("mask_token", "mask_embedding")
 _SCALE = ("gamma", "gamma_1", "gamma_2", "ls", "layer_scale", "layerscale", "lambda1", "lambda2", "scale")
 _REL_BIAS = ("relative_position_bias_table", "rel_pos_bias_table", "relative_bias_table")
+REL_BIAS_MODULES = ("relative_attention_bias",)   # T5-family nn.Embedding of per-bucket, per-head logit biases
 _GRN = ("grn", "globalresponsenorm")      # class names (lower case) containing one of these: HF ConvNextV2GRN, timm
 
 
@@ -197,4 +199,4 @@ def param_family(module: nn.Module, local: str, param) -> str:
 
 
 __all__ = ["register_module", "unregister_module", "classify", "family", "layout", "is_weight_layer", "is_norm",
-           "norm_offset", "param_family", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]
+           "norm_offset", "param_family", "REL_BIAS_MODULES", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]

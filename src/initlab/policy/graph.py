@@ -24,13 +24,16 @@ class Node:
 class Follow:
     """What a layer's output meets first (through shape-only ops and residual adds)."""
 
-    kind: str                        # activation | norm | layer | other | output | unused
+    kind: str                        # activation | norm | layer | other | output | unused | scaled
     label: str
     act: Activation | None = None
+    gain: float | None = None        # kind "scaled": the factor the block's structure asks of this layer
 
     def text(self) -> str:
         if self.kind == "activation":
             return f"followed by {self.act.text}"
+        if self.kind == "scaled":
+            return f"read by {self.label}"
         return {"norm": f"followed by {self.label} (a norm layer)", "layer": f"followed directly by layer {self.label}",
                 "other": f"followed by {self.label} (no elementwise activation)",
                 "output": "its output is the model's output (logits layer)",

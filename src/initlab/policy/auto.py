@@ -23,6 +23,7 @@
     last layer of a residual branch (of L): the above scaled by 1/sqrt(L)  (GPT-2 / T-Fixup style), or
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
+    T5's query         -> fan_in normal, gain 1/sqrt(d_k): its attention has no 1/sqrt(d_k) (blocks.py, auto_choose.py)
     with example_inputs (calibrate=True): every hidden Linear/Conv is drawn as above and then calibrated on the
                           batch in forward order (auto_data.py, calibrate.py); in a plain stack drawn orthogonal
                           (dynamical isometry), unit means into the bias when they dominate and the layer reads the

@@ -139,17 +139,22 @@ def _get(m: nn.Module, path: str):
 
 def match(m: nn.Module) -> Spec | None:
     """The spec whose every layer path is a weight layer of `m` (torch's layers by type), or None."""
+    if not any(True for _ in m.children()):           # a leaf holds no block (most modules of a big model)
+        return None
     for spec in SPECS:
         if spec.torch_type is not None:
             if isinstance(m, spec.torch_type):
                 return spec
             continue
-        paths = [p for ins, end in spec.attention for p in ins + (end,)] + \
-                [p for (i, _), o in spec.mlp for p in (i, o)] + list(spec.gated)
-        if all(isinstance(_get(m, p), nn.Module) and is_weight_layer(_get(m, p)) for p in paths) and \
+        if all(isinstance(_get(m, p), nn.Module) and is_weight_layer(_get(m, p)) for p in _PATHS[spec.name]) and \
                 all(isinstance(_get(m, p), nn.Module) and is_norm(_get(m, p)) for p in spec.end_norms):
             return spec
     return None
+
+
+# every weight-layer path a spec needs, computed once (match runs for every module of the model)
+_PATHS = {spec.name: tuple(p for ins, end in spec.attention for p in ins + (end,))
+          + tuple(p for (i, _), o in spec.mlp for p in (i, o)) + tuple(spec.gated) for spec in SPECS}
 
 
 def block_activation(m: nn.Module, spec: Spec, act_path: str | None):

@@ -14,8 +14,8 @@ the blocks below the structure is known, so it is written down here (not guessed
     timm-style block (ViT, DeiT, ...)        attn.qkv -> attn.proj                   mlp.fc1 -mlp.act-> mlp.fc2
     HF Llama-style decoder layer             self_attn.{q,k,v}_proj                  mlp.gate_proj -mlp.act_fn->
       (Llama, Mistral, Qwen2, Gemma, ...)    -> self_attn.o_proj                     (x mlp.up_proj) mlp.down_proj
-    HF Gemma-2-style decoder layer           the same, each branch ending in a norm before the add
-                                             (post_attention_layernorm / post_feedforward_layernorm)
+    HF Gemma-2-style decoder layer           the same, each branch ending in a norm before the add (Gemma-2,
+                                             Gemma-3, OLMo-2: post_attention_ / post_feedforward_layernorm)
     HF T5 sublayers (T5, mT5, ...)           SelfAttention / EncDecAttention           DenseReluDense.wi -act-> wo
                                              .{q,k,v} -> .o (q k^T unscaled)          (gated: wi_0 -act-> x wi_1)
 

@@ -135,18 +135,15 @@ class Auto:
         for k, b in enumerate(topo.branches, 1):
             if b.last_norm == t.module_name:
                 L = len(topo.branches)
-                off = norm_offset(t.module)       # a norm scaling by (1 + weight) gets gain - 1
-                how = " (it scales by 1 + weight)" if off else ""
-                if self.residual == "zero":
-                    if off:
-                        return use(t, "constant", {"val": -off}, "residual", f"norm ending residual branch {k}/{L} "
-                                   f"-> gain 0: weight -1{how} (zero-init residual; Goyal et al. 2017)")
-                    return use(t, "zeros", {}, "residual", f"norm ending residual branch {k}/{L} -> weight 0 "
-                               "(zero-init residual; Goyal et al. 2017)")
-                g = 1.0 / math.sqrt(L)
-                return use(t, "constant", {"val": g - off}, "residual",
-                           f"norm ending residual branch {k}/{L} -> " + (f"gain 1/sqrt({L}): weight {g - off:.4f}{how}"
-                                                                       if off else f"weight 1/sqrt({L})"))
+                gain, what = (0.0, "0 (zero-init residual; Goyal et al. 2017)") if self.residual == "zero" else \
+                    (1.0 / math.sqrt(L), f"1/sqrt({L})")
+                val = gain - norm_offset(t.module)     # a norm scaling by (1 + weight) is written as gain - 1
+                how = f"weight {what}" if val == gain else \
+                    f"gain {what}, written as weight {val:.4f} (it scales by 1 + weight)"
+                why = f"norm ending residual branch {k}/{L} -> {how}"
+                if val == 0.0:
+                    return use(t, "zeros", {}, "residual", why)
+                return use(t, "constant", {"val": val}, "residual", why)
         return None
 
     def decide(self, ctx: Context) -> list[Decision]:

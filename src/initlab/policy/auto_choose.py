@@ -42,9 +42,7 @@ def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
     if follow.kind == "scaled" and follow.gain is not None:
         g = float(follow.gain)
         return ("variance_scaling", {"scale": g * g, "mode": "fan_in", "distribution": "normal"}, g,
-                f"{why} -> fan_in normal, gain {g:.4f}: the block computes q k^T without the 1/sqrt(d_k) of Vaswani "
-                "et al. 2017, so the query carries it and the attention logits start at unit scale (as T5's own "
-                "init; Raffel et al. 2020)")
+                f"{why} -> fan_in normal, gain {g:.4f} (the factor the block's structure asks of it)")
     if follow.kind == "output":
         return ("lecun_normal", {}, 1.0, f"{why} -> lecun_normal: gain 1 on fan_in gives each logit the second "
                 "moment of one input unit (LeCun et al. 1998); Xavier's fan_avg would shrink logits when fan_out > fan_in")

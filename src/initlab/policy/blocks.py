@@ -119,7 +119,7 @@ def known_layers(model: nn.Module) -> dict:
     return out
 
 
-def _head_dim(m: nn.Module, q_path: str, end_path: str) -> int | None:
+def _head_dim(m: nn.Module, q_path: str) -> int | None:
     """d_k of the attention module owning `q_path` (T5Attention.key_value_proj_dim, else q's width / heads)."""
     att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
     dk = getattr(att, "key_value_proj_dim", None) or getattr(att, "head_dim", None)
@@ -187,10 +187,12 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
             for p in ins:
                 follow[pre + p] = ATTENTION
             if spec.unscaled:
-                dk = _head_dim(m, ins[0], end)
+                dk = _head_dim(m, ins[0])
                 if dk:
-                    follow[pre + ins[0]] = Follow("scaled", f"attention logits q k^T without 1/sqrt(d_k), d_k={dk}",
-                                                  gain=1.0 / math.sqrt(dk))
+                    follow[pre + ins[0]] = Follow(
+                        "scaled", f"attention logits q k^T computed without the 1/sqrt(d_k) of Vaswani et al. 2017 "
+                        f"(d_k={dk}; T5, Raffel et al. 2020): the query carries it, so the logits start at unit "
+                        "scale, as T5's own init", gain=1.0 / math.sqrt(dk))
             norm = next(norms, None)
             follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
             branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))

@@ -27,6 +27,8 @@ Users add their own modules with `register_module`:
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn as nn
 
@@ -131,6 +133,9 @@ def is_norm(m: nn.Module) -> bool:
     return family(m) == "norm"
 
 
+_OFFSETS: "weakref.WeakKeyDictionary[nn.Module, float]" = weakref.WeakKeyDictionary()
+
+
 def norm_offset(m: nn.Module) -> float:
     """1.0 for a norm that scales by (1 + weight), whose identity is weight 0 (Gemma's RMSNorm and its copies,
     which start at 0), else 0.0.
@@ -138,7 +143,15 @@ def norm_offset(m: nn.Module) -> float:
     Found by running the norm, not by its name: on a fixed random input (weight and bias substituted through
     torch.func.functional_call, so nothing of the module is written), weight 1 must give twice what weight 0
     gives.  Only named norms of other libraries are probed (torch's own scale by `weight`), and only those
-    with no buffers (a BatchNorm-like module would update its running statistics)."""
+    with no buffers (a BatchNorm-like module would update its running statistics).  Measured once per module
+    (every policy's norm rows and auto's branch-end norms ask)."""
+    got = _OFFSETS.get(m)
+    if got is None:
+        got = _OFFSETS[m] = _measure_offset(m)
+    return got
+
+
+def _measure_offset(m: nn.Module) -> float:
     w = getattr(m, "weight", None)
     if isinstance(m, NORM) or not _is_named_norm(m) or not isinstance(w, torch.Tensor) or w.dim() != 1:
         return 0.0
@@ -172,14 +185,17 @@ _POSITION = ("pos_embed", "pos_embedding", "position_embeddings", "position_embe
 _MASK = ("mask_token", "mask_embedding")
 _SCALE = ("gamma", "gamma_1", "gamma_2", "ls", "layer_scale", "layerscale", "lambda1", "lambda2", "scale")
 _REL_BIAS = ("relative_position_bias_table", "rel_pos_bias_table", "relative_bias_table")
-REL_BIAS_MODULES = ("relative_attention_bias",)   # T5-family nn.Embedding of per-bucket, per-head logit biases
+_REL_BIAS_MODULES = ("relative_attention_bias",)   # T5-family nn.Embedding of per-bucket, per-head logit biases
 _GRN = ("grn", "globalresponsenorm")      # class names (lower case) containing one of these: HF ConvNextV2GRN, timm
 
 
-def param_family(module: nn.Module, local: str, param) -> str:
+def param_family(module: nn.Module, local: str, param, module_name: str = "") -> str:
     """The family of one parameter: its module's, or for a bare parameter of an unknown module (a
-    container holding `cls_token`, `pos_embed`, `gamma`, ...) one of PARAM_FAMILIES by its name."""
+    container holding `cls_token`, `pos_embed`, `gamma`, ...) one of PARAM_FAMILIES by its name.  An
+    embedding registered as `relative_attention_bias` (T5's bucketed bias) is an attention bias."""
     fam = family(module)
+    if fam == "embedding" and module_name.rpartition(".")[2] in _REL_BIAS_MODULES:
+        return "attention_bias"                   # an nn.Embedding read by the attention logits, not the stream
     if fam != "unknown":
         return fam
     key = local.lower()
@@ -199,4 +215,4 @@ def param_family(module: nn.Module, local: str, param) -> str:
 
 
 __all__ = ["register_module", "unregister_module", "classify", "family", "layout", "is_weight_layer", "is_norm",
-           "norm_offset", "param_family", "REL_BIAS_MODULES", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]
+           "norm_offset", "param_family", "FAMILIES", "PARAM_FAMILIES", "LAYOUTS"]

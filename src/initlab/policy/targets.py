@@ -105,9 +105,7 @@ def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
             seen.add(id(p))
             qual = f"{mname}.{local}" if mname else local
             owners = [("", model)] + [(n, modules[n]) for n in _prefixes(mname)]
-            fam = families.param_family(mod, local, p)
-            if fam == "embedding" and mname.rpartition(".")[2] in families.REL_BIAS_MODULES:
-                fam = "attention_bias"          # T5's bucketed bias: an nn.Embedding read by attention logits
+            fam = families.param_family(mod, local, p, mname)
             transposed = fam == "linear" and local == "weight" and p.dim() == 2 and families.layout(mod) == "in_out"
             out.append(Target(qual, mname, mod, local, p, fam, kept_reason(qual, p, owners, keep_patterns),
                               transposed=transposed))

@@ -71,7 +71,7 @@ def resolve_ties(model: nn.Module, targets: list) -> list:
             for alias in t.aliases:
                 mname, _, local = alias.rpartition(".")
                 mod = modules.get(mname)
-                fam = families.param_family(mod, local, t.param) if mod is not None else "unknown"
+                fam = families.param_family(mod, local, t.param, mname) if mod is not None else "unknown"
                 if fam != "unknown":
                     t.module, t.module_name, t.local, t.family = mod, mname, local, fam
                     t.transposed = (fam == "linear" and local == "weight" and t.param.dim() == 2

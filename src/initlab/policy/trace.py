@@ -255,16 +255,16 @@ def call(model, example_inputs):
 
 
 def from_forward(model: nn.Module, example_inputs) -> list[Node]:
-    norms = {id(p): n for n, m in model.named_modules() if is_norm(m) for p in m.parameters(recurse=False)}
+    norm_modules = [(n, m) for n, m in model.named_modules() if is_norm(m)]
+    norms = {id(p): n for n, m in norm_modules for p in m.parameters(recurse=False)}   # functional calls on them
     rec = _Recorder(_param_owners(model), norms)
     for t in _tensors(example_inputs):
         rec.nodes.append(Node("input", "input"))
         rec.add_tensor(t, len(rec.nodes) - 1)
     handles = []
-    for n, m in model.named_modules():
-        if is_norm(m):
-            handles.append(m.register_forward_pre_hook(rec.enter_norm, with_kwargs=True))
-            handles.append(m.register_forward_hook(rec.exit_norm(n), with_kwargs=True))
+    for n, m in norm_modules:                                                           # module calls: one node
+        handles.append(m.register_forward_pre_hook(rec.enter_norm, with_kwargs=True))
+        handles.append(m.register_forward_hook(rec.exit_norm(n), with_kwargs=True))
     with quiet_forward(model):
         try:
             with rec:

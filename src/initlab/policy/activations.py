@@ -94,7 +94,7 @@ def activation_of_module(m: nn.Module) -> Activation | None:
         return Activation("sigmoid", (), torch.sigmoid)
     if isinstance(m, nn.SELU):
         return Activation("selu", (), F.selu)
-    if type(m).__module__.startswith("transformers.activations"):
+    if type(m).__module__.startswith("transformers.activations") or type(m).__name__ in HF_MODEL_ACTIVATIONS:
         return _hf_activation(m)
     if isinstance(m, NOT_ELEMENTWISE) or type(m).__module__ != nn.modules.activation.__name__:
         return None
@@ -114,9 +114,13 @@ HF_ACTIVATIONS = {"GELUActivation": "gelu", "NewGELUActivation": "gelu_tanh", "G
                   "LinearActivation": None, "AccurateGELUActivation": "gelu_tanh", "LaplaceActivation": "laplace"}
 
 
+# Elementwise activations some Hugging Face models define in their own modeling file (not transformers.activations).
+HF_MODEL_ACTIVATIONS = {"BloomGelu": "gelu_tanh"}
+
+
 def _hf_activation(m: nn.Module) -> Activation | None:
     cls = type(m).__name__
-    name = HF_ACTIVATIONS.get(cls, cls.lower())
+    name = HF_MODEL_ACTIVATIONS.get(cls) or HF_ACTIVATIONS.get(cls, cls.lower())
     if name is None:
         return None
 

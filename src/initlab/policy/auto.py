@@ -24,6 +24,10 @@
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
     T5's query         -> fan_in normal, gain 1/sqrt(d_k): its attention has no 1/sqrt(d_k) (blocks.py, auto_choose.py)
+    fused gate|up      -> planned as two halves (`weight[gate]`, `weight[up]`), each as the split layer would be:
+                          the activation's gain on the gate half, 1 on the up half (Phi-3, ModernBERT; blocks.py)
+    mixture of experts -> each expert's (out, in) block as the Linear it stands for (gate_up -act-> down, down
+                          a branch end); the router fan_in normal, gain sqrt(0.1) (Switch Transformer; blocks.py)
     with example_inputs (calibrate=True): every hidden Linear/Conv is drawn as above and then calibrated on the
                           batch in forward order (auto_data.py, calibrate.py); in a plain stack drawn orthogonal
                           (dynamical isometry), unit means into the bias when they dominate and the layer reads the
@@ -55,7 +59,9 @@ from . import auto_data, auto_scale_free, auto_stream
 from .auto_choose import choose, forward_fan
 from .auto_drift import (CALIBRATION, CLOSED_FORM, DRIFT_EPS, batch_words, calibration, drift_note, drift_slope,
                          unstable_slope)
+from .blocks import GATED
 from .families import norm_offset
+from .graph import Follow
 from .base import Context, Decision, bias_decision, expand, is_weight, keep_as_is, structural, use
 from .targets import MHA, rnn_activation
 
@@ -89,10 +95,15 @@ class Auto:
     def layer(self, ctx: Context, t) -> tuple[str, dict, str]:
         """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
         topo = ctx.topology
-        follow = topo.follow.get(t.module_name)
+        name = layer_name(t)
+        follow = topo.follow.get(name)
+        half = ""
+        if follow is not None and follow.kind == "fused" and t.part is not None:
+            follow, half = half_follow(follow, t.part[0])
         scheme, kwargs, gain, reason = choose(follow)
-        hit = topo.branch_of(t.module_name)
-        if hit is not None and hit[0].last == t.module_name and self.residual != "none":
+        reason = half + reason
+        hit = topo.branch_of(name)
+        if hit is not None and hit[0].last == name and self.residual != "none":
             b, L = hit[0], len(topo.branches)
             k = topo.branches.index(b) + 1
             if self.residual == "zero":
@@ -161,7 +172,7 @@ class Auto:
         out = []
         data = auto_data.calibrated_modules(ctx, expand(ctx.targets)) if self.calibrate else set()
         targets: dict = {}
-        for t in expand(ctx.targets):
+        for t in _fused_halves(ctx, expand(ctx.targets)):
             if t.family == "norm":
                 d = self.norm_override(ctx, t)
                 if d is not None:
@@ -183,7 +194,7 @@ class Auto:
                 else:
                     out.append(self.bias(ctx, t))
                 continue
-            if t.family in ("linear", "conv", "conv_transpose"):
+            if t.family in ("linear", "conv", "conv_transpose", "experts"):
                 d = auto_scale_free.decision(ctx, t) if self.scale_free == "declared" else None
                 if d is not None:                         # only norms read it and the model declares its init
                     out.append(d)
@@ -257,6 +268,40 @@ class Auto:
         g = calculate_gain(act)  # tanh 5/3, sigmoid 1
         return use(t, "xavier_normal", {"gain": g}, "auto", f"input weight, gate {gate} ({act}) -> xavier_normal, "
                    f"gain {'5/3' if act == 'tanh' else '1'} on this gate's (H, in) block")
+
+
+def _fused_halves(ctx: Context, targets):
+    """A fused gate|up weight (act(first half) * second half; Follow kind "fused") as its two halves, so each is
+    drawn as the split layer would be (as q/k/v of a packed in_proj are); everything else unchanged."""
+    for t in targets:
+        f = ctx.topology.follow.get(layer_name(t))
+        whole = t.part is None and t.family == "linear"
+        expert = t.part is not None and t.family == "experts"         # one expert's (out, in) block
+        if (f is None or f.kind != "fused" or not (whole or expert) or t.is_bias or t.kept is not None
+                or t.shape[0] % 2):
+            yield t
+            continue
+        h = t.shape[0] // 2
+        if whole:
+            yield from t.split([("gate", 0, h), ("up", h, 2 * h)])
+        else:
+            label, lo, hi = t.part
+            yield from t.split([(f"{label} gate", lo, lo + h), (f"{label} up", lo + h, hi)])
+
+
+def layer_name(t) -> str:
+    """The name auto's graph knows a weight by: its module's, or for a mixture-of-experts module, whose 3-D
+    weights are separate layers (gate_up_proj -> down_proj), `module.param` (blocks.py names them so)."""
+    return f"{t.module_name}.{t.local}" if t.family == "experts" else t.module_name
+
+
+def half_follow(follow, part: str):
+    """(the follower of one half of a fused gate|up layer, the reason's prefix)."""
+    if part.endswith("gate"):
+        return (Follow("activation", follow.act.text, follow.act),
+                f"gate half of a fused gate|up projection ({follow.act.text}(gate) * up; Shazeer 2020), drawn as a "
+                "split gate layer: ")
+    return GATED, "up half of a fused gate|up projection, drawn as a split up layer: "
 
 
 def _in_branch(ctx: Context, t, act: str) -> str:

@@ -253,7 +253,7 @@ def per_target(ctx: Context, weight, targets=None) -> list[Decision]:
 def is_weight(t: Target) -> bool:
     """A weight matrix/kernel of a known weight layer (not a bias, not bias_k/bias_v)."""
     return not t.is_bias and t.param.dim() >= 2 and t.family in ("linear", "conv", "conv_transpose", "embedding",
-                                                                   "rnn", "mha")
+                                                                   "rnn", "mha", "experts")
 
 
 def embedding_padding(t: Target) -> list[Target] | None:

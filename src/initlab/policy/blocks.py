@@ -18,12 +18,42 @@ the blocks below the structure is known, so it is written down here (not guessed
                                              Gemma-3, OLMo-2: post_attention_ / post_feedforward_layernorm)
     HF T5 sublayers (T5, mT5, ...)           SelfAttention / EncDecAttention           DenseReluDense.wi -act-> wo
                                              .{q,k,v} -> .o (q k^T unscaled)          (gated: wi_0 -act-> x wi_1)
+    HF Phi-3 decoder layer                   self_attn.qkv_proj -> self_attn.o_proj  mlp.gate_up_proj (fused) -act->
+                                                                                      mlp.down_proj
+    HF GPT-NeoX layer (Pythia; parallel)     attention.query_key_value -> .dense     mlp.dense_h_to_4h -act-> dense_4h_to_h
+    HF Bloom / Falcon block                  self_attention.query_key_value -> .dense  (the same MLP names)
+    HF GPT-J / CodeGen block (parallel)      attn.{q,k,v}_proj or attn.qkv_proj        mlp.fc_in -act-> mlp.fc_out
+                                             -> attn.out_proj
+    HF Phi decoder layer (parallel)          self_attn.{q,k,v}_proj -> self_attn.dense  mlp.fc1 -act-> mlp.fc2
+    HF BART-style encoder / decoder layer    self_attn.{q,k,v}_proj -> .out_proj       fc1 -activation_fn-> fc2
+      (BART, mBART, Marian, Pegasus,         (decoder: + encoder_attn.{q,k,v}_proj
+       Whisper, M2M100/NLLB, OPT, ...)        -> encoder_attn.out_proj)
+    HF CLIP-style encoder layer (CLIP,       self_attn.{q,k,v}_proj -> .out_proj       mlp.fc1 -act-> mlp.fc2
+      SigLIP, ...)
+    HF DistilBERT block                      attention.{q,k,v}_lin -> .out_lin         ffn.lin1 -act-> ffn.lin2
+    HF DeBERTa layer                         attention.self.{query,key,value}_proj     intermediate.dense -act->
+                                             -> attention.output.dense                 output.dense
+    HF wav2vec2-style encoder layer          attention.{q,k,v}_proj -> .out_proj       feed_forward.intermediate_dense
+      (wav2vec2, HuBERT, ...)                                                          -act-> .output_dense
+    HF Starcoder2 decoder layer              self_attn.{q,k,v}_proj -> .o_proj         mlp.c_fc -act-> mlp.c_proj
+    HF MPT block                             attn.Wqkv -> attn.out_proj               ffn.up_proj -act-> ffn.down_proj
+    HF ModernBERT layer                      attn.Wqkv -> attn.Wo                     mlp.Wi (fused GLU) -act-> mlp.Wo
+    HF mixture-of-experts decoder layer      self_attn.{q,k,v}_proj -> .o_proj         mlp.gate (router) -> mlp.experts
+      (Mixtral, Qwen2/3-MoE, OLMoE, ...)                                               .gate_up_proj -act-> .down_proj;
+                                                                                       a shared expert: its own branch
 
 T5's attention has no 1/sqrt(d_k): its query is read "scaled" (Follow kind "scaled", gain 1/sqrt(d_k)), so auto
 draws it that much smaller, as T5's own init does.
 
 A gated MLP (SwiGLU / GeGLU; Shazeer 2020) multiplies act(gate(x)) by a second projection up(x): `up` is in the
-branch and, like q/k/v, followed by no elementwise activation.
+branch and, like q/k/v, followed by no elementwise activation.  Where one Linear computes both halves (Phi-3's
+gate_up_proj, ModernBERT's Wi: act(first half) * second half) it is read as Follow kind "fused", and auto plans
+its two halves as the split layers (`weight[gate]` at the activation's gain, `weight[up]` at 1), as it plans
+q/k/v of a packed in_proj one block at a time.
+
+A parallel block (GPT-J, GPT-NeoX, Falcon, Phi, Cohere: x + attn(ln(x)) + mlp(ln(x))) adds its two branches to
+the stream at once; each is still one branch end, so the branch count (what residual scaling divides by) is the
+same as for the sequential layout.
 
 A block is recognized by its sub-module paths (duck typing), so subclasses and copies with the same layout
 count.  Each branch ends in the projection that writes into the residual stream: what `gpt2`,
@@ -35,9 +65,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
 
-from .activations import activation_of_call, activation_of_module
+from .activations import Activation, activation_of_call, activation_of_module
 from .families import is_norm, is_weight_layer
 from .graph import Branch, Follow
 
@@ -54,6 +85,9 @@ class Spec:
     gated: tuple = ()         # paths of the layers multiplying the activated MLP input (a gated MLP's `up`)
     end_norms: tuple = ()     # (attention branch's, MLP branch's) norm between the branch end and the add
     unscaled: bool = False    # attention logits q k^T without 1/sqrt(d_k) (T5): the query carries it
+    fused: bool = False       # the MLP's first layer computes gate and up in one (halves act(a) * b)
+    experts: str = ""         # a mixture-of-experts module (families "experts"): its own MLP branch
+    router: str = ""          # the top-k router feeding it ("a|b": the first that exists)
 
 
 SPECS = (
@@ -86,7 +120,51 @@ SPECS = (
     Spec("HF Llama-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                                            "self_attn.o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",)),
+    Spec("HF Phi-3 decoder layer", ((("self_attn.qkv_proj",), "self_attn.o_proj"),),
+         ((("mlp.gate_up_proj", "mlp.activation_fn"), "mlp.down_proj"),), fused=True),
+    Spec("HF GPT-NeoX layer", ((("attention.query_key_value",), "attention.dense"),),
+         ((("mlp.dense_h_to_4h", "mlp.act"), "mlp.dense_4h_to_h"),)),
+    Spec("HF Bloom / Falcon block", ((("self_attention.query_key_value",), "self_attention.dense"),),
+         ((("mlp.dense_h_to_4h", "mlp.gelu_impl|mlp.act"), "mlp.dense_4h_to_h"),)),
+    Spec("HF GPT-J block", ((("attn.q_proj", "attn.k_proj", "attn.v_proj"), "attn.out_proj"),),
+         ((("mlp.fc_in", "mlp.act"), "mlp.fc_out"),)),
+    Spec("HF CodeGen block", ((("attn.qkv_proj",), "attn.out_proj"),), ((("mlp.fc_in", "mlp.act"), "mlp.fc_out"),)),
+    Spec("HF Phi decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "self_attn.dense"),),
+         ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
+    Spec("HF BART-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                          "self_attn.out_proj"),
+                                         (("encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj"),
+                                          "encoder_attn.out_proj")),
+         ((("fc1", "activation_fn"), "fc2"),)),
+    Spec("HF BART-style encoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                          "self_attn.out_proj"),),
+         ((("fc1", "activation_fn"), "fc2"),)),
+    Spec("HF CLIP-style encoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                          "self_attn.out_proj"),),
+         ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
+    Spec("HF DistilBERT block", ((("attention.q_lin", "attention.k_lin", "attention.v_lin"), "attention.out_lin"),),
+         ((("ffn.lin1", "ffn.activation"), "ffn.lin2"),)),
+    Spec("HF DeBERTa layer", ((("attention.self.query_proj", "attention.self.key_proj", "attention.self.value_proj"),
+                               "attention.output.dense"),),
+         ((("intermediate.dense", "intermediate.intermediate_act_fn"), "output.dense"),)),
+    Spec("HF wav2vec2-style encoder layer", ((("attention.q_proj", "attention.k_proj", "attention.v_proj"),
+                                              "attention.out_proj"),),
+         ((("feed_forward.intermediate_dense", "feed_forward.intermediate_act_fn"), "feed_forward.output_dense"),)),
+    Spec("HF Starcoder2 decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                          "self_attn.o_proj"),),
+         ((("mlp.c_fc", "mlp.act"), "mlp.c_proj"),)),
+    Spec("HF MPT block", ((("attn.Wqkv",), "attn.out_proj"),), ((("ffn.up_proj", "ffn.act"), "ffn.down_proj"),)),
+    Spec("HF ModernBERT layer", ((("attn.Wqkv",), "attn.Wo"),), ((("mlp.Wi", "mlp.act"), "mlp.Wo"),), fused=True),
+    Spec("HF mixture-of-experts decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                                                  "self_attn.o_proj"),), (), experts="mlp.experts",
+         router="mlp.gate|mlp.router"),
 )
+# a mixture-of-experts layer's always-on expert (Qwen2-MoE `shared_expert`, DeepSeek `shared_experts`): a gated MLP
+# added to the routed experts' output, so a branch of its own; Qwen2-MoE scales it by sigmoid(shared_expert_gate)
+SHARED_EXPERTS = ("mlp.shared_expert", "mlp.shared_experts")
+ROUTER = Follow("scaled", "a top-k router's logits over the experts (softmax, then top k): 1/10 of the fan-in "
+                "variance, so routing starts near uniform and the experts share the first updates (the reduced "
+                "init scale of the Switch Transformer, Fedus et al. 2022, sec. 2.4)", gain=math.sqrt(0.1))
 GATED = Follow("other", "the gated product act(gate) * up (a gated MLP; Shazeer 2020)")
 
 
@@ -130,6 +208,8 @@ def _head_dim(m: nn.Module, q_path: str) -> int | None:
 
 
 def _get(m: nn.Module, path: str):
+    if "|" in path:                                   # alternatives: the first that exists
+        return next((x for x in (_get(m, p) for p in path.split("|")) if x is not None), None)
     for bit in path.split("."):
         m = getattr(m, bit, None) if isinstance(m, nn.Module) else None
         if m is None:
@@ -154,7 +234,56 @@ def match(m: nn.Module) -> Spec | None:
 
 # every weight-layer path a spec needs, computed once (match runs for every module of the model)
 _PATHS = {spec.name: tuple(p for ins, end in spec.attention for p in ins + (end,))
-          + tuple(p for (i, _), o in spec.mlp for p in (i, o)) + tuple(spec.gated) for spec in SPECS}
+          + tuple(p for (i, _), o in spec.mlp for p in (i, o)) + tuple(spec.gated)
+          + tuple(p for p in (spec.experts, spec.router) if p) for spec in SPECS}
+
+
+def _which(m: nn.Module, path: str) -> str:
+    """The alternative of `path` ("a|b") that exists in `m`."""
+    return next((p for p in path.split("|") if _get(m, p) is not None), path)
+
+
+def _experts(m: nn.Module, spec: Spec, pre: str, follow: dict, branches: list) -> None:
+    """A mixture-of-experts MLP: router -> experts (gate_up -act-> x up, down), plus a shared expert if any.
+    The experts' 3-D weights are layers of their own, named `experts.gate_up_proj` / `experts.down_proj`
+    (auto.layer_name); the module's own name is covered too, so a trace that ends a branch there is overruled."""
+    ex = _get(m, spec.experts)
+    e = pre + spec.experts
+    act = activation_of_module(ex.act_fn) if isinstance(getattr(ex, "act_fn", None), nn.Module) else None
+    router = pre + _which(m, spec.router)
+    follow[router] = ROUTER
+    first = f"{e}.gate_up_proj" if getattr(ex, "has_gate", True) else f"{e}.up_proj"
+    if act is None:
+        follow[first] = Follow("other", "the experts' activation (not an elementwise activation initlab knows)")
+    elif getattr(ex, "has_gate", True) and not getattr(ex, "is_concatenated", True):
+        follow[first] = Follow("other", "gate and up interleaved row by row (not an elementwise activation initlab "
+                               "splits)")
+    elif getattr(ex, "has_gate", True):
+        follow[first] = _fused_follow(act)
+    else:
+        follow[first] = Follow("activation", act.text, act)
+    follow[f"{e}.down_proj"] = follow[e] = RESIDUAL_ADD
+    branches.append(Branch([router, first, f"{e}.down_proj"], f"{e}.down_proj"))
+    for path in SHARED_EXPERTS:
+        sh = _get(m, path)
+        if sh is None or not all(is_weight_layer(_get(sh, k)) if isinstance(_get(sh, k), nn.Module) else False
+                                 for k in ("gate_proj", "up_proj", "down_proj")):
+            continue
+        a = activation_of_module(sh.act_fn) if isinstance(getattr(sh, "act_fn", None), nn.Module) else None
+        s = pre + path
+        follow[f"{s}.gate_proj"] = Follow("activation", a.text, a) if a else Follow("other", "act_fn")
+        follow[f"{s}.up_proj"] = GATED
+        follow[f"{s}.down_proj"] = RESIDUAL_ADD
+        branches.append(Branch([f"{s}.gate_proj", f"{s}.up_proj", f"{s}.down_proj"], f"{s}.down_proj"))
+        g = _get(m, path + "_gate")                   # Qwen2-MoE: sigmoid(shared_expert_gate(x)) * shared
+        if isinstance(g, nn.Module) and is_weight_layer(g):
+            follow[pre + path + "_gate"] = Follow("activation", "sigmoid", Activation("sigmoid", (), torch.sigmoid))
+
+
+def _fused_follow(act) -> Follow:
+    """The follower of a fused gate|up layer: act(first half) * second half, each half its own matrix."""
+    return Follow("fused", f"the fused gate|up projection of a gated MLP: {act.text}(first half) * second half "
+                  "(Shazeer 2020)", act)
 
 
 def block_activation(m: nn.Module, spec: Spec, act_path: str | None):
@@ -200,12 +329,16 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
             act = block_activation(m, spec, act_path)
             follow[pre + i] = Follow("activation", act.text, act) if act is not None else \
                 Follow("other", f"{act_path or 'activation'} (not an elementwise activation initlab knows)")
+            if spec.fused and act is not None:
+                follow[pre + i] = _fused_follow(act)
             for g in spec.gated:
                 follow[pre + g] = GATED
             norm = next(norms, None)
             follow[pre + o] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
             branches.append(Branch([pre + i] + [pre + g for g in spec.gated] + [pre + o], pre + o,
                                    pre + norm if norm else None))
+        if spec.experts:
+            _experts(m, spec, pre, follow, branches)
         out.append((mname, spec, follow, branches))
     return out
 
@@ -221,10 +354,15 @@ def apply(model: nn.Module, topo) -> set:
         covered.update(singles)
     if not found:
         return covered
+    for mname, spec, follow, branches in found:
+        covered.update(follow)
+    ends = {b.last for _, _, _, branches in found for b in branches}
+    # a traced "branch" ending in a layer the table names but does not end a branch with is a misreading (Bloom's
+    # and MPT's ALiBi bias is added to the attention scores, which the trace takes for a residual add): drop it
+    topo.branches = [b for b in topo.branches if b.last not in covered or b.last in ends]
     have = {b.last for b in topo.branches}
     for mname, spec, follow, branches in found:
         topo.follow.update(follow)
-        covered.update(follow)
         for b in branches:
             if b.last not in have:
                 topo.branches.append(b)

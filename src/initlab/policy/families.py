@@ -5,6 +5,10 @@ A family names how a parameter is initialized and where its fans come from:
     linear          a dense map: torch's nn.Linear, and Hugging Face's GPT-2 `Conv1D` (weight stored
                     (in, out): its fans come from that layout, see `layout`)
     conv, conv_transpose, embedding, norm, rnn, mha, prelu    torch's own layers
+    experts         a mixture-of-experts module's 3-D weights (E, out, in) (Hugging Face's `...Experts`:
+                    gate_up_proj / up_proj / down_proj, "in_out" when stored (E, in, out)): planned one (out, in)
+                    expert at a time, each like an nn.Linear (targets.natural_parts); a top-k router's (E, d)
+                    weight is "linear"
     token           a learned class / distillation / register token (ViT `cls_token`): trunc_normal std 0.02
     position        a learned position table held as a bare parameter (ViT `position_embeddings`, timm
                     `pos_embed`): trunc_normal std 0.02 (Dosovitskiy et al. 2021; timm; HF ViT _init_weights)
@@ -34,10 +38,10 @@ import torch.nn as nn
 
 from ..errors import bad_argument, unknown_choice
 
-FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "norm", "rnn", "mha", "prelu")
+FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "norm", "rnn", "mha", "prelu", "experts")
 PARAM_FAMILIES = ("token", "position", "mask_token", "layer_scale", "attention_bias", "grn")
 LAYOUTS = ("out_in", "in_out")
-WEIGHT_FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "rnn", "mha")
+WEIGHT_FAMILIES = ("linear", "conv", "conv_transpose", "embedding", "rnn", "mha", "experts")
 
 NORM = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 _BUILTIN = (("linear", (nn.Linear, nn.Bilinear)), ("conv", (nn.Conv1d, nn.Conv2d, nn.Conv3d)),
@@ -84,6 +88,20 @@ def _is_hf_conv1d(m: nn.Module) -> bool:
             and tuple(w.shape) == (m.nx, m.nf))
 
 
+def _is_hf_experts(m: nn.Module) -> bool:
+    """Hugging Face's mixture-of-experts weights (transformers >= 5, `@use_experts_implementation`: Mixtral,
+    Qwen2/3-MoE, OLMoE, ...): 3-D `down_proj` (E, out, in), `is_transposed` when stored (E, in, out)."""
+    w = getattr(m, "down_proj", None)
+    return (hasattr(m, "is_transposed") and hasattr(m, "has_gate") and isinstance(w, nn.Parameter) and w.dim() == 3)
+
+
+def _is_hf_router(m: nn.Module) -> bool:
+    """A Hugging Face top-k router (MixtralTopKRouter & co): logits = x W^T over the experts, W (E, d)."""
+    w = getattr(m, "weight", None)
+    return (type(m).__name__.endswith("Router") and isinstance(w, nn.Parameter) and w.dim() == 2
+            and hasattr(m, "top_k"))
+
+
 def _is_named_norm(m: nn.Module) -> bool:
     """Norms of other libraries are named, not typed: Hugging Face's own rule ("LayerNorm" / "RMSNorm" in the
     class name, modeling_utils._init_weights) with a weight of one dim."""
@@ -108,6 +126,10 @@ def classify(m: nn.Module) -> tuple[str, str]:
     if out is None:
         if _is_hf_conv1d(m):
             out = ("linear", "in_out")
+        elif _is_hf_experts(m):
+            out = ("experts", "in_out" if m.is_transposed else "out_in")
+        elif _is_hf_router(m):
+            out = ("linear", "out_in")
         elif _is_named_norm(m):
             out = ("norm", "out_in")
         else:

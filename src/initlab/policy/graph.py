@@ -24,9 +24,9 @@ class Node:
 class Follow:
     """What a layer's output meets first (through shape-only ops and residual adds)."""
 
-    kind: str                        # activation | norm | layer | other | output | unused | scaled
+    kind: str                        # activation | norm | layer | other | output | unused | scaled | fused
     label: str
-    act: Activation | None = None
+    act: Activation | None = None    # kind "fused": the activation applied to the first half
     gain: float | None = None        # kind "scaled": the factor the block's structure asks of this layer
 
     def text(self) -> str:
@@ -34,6 +34,8 @@ class Follow:
             return f"followed by {self.act.text}"
         if self.kind == "scaled":
             return f"read by {self.label}"
+        if self.kind == "fused":
+            return f"read as {self.label}"
         return {"norm": f"followed by {self.label} (a norm layer)", "layer": f"followed directly by layer {self.label}",
                 "other": f"followed by {self.label} (no elementwise activation)",
                 "output": "its output is the model's output (logits layer)",

@@ -18,6 +18,7 @@ from ..errors import InitError
 from ..schemes import get_scheme
 from . import iid as _iid
 from . import verify as _verify
+from .targets import part_view
 
 
 
@@ -50,9 +51,9 @@ class Row:
     transposed: bool = False  # the parameter is stored (in, out) (e.g. HF Conv1D): rows see its transpose
 
     def view(self, p):
-        """The part of parameter `p` this row writes, as the row sees it (transposed layouts as (out, in))."""
-        v = p.t() if self.transposed else p
-        return v[self.part[1]:self.part[2]] if self.part else v
+        """The part of parameter `p` this row writes, as the row sees it (transposed layouts as (out, in); one
+        expert's block of a 3-D experts weight: targets.part_view)."""
+        return part_view(p, self.part, self.transposed)
 
     @property
     def spread(self) -> str:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from ..errors import InitError, bad_argument, check_finite
 from ..schemes import fans_from_shape
-from .auto import Auto, choose
+from .auto import Auto, choose, half_follow, layer_name
 from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, per_target, structural, use,
                    weight_decisions)
-from .targets import MHA
+from .families import layout
+from .targets import MHA, natural_parts
 
 
 def branch_ends(ctx: Context) -> set:
@@ -53,6 +54,20 @@ class TorchDefault:
                 out.append(d)
             elif t.family == "norm":  # norm bias
                 out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch_default", "norm bias 0")))
+            elif t.family == "experts":  # no torch reset: each expert as the nn.Linear it stands for
+                if t.is_bias:                                       # gate_up_proj_bias (E, out) -> gate_up_proj
+                    w = getattr(t.module, t.local.replace("_bias", ""), None)
+                    fan_in = None if getattr(w, "dim", lambda: 0)() != 3 else \
+                        w.shape[1] if layout(t.module) == "in_out" else w.shape[2]
+                    bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
+                    out.append(bias_decision(t, ctx.bias, use(t, "uniform", {"a": -bound, "b": bound}, "torch_default",
+                                                              f"bias U(+-1/sqrt(fan_in)), fan_in={fan_in} (as "
+                                                              "nn.Linear's)")))
+                else:
+                    out.extend(use(p, "general_rule_uniform", {}, "torch_default",
+                                   "one expert's (out, in) block as an nn.Linear: kaiming_uniform_(a=sqrt(5)) = "
+                                   "U(+-1/sqrt(fan_in)) (the experts module has no torch reset of its own)")
+                               for p in t.split(natural_parts(t)))
             elif t.family in ("linear", "conv", "conv_transpose"):
                 parent = mods.get(t.module_name.rpartition(".")[0]) if "." in t.module_name else (
                     ctx.model if t.module_name else None)
@@ -129,7 +144,7 @@ class GPT2:
         glob_resid = resid
 
         def resid(t):  # noqa: F811 - the globs, and every residual branch end the structure shows
-            return glob_resid(t) or (t.module_name in ends and not t.is_bias)
+            return glob_resid(t) or (layer_name(t) in ends and not t.is_bias)
         n_res = sum(1 for t in targets if t.kept is None and is_weight(t) and resid(t))
         if self.n_layer is not None:
             two_n, how = 2 * self.n_layer, f"n_layer={self.n_layer}"
@@ -171,11 +186,14 @@ class Fixup:
         out = []
         for d in base.decide(ctx):
             t = d.target
-            if d.action == "keep" or t.family not in ("linear", "conv", "conv_transpose") or t.is_bias:
+            if d.action == "keep" or t.family not in ("linear", "conv", "conv_transpose", "experts") or t.is_bias:
                 out.append(d)
                 continue
-            hit = topo.branch_of(t.module_name)
-            follow = topo.follow.get(t.module_name)
+            name = layer_name(t)
+            hit = topo.branch_of(name)
+            follow = topo.follow.get(name)
+            if follow is not None and follow.kind == "fused" and t.part is not None:
+                follow = half_follow(follow, t.part[0])[0]       # one half of a fused gate|up layer
             if hit is None:
                 if follow is not None and follow.kind == "output":
                     out.append(use(t, "zeros", {}, "fixup", "classification layer -> 0 (Fixup rule 1)"))
@@ -184,7 +202,7 @@ class Fixup:
                 continue
             b, i = hit
             k, m = topo.branches.index(b) + 1, len(b.layers)
-            if t.module_name == b.last:
+            if name == b.last:
                 out.append(use(t, "zeros", {}, "fixup", f"last layer of residual branch {k}/{L} -> 0 (Fixup rule 1)"))
                 continue
             scheme, kwargs, gain, reason = choose(follow)

@@ -6,7 +6,11 @@ stacks of independent matrices, and are split so each part gets its own fans:
     (each an (E, E) block: fan_in = fan_out = E, not the stacked (3E, E));
   * RNN/LSTM/GRU weights stack their gates along dim 0 (torch's layout:
     LSTM i, f, g, o; GRU r, z, n; see torch.nn.LSTM docs), so
-    weight_ih_l0 (4H, in) is four (H, in) gate blocks.
+    weight_ih_l0 (4H, in) is four (H, in) gate blocks;
+  * the 3-D weights of a mixture-of-experts module (Hugging Face's `...Experts`: gate_up_proj / up_proj /
+    down_proj of shape (E, out, in), or (E, in, out) when stored transposed) are E independent (out, in)
+    matrices, one per expert.  A part of such a weight indexes the rows of its experts stacked along dim 0
+    (E * out rows; `part_view`), so every part is a 2-D (out, in) view and the schemes' fans are the expert's.
 """
 from __future__ import annotations
 
@@ -69,6 +73,9 @@ class Target:
     @property
     def shape(self) -> tuple:
         s = tuple(self.param.shape)
+        if len(s) == 3 and self.family == "experts":
+            s = (s[0], s[2], s[1]) if self.transposed else s
+            return (self.part[2] - self.part[1], s[2]) if self.part else s
         if self.transposed:
             s = (s[1], s[0]) + s[2:]
         if self.part:
@@ -80,14 +87,25 @@ class Target:
         return "bias" in self.local
 
     def view(self, tensor: torch.Tensor | None = None) -> torch.Tensor:
-        t = self.param if tensor is None else tensor
-        if self.transposed:
-            t = t.t()
-        return t[self.part[1]:self.part[2]] if self.part else t
+        return part_view(self.param if tensor is None else tensor, self.part, self.transposed)
 
     def split(self, parts) -> list["Target"]:
         return [Target(self.param_name, self.module_name, self.module, self.local, self.param, self.family,
                        self.kept, p, self.transposed, self.aliases) for p in parts]
+
+
+def part_view(t: torch.Tensor, part: tuple | None, transposed: bool) -> torch.Tensor:
+    """What a target (or plan row) writes of parameter `t`: the (out, in) orientation of a transposed layout,
+    then rows [start, stop) of `part`.  A 3-D weight (experts, out, in) is seen as its experts' rows stacked
+    (E * out rows): a part lies inside one expert and is a 2-D view of it."""
+    if t.dim() == 3 and part is not None:
+        if transposed:
+            t = t.transpose(1, 2)
+        e, lo = divmod(part[1], t.shape[1])
+        return t[e, lo:lo + part[2] - part[1]]
+    if transposed:
+        t = t.transpose(1, 2) if t.dim() == 3 else t.t()
+    return t[part[1]:part[2]] if part else t
 
 
 def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
@@ -106,7 +124,8 @@ def collect(model: nn.Module, keep_patterns=()) -> list[Target]:
             qual = f"{mname}.{local}" if mname else local
             owners = [("", model)] + [(n, modules[n]) for n in _prefixes(mname)]
             fam = families.param_family(mod, local, p, mname)
-            transposed = fam == "linear" and local == "weight" and p.dim() == 2 and families.layout(mod) == "in_out"
+            transposed = families.layout(mod) == "in_out" and ((fam == "linear" and local == "weight" and p.dim() == 2)
+                                                              or (fam == "experts" and p.dim() == 3))
             out.append(Target(qual, mname, mod, local, p, fam, kept_reason(qual, p, owners, keep_patterns),
                               transposed=transposed))
     from .ties import resolve_ties
@@ -121,10 +140,14 @@ def _prefixes(mname: str) -> list[str]:
 
 
 def natural_parts(t: Target) -> list[tuple] | None:
-    """q/k/v of a packed MHA in_proj, RNN gate blocks; None when the parameter is one piece."""
+    """q/k/v of a packed MHA in_proj, RNN gate blocks, one (out, in) block per expert; None when the parameter is
+    one piece."""
     if t.family == "mha" and t.local == "in_proj_weight":
         e = t.module.embed_dim
         return [("q", 0, e), ("k", e, 2 * e), ("v", 2 * e, 3 * e)]
+    if t.family == "experts" and t.param.dim() == 3 and not t.is_bias:
+        e, out = t.param.shape[0], t.shape[1]                       # t.shape: (E, out, in) as the experts see it
+        return [(f"expert{i}", i * out, (i + 1) * out) for i in range(e)]
     if t.family == "rnn" and (t.local.startswith("weight_ih") or t.local.startswith("weight_hh")
                               or (t.local.startswith("bias_ih") and "f" in rnn_gate_names(t.module))):
         gates = rnn_gate_names(t.module)

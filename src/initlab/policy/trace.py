@@ -364,8 +364,9 @@ def topology(model: nn.Module, example_inputs=None) -> Topology:
                          "functional activations")
             topo = analyze(from_registration(model), "registration order")
     # Layers the chosen method could not see (inside a leaf such as nn.TransformerEncoderLayer).
+    # (a mixture-of-experts module is no single layer: its weights are layers of their own, named by blocks.py)
     missing = [n for n, m in model.named_modules() if is_weight_layer(m) and n not in topo.follow
-               and layer_name(n, m) not in topo.follow]
+               and layer_name(n, m) not in topo.follow and _family(m) != "experts"]
     if missing and topo.method != "registration order":
         reg = analyze(from_registration(model), "registration order")
         for n in missing:

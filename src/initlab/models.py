@@ -8,6 +8,7 @@
     housing-small  2-4-3-1 ReLU (seed 003)       housing-large  2-256-256-256-1 ReLU (seed 003)
     he-binary      2-64-1 ReLU, one logit (seed 000)
     path/to/file.py:factory  or  package.module:factory   your own (a callable returning an nn.Module)
+    hf:TYPE[:key=value,...]   a Hugging Face model built from its config, no weights (models_hf.py)
 
 Every zoo model carries `initlab_input_shape` (the shape of one sample) so tools can make inputs.
 """
@@ -150,6 +151,9 @@ def build_model(spec) -> nn.Module:
                            "see `initlab.models` for the zoo")
     spec = PRESETS.get(spec, spec)
     kind, _, rest = spec.partition(":")
+    if kind == "hf":
+        from .models_hf import build_hf
+        return build_hf(spec)
     parts = rest.split(":") if rest else []
     try:
         if kind == "mlp":
@@ -176,8 +180,9 @@ def build_model(spec) -> nn.Module:
                            "check the widths are integers separated by '-'") from None
     if re.match(r"^[\w./\\-]+(\.py)?:\w+$", spec) and (spec.split(":")[0].endswith(".py") or "." in spec.split(":")[0]):
         return _load_factory(spec)
-    choices = ["mlp:...", "deep-mlp:...", "resmlp:...", "cnn", *PRESETS, "file.py:factory", "module:factory"]
-    hint = did_you_mean(kind, ["mlp", "deep-mlp", "resmlp", "cnn", *PRESETS])
+    choices = ["mlp:...", "deep-mlp:...", "resmlp:...", "cnn", *PRESETS, "file.py:factory", "module:factory",
+               "hf:TYPE"]
+    hint = did_you_mean(kind, ["mlp", "deep-mlp", "resmlp", "cnn", "hf", *PRESETS])
     raise bad_argument("build_model", "spec", spec, "one of " + ", ".join(repr(c) for c in choices),
                        (hint.strip() + " " if hint else "") + "e.g. initlab plan mlp:784-256-10:relu")
 
@@ -216,9 +221,11 @@ def _user_code(spec: str, doing: str, fn, *args):
 
 
 def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch.Tensor:
-    """Standard-normal inputs for `model` (needs `initlab_input_shape`, which zoo models carry)."""
+    """Standard-normal inputs for `model` (needs `initlab_input_shape`, which zoo models carry), or token ids for a
+    model carrying `initlab_token_inputs` = (vocabulary, sequence length) (hf: specs of text models)."""
+    tokens = getattr(model, "initlab_token_inputs", None)
     shape = getattr(model, "initlab_input_shape", None)
-    if shape is None:
+    if shape is None and tokens is None:
         first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
         if isinstance(first, nn.Linear):
             shape = (first.in_features,)
@@ -229,6 +236,8 @@ def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch
     # the very numbers that init_(model, policy, seed=seed) draws for the first weight, which
     # correlates inputs with weights and biases data-dependent steps (LSUV, calibration, diagnose).
     g = torch.Generator().manual_seed((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2 ** 63)
+    if tokens is not None:
+        return torch.randint(0, tokens[0], (batch, tokens[1]), generator=g)
     return torch.randn((batch, *shape), generator=g)
 
 

@@ -221,3 +221,18 @@ def test_t5_attention_logits_start_at_unit_scale():
     std = float((q * k).sum(-1).std())
     assert 0.7 < std < 1.4, std
     assert float(m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach().std()) < 0.05
+
+
+def test_norm_offset_is_measured_on_a_meta_device_model():
+    """A model built on the meta device (deferred init: a 7B config planned without memory) has no values to run;
+    the (1 + weight) probe runs the norm on CPU stand-ins, so Gemma's norms are still planned at 0."""
+    T = pytest.importorskip("transformers")
+    cfg = T.GemmaConfig(num_hidden_layers=LAYERS, hidden_size=D, num_attention_heads=2, num_key_value_heads=1,
+                        head_dim=D // 2, intermediate_size=2 * D, vocab_size=VOCAB, max_position_embeddings=16)
+    with torch.device("meta"):
+        m = T.GemmaForCausalLM(cfg)
+    r = rows(initlab.plan(m, "auto"))
+    norms = [n for n in r if "norm" in n]
+    assert norms and all(r[n].scheme == "zeros" for n in norms)
+    initlab.init_(m, "auto", seed=0)                  # nothing to write on meta: no error, still meta
+    assert all(p.is_meta for p in m.parameters())

@@ -135,6 +135,8 @@ def model_fits(spec, where: str, flag: str = "MODEL") -> int | None:
     if not isinstance(spec, str) or ".py:" in spec or (":" in spec and "." in spec.partition(":")[0]):
         return None
     kind, _, rest = spec.partition(":")
+    if kind == "hf":             # models_hf.py builds it on meta first and keeps it there above SMALL parameters
+        return None
     depth = rest.partition(":")[0]
     if kind in ("deep-mlp", "resmlp") and depth.strip().isdigit() and int(depth) > MAX_DEPTH:
         raise bad_argument(where, flag, spec, f"a depth from 1 to {MAX_DEPTH}", "e.g. deep-mlp:50:256:tanh")

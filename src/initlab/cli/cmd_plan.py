@@ -17,7 +17,8 @@ def register(sub) -> None:
                             "std/bound, the rule that matched and why. Nothing is written to disk.",
                 examples=["initlab plan mlp:784-256-128-10:relu", "initlab plan deep-mlp:50:256:tanh --policy auto --json",
                           "initlab plan seed004 --policy lsuv --apply-check",
-                          "initlab plan resmlp:8:128 --policy fixup --seed 0"],
+                          "initlab plan resmlp:8:128 --policy fixup --seed 0",
+                          "initlab plan hf:mixtral          # a Hugging Face config, no weights (on meta if big)"],
                 notes="Policies: auto, torch_default, gpt2, fixup, zero_init_residual, zero, lsuv, bert,\n"
                       "or any scheme name (initlab schemes).")
     p.add_argument("model", metavar="MODEL", help="model spec, e.g. mlp:784-256-10:relu or seed004")
@@ -52,8 +53,19 @@ def run(args) -> int:
     model = build_model(args.model)
     ck.batch_fits(model, args.batch, "initlab plan")
     pol = resolve(args.policy)
+    meta = any(t.is_meta for t in model.parameters())    # an hf: config too big to build: planned, never run
+    if meta and args.apply_check:
+        from ..errors import bad_argument
+        raise bad_argument("initlab plan", "--apply-check", True, "a model with values (this one is on the meta "
+                           "device: too big to build here, so nothing would be written or checked)",
+                           "drop --apply-check, or use a smaller config (hf:TYPE:num_hidden_layers=2,...)")
+    if meta and getattr(pol, "needs_data", False):
+        from ..errors import bad_argument
+        raise bad_argument("initlab plan", "--policy", args.policy, "a policy that needs no batch (this model is on "
+                           "the meta device: too big to build here, so it cannot be run)",
+                           "use --policy auto, or a smaller config (hf:TYPE:num_hidden_layers=2,...)")
     try:  # standard-normal inputs of the zoo model's shape: for lsuv, and for tracing models fx cannot
-        x = example_inputs(model, args.batch, seed=args.seed)
+        x = None if meta else example_inputs(model, args.batch, seed=args.seed)
     except Exception:  # noqa: BLE001 - inputs are optional unless the policy needs them
         if getattr(pol, "needs_data", False):
             raise

@@ -182,15 +182,16 @@ def _measure_offset(m: nn.Module) -> float:
     gen = torch.Generator(device="cpu").manual_seed(0)
     d = w.numel()
     bias = getattr(m, "bias", None)
+    dev = torch.device("cpu") if w.is_meta else w.device    # a model built on the meta device: probe on the CPU
     for shape in ((2, 3, d), (2, d, 3, 3)):         # channels last (LayerNorm/RMSNorm), channels first
-        x = torch.randn(shape, generator=gen, dtype=torch.float64).to(device=w.device, dtype=w.dtype)
+        x = torch.randn(shape, generator=gen, dtype=torch.float64).to(device=dev, dtype=w.dtype)
         outs = []
         try:
             with torch.no_grad():
                 for v in (0.0, 1.0):
-                    params = {"weight": torch.full_like(w, v)}
+                    params = {"weight": torch.full(w.shape, v, dtype=w.dtype, device=dev)}
                     if isinstance(bias, torch.Tensor):
-                        params["bias"] = torch.zeros_like(bias)
+                        params["bias"] = torch.zeros(bias.shape, dtype=bias.dtype, device=dev)
                     outs.append(torch.func.functional_call(m, params, (x,)))
         except Exception:       # noqa: BLE001 -- a shape the module refuses: try the next, else scale by weight
             continue

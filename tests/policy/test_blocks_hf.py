@@ -258,3 +258,30 @@ def test_moe_policies_write_each_expert_with_its_fans(kind, policy):
         assert std == pytest.approx(0.02 / math.sqrt(2 * LAYERS), rel=0.1)
     if policy == "fixup":                        # the last layer of each branch starts at 0
         assert std == 0.0
+
+
+def test_a_registered_experts_module_is_planned_expert_by_expert():
+    """Your own mixture-of-experts module: register it as family 'experts' and every 3-D weight is planned one
+    (out, in) expert at a time ("in_out" when it is stored (E, in, out))."""
+    class MyExperts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w_in = torch.nn.Parameter(torch.empty(4, 8, 24))      # (E, in, out): x @ w_in[e]
+            self.w_out = torch.nn.Parameter(torch.empty(4, 24, 8))
+
+        def forward(self, x):
+            return torch.einsum("bi,eio->beo", x, self.w_in).relu().matmul(self.w_out).mean(1)
+
+    initlab.register_module(MyExperts, "experts", fan="in_out")
+    try:
+        m = MyExperts()
+        plan = initlab.plan(m, "xavier_normal", seed=0)
+        r = _rows(plan)
+        assert set(r) == {f"w_in[expert{i}]" for i in range(4)} | {f"w_out[expert{i}]" for i in range(4)}
+        assert (r["w_in[expert0]"].fan_in, r["w_in[expert0]"].fan_out) == (8, 24)
+        assert (r["w_out[expert3]"].fan_in, r["w_out[expert3]"].fan_out) == (24, 8)
+        plan.apply(m)
+        assert plan.verify(m) == []
+        assert float(m.w_in.detach().std()) == pytest.approx(math.sqrt(2 / (8 + 24)), rel=0.1)
+    finally:
+        initlab.unregister_module(MyExperts)

@@ -285,3 +285,29 @@ def test_a_registered_experts_module_is_planned_expert_by_expert():
         assert float(m.w_in.detach().std()) == pytest.approx(math.sqrt(2 / (8 + 24)), rel=0.1)
     finally:
         initlab.unregister_module(MyExperts)
+
+
+def test_deepseek_layers_dense_and_moe_with_latent_attention():
+    """DeepSeek-V3: multi-head latent attention (q_a / kv_a feed norms, q_b / kv_b feed the attention), a dense
+    first layer and MoE layers with a shared expert: every layer known, no guessed structure, 5 branches here."""
+    T = hf()
+    m = T.DeepseekV3ForCausalLM(T.DeepseekV3Config(
+        num_hidden_layers=2, hidden_size=D, num_attention_heads=2, num_key_value_heads=2, intermediate_size=2 * D,
+        moe_intermediate_size=8, vocab_size=VOCAB, max_position_embeddings=16, n_routed_experts=4,
+        num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=8, kv_lora_rank=8,
+        qk_rope_head_dim=4, qk_nope_head_dim=4, v_head_dim=4, n_group=1, topk_group=1))
+    plan = initlab.plan(m, "auto")
+    assert any("1 x HF DeepSeek dense decoder layer, 1 x HF DeepSeek MoE decoder layer" in n for n in plan.notes)
+    assert not any("WARNING" in n for n in plan.notes), plan.notes
+    r = _rows(plan)
+    for i in range(2):
+        a = f"model.layers.{i}.self_attn."
+        assert "q_a_layernorm (a norm layer)" in r[a + "q_a_proj.weight"].reason
+        assert "kv_a_layernorm (a norm layer)" in r[a + "kv_a_proj_with_mqa.weight"].reason
+        assert "attention" in r[a + "kv_b_proj.weight"].reason
+    ends = {"model.layers.0.self_attn.o_proj.weight", "model.layers.0.mlp.down_proj.weight",
+            "model.layers.1.self_attn.o_proj.weight", "model.layers.1.mlp.shared_experts.down_proj.weight"} | \
+        {f"model.layers.1.mlp.experts.down_proj[expert{e}]" for e in range(4)}
+    assert _ends(plan) == ends
+    assert all(r[n].kwargs["scale"] == pytest.approx(1 / 5) for n in ends)
+    assert r["model.layers.1.mlp.gate.weight"].kwargs["scale"] == pytest.approx(0.1)

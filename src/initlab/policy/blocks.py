@@ -41,6 +41,7 @@ the blocks below the structure is known, so it is written down here (not guessed
     HF mixture-of-experts decoder layer      self_attn.{q,k,v}_proj -> .o_proj         mlp.gate (router) -> mlp.experts
       (Mixtral, Qwen2/3-MoE, OLMoE, ...)                                               .gate_up_proj -act-> .down_proj;
                                                                                        a shared expert: its own branch
+    HF DeepSeek decoder layer (V2, V3)       self_attn.{q_b,kv_b}_proj -> .o_proj     the same MoE (or a Llama MLP)
 
 T5's attention has no 1/sqrt(d_k): its query is read "scaled" (Follow kind "scaled", gain 1/sqrt(d_k)), so auto
 draws it that much smaller, as T5's own init does.
@@ -88,8 +89,13 @@ class Spec:
     fused: bool = False       # the MLP's first layer computes gate and up in one (halves act(a) * b)
     experts: str = ""         # a mixture-of-experts module (families "experts"): its own MLP branch
     router: str = ""          # the top-k router feeding it ("a|b": the first that exists)
+    normed: tuple = ()        # (layer, the norm that reads it) pairs inside the block, where present
 
 
+# DeepSeek's multi-head latent attention: the low-rank down-projections feed a norm (kv_a's rope slice goes to
+# the attention directly; the norm reads the rest)
+_MLA_NORMS = (("self_attn.q_a_proj", "self_attn.q_a_layernorm"), ("self_attn.kv_a_proj_with_mqa",
+                                                                   "self_attn.kv_a_layernorm"))
 SPECS = (
     Spec("nn.TransformerEncoderLayer", ((("self_attn",), "self_attn.out_proj"),), ((("linear1", None), "linear2"),),
          nn.TransformerEncoderLayer),
@@ -158,13 +164,21 @@ SPECS = (
     Spec("HF mixture-of-experts decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                                                   "self_attn.o_proj"),), (), experts="mlp.experts",
          router="mlp.gate|mlp.router"),
+    # DeepSeek-V2/V3: multi-head latent attention; q_a_proj / kv_a_proj_with_mqa feed a norm (registration order
+    # reads that right), their up-projections feed the attention
+    Spec("HF DeepSeek MoE decoder layer", ((("self_attn.q_b_proj|self_attn.q_proj", "self_attn.kv_b_proj"),
+                                            "self_attn.o_proj"),), (), experts="mlp.experts", router="mlp.gate",
+         normed=_MLA_NORMS),
+    Spec("HF DeepSeek dense decoder layer", ((("self_attn.q_b_proj|self_attn.q_proj", "self_attn.kv_b_proj"),
+                                              "self_attn.o_proj"),),
+         ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",), normed=_MLA_NORMS),
 )
 # a mixture-of-experts layer's always-on expert (Qwen2-MoE `shared_expert`, DeepSeek `shared_experts`): a gated MLP
 # added to the routed experts' output, so a branch of its own; Qwen2-MoE scales it by sigmoid(shared_expert_gate)
 SHARED_EXPERTS = ("mlp.shared_expert", "mlp.shared_experts")
-ROUTER = Follow("scaled", "a top-k router's logits over the experts (softmax, then top k): 1/10 of the fan-in "
-                "variance, so routing starts near uniform and the experts share the first updates (the reduced "
-                "init scale of the Switch Transformer, Fedus et al. 2022, sec. 2.4)", gain=math.sqrt(0.1))
+ROUTER = Follow("scaled", "a top-k router's scores over the experts (softmax or sigmoid, then top k): 1/10 of "
+                "the fan-in variance, so routing starts near uniform and the experts share the first updates (the "
+                "reduced init scale of the Switch Transformer, Fedus et al. 2022, sec. 2.4)", gain=math.sqrt(0.1))
 GATED = Follow("other", "the gated product act(gate) * up (a gated MLP; Shazeer 2020)")
 
 
@@ -313,6 +327,7 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
         follow, branches = {}, []
         norms = iter(spec.end_norms)
         for ins, end in spec.attention:
+            ins = tuple(_which(m, p) for p in ins)
             for p in ins:
                 follow[pre + p] = ATTENTION
             if spec.unscaled:
@@ -339,6 +354,9 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
                                    pre + norm if norm else None))
         if spec.experts:
             _experts(m, spec, pre, follow, branches)
+        for layer, norm in spec.normed:
+            if isinstance(_get(m, layer), nn.Module) and isinstance(_get(m, norm), nn.Module):
+                follow[pre + layer] = Follow("norm", pre + norm)
         out.append((mname, spec, follow, branches))
     return out
 

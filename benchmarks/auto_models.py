@@ -14,6 +14,9 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
     bert-digits-adam  the same tokens -> BertForSequenceClassification (2 layers, 64, ff 128)
     llama-digits-adam the same tokens -> LlamaForSequenceClassification (2 layers, 64, SiLU-gated ff 128)
     t5-digits-adam    the same tokens -> T5EncoderModel (2 layers, 64, 4 heads of 16, ff 128) -> mean -> Linear
+    phi3-digits-adam  the same tokens -> Phi3ForSequenceClassification (2 layers, 64, fused qkv and gate|up, ff 128)
+    neox-digits-adam  the same tokens -> GPTNeoXForSequenceClassification (2 layers, 64, parallel attention + MLP)
+    mixtral-digits-adam the same tokens -> MixtralForSequenceClassification (2 layers, 64, 4 experts of ff 128, top 2)
     vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
   CNNs (Hugging Face, built from configs; every column, anyinit included):
     resnet-fashion-sgd     a 1000-image Fashion-MNIST subset -> ResNetForImageClassification (basic blocks,
@@ -86,6 +89,23 @@ class TokenClassifier(nn.Module):
                                            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
                                            num_labels=10, pad_token_id=17)
             self.m = transformers.LlamaForSequenceClassification(cfg)
+        elif kind == "phi3":   # the same pad id; fused qkv and fused gate|up projections (SiLU-gated), RMSNorm
+            cfg = transformers.Phi3Config(vocab_size=18, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                                          num_labels=10, pad_token_id=17, resid_pdrop=0.0, embd_pdrop=0.0,
+                                          attention_dropout=0.0)
+            self.m = transformers.Phi3ForSequenceClassification(cfg)
+        elif kind == "neox":   # the same pad id; parallel attention and MLP (x + attn(ln1 x) + mlp(ln2 x)), GELU
+            cfg = transformers.GPTNeoXConfig(vocab_size=18, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                             num_attention_heads=4, max_position_embeddings=64, num_labels=10,
+                                             pad_token_id=17, hidden_dropout=0.0, attention_dropout=0.0)
+            self.m = transformers.GPTNeoXForSequenceClassification(cfg)
+        elif kind == "mixtral":  # the same pad id; 4 experts (3-D weights), top-2 routing, SiLU-gated experts
+            cfg = transformers.MixtralConfig(vocab_size=18, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                                             num_labels=10, pad_token_id=17, num_local_experts=4, num_experts_per_tok=2,
+                                             output_router_logits=False)
+            self.m = transformers.MixtralForSequenceClassification(cfg)
         elif kind == "t5":     # the encoder (relative position buckets, RMSNorm, attention without 1/sqrt(d_k))
             cfg = transformers.T5Config(vocab_size=17, d_model=64, d_kv=16, num_heads=4, d_ff=128, num_layers=2,
                                         dropout_rate=0.0, decoder_start_token_id=0)
@@ -131,6 +151,9 @@ HF = [
     q.Task("bert-digits-adam", "digits", lambda: TokenClassifier("bert"), "adam", 1e-3, 6),
     q.Task("llama-digits-adam", "digits", lambda: TokenClassifier("llama"), "adam", 1e-3, 6),
     q.Task("t5-digits-adam", "digits", lambda: TokenClassifier("t5"), "adam", 1e-3, 6),
+    q.Task("phi3-digits-adam", "digits", lambda: TokenClassifier("phi3"), "adam", 1e-3, 6),
+    q.Task("neox-digits-adam", "digits", lambda: TokenClassifier("neox"), "adam", 1e-3, 6),
+    q.Task("mixtral-digits-adam", "digits", lambda: TokenClassifier("mixtral"), "adam", 1e-3, 6),
     q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
 ]
 

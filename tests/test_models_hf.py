@@ -63,3 +63,18 @@ def test_big_config_stays_on_meta_and_is_planned_expert_by_expert(capsys):
 def test_bad_hf_specs_are_one_line_errors(capsys, spec, needles):
     hf()
     _one_line_exit_2(capsys, ["plan", spec], f"spec={spec!r}", *needles)
+
+
+@pytest.mark.parametrize("spec", [
+    "hf:t5:num_layers=1,d_model=32,d_kv=16,num_heads=2,d_ff=64,vocab_size=50",      # wants decoder inputs too
+    "hf:resnet:embedding_size=8,num_channels=1",                                     # no input embeddings at all
+])
+def test_models_whose_batch_cannot_be_guessed_are_planned_without_one(capsys, spec):
+    """Token ids alone do not run an encoder-decoder, and a CNN config has no token table: no guessed batch (the
+    tools say so instead of feeding floats to an embedding), and the plan reads the structure without one."""
+    hf()
+    m = build_model(spec)
+    with pytest.raises(Exception, match="input shape"):
+        example_inputs(m, 4)
+    assert main(["plan", spec, "--apply-check"]) == 0
+    assert "apply-check: ok" in capsys.readouterr().out

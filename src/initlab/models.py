@@ -225,6 +225,9 @@ def example_inputs(model: nn.Module, batch: int = 64, *, seed: int = 0) -> torch
     model carrying `initlab_token_inputs` = (vocabulary, sequence length) (hf: specs of text models)."""
     tokens = getattr(model, "initlab_token_inputs", None)
     shape = getattr(model, "initlab_input_shape", None)
+    if getattr(model, "initlab_inputs_unknown", False):      # hf: models whose batch initlab cannot guess
+        raise bad_argument("example_inputs", "model", type(model).__name__, "a model whose input shape is known",
+                           "pass inputs explicitly (this model wants more than token ids or images)")
     if shape is None and tokens is None:
         first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
         if isinstance(first, nn.Linear):

@@ -84,13 +84,29 @@ def build_hf(spec: str) -> nn.Module:
 
 def _describe_inputs(model: nn.Module, cfg) -> None:
     """Tell initlab's tools what a batch looks like (models.example_inputs): token ids for a text model, images
-    of the config's size for a vision model; nothing otherwise (the plan then traces without inputs)."""
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    of the config's size for a vision model; nothing otherwise, or when the model refuses such a batch (an
+    encoder-decoder also wants decoder inputs): the plan then reads the structure without a forward pass."""
+    try:
+        emb = model.get_input_embeddings()
+    except Exception:  # noqa: BLE001 - some models (CLIP, ResNet) do not implement it
+        emb = None
     if isinstance(emb, nn.Embedding):
         seq = min(16, int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 16))
         model.initlab_token_inputs = (emb.num_embeddings, seq)
+        x = torch.randint(0, emb.num_embeddings, (2, seq))
     elif isinstance(getattr(cfg, "image_size", None), int) and isinstance(getattr(cfg, "num_channels", None), int):
         model.initlab_input_shape = (cfg.num_channels, cfg.image_size, cfg.image_size)
+        x = torch.randn(2, *model.initlab_input_shape)
+    else:
+        model.initlab_inputs_unknown = True
+        return
+    try:                                               # the guess must run, or the tools get no inputs at all
+        with torch.no_grad():
+            model(x)
+    except Exception:  # noqa: BLE001
+        for attr in ("initlab_token_inputs", "initlab_input_shape"):
+            model.__dict__.pop(attr, None)
+        model.initlab_inputs_unknown = True
 
 
 __all__ = ["build_hf", "SMALL"]

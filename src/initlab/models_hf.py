@@ -51,9 +51,8 @@ def build_hf(spec: str) -> nn.Module:
                         "Fix: pip install transformers (initlab works without it otherwise)") from None
     transformers.logging.set_verbosity_error()
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-    types = sorted(CONFIG_MAPPING.keys())
     if mtype not in CONFIG_MAPPING:
-        hint = did_you_mean(mtype, types)
+        hint = did_you_mean(mtype, sorted(CONFIG_MAPPING.keys()))
         raise bad_argument("build_model", "spec", spec, "hf:TYPE with TYPE a transformers model_type (llama, "
                            "mistral, mixtral, qwen2, phi3, gpt2, bert, t5, vit, ...)",
                            (hint.strip() + " " if hint else "") + "e.g. initlab plan hf:llama:num_hidden_layers=2")
@@ -78,7 +77,7 @@ def build_hf(spec: str) -> nn.Module:
     except Exception as e:  # noqa: BLE001 - a config transformers refuses: one line, with its own words
         raise InitError(f"build_model: spec={spec!r}: transformers could not build it ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}). Fix: check the key=value overrides against "
-                        f"transformers.{type(transformers.AutoConfig.for_model(mtype)).__name__}") from None
+                        f"transformers.{CONFIG_MAPPING[mtype].__name__}") from None
     return model
 
 

@@ -95,7 +95,7 @@ class Auto:
     def layer(self, ctx: Context, t) -> tuple[str, dict, str]:
         """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
         topo = ctx.topology
-        name = layer_name(t)
+        name = t.layer
         follow = topo.follow.get(name)
         half = ""
         if follow is not None and follow.kind == "fused" and t.part is not None:
@@ -274,7 +274,7 @@ def _fused_halves(ctx: Context, targets):
     """A fused gate|up weight (act(first half) * second half; Follow kind "fused") as its two halves, so each is
     drawn as the split layer would be (as q/k/v of a packed in_proj are); everything else unchanged."""
     for t in targets:
-        f = ctx.topology.follow.get(layer_name(t))
+        f = ctx.topology.follow.get(t.layer)
         whole = t.part is None and t.family == "linear"
         expert = t.part is not None and t.family == "experts"         # one expert's (out, in) block
         if (f is None or f.kind != "fused" or not (whole or expert) or t.is_bias or t.kept is not None
@@ -287,12 +287,6 @@ def _fused_halves(ctx: Context, targets):
         else:
             label, lo, hi = t.part
             yield from t.split([(f"{label} gate", lo, lo + h), (f"{label} up", lo + h, hi)])
-
-
-def layer_name(t) -> str:
-    """The name auto's graph knows a weight by: its module's, or for a mixture-of-experts module, whose 3-D
-    weights are separate layers (gate_up_proj -> down_proj), `module.param` (blocks.py names them so)."""
-    return f"{t.module_name}.{t.local}" if t.family == "experts" else t.module_name
 
 
 def half_follow(follow, part: str):

@@ -66,10 +66,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
 import torch.nn as nn
 
-from .activations import Activation, activation_of_call, activation_of_module
+from .activations import activation_of_call, activation_of_module
 from .families import is_norm, is_weight_layer
 from .graph import Branch, Follow
 
@@ -223,7 +222,7 @@ def _head_dim(m: nn.Module, q_path: str) -> int | None:
 
 def _get(m: nn.Module, path: str):
     if "|" in path:                                   # alternatives: the first that exists
-        return next((x for x in (_get(m, p) for p in path.split("|")) if x is not None), None)
+        path = _which(m, path)
     for bit in path.split("."):
         m = getattr(m, bit, None) if isinstance(m, nn.Module) else None
         if m is None:
@@ -253,45 +252,59 @@ _PATHS = {spec.name: tuple(p for ins, end in spec.attention for p in ins + (end,
 
 
 def _which(m: nn.Module, path: str) -> str:
-    """The alternative of `path` ("a|b") that exists in `m`."""
-    return next((p for p in path.split("|") if _get(m, p) is not None), path)
+    """The alternative of `path` ("a|b") that exists in `m` (the last one when none does)."""
+    alts = path.split("|")
+    return next((p for p in alts[:-1] if _get(m, p) is not None), alts[-1])
+
+
+def _add_mlp(follow: dict, branches: list, pre: str, first: str, act, out: str, gated=(), fused=False, norm=None,
+             what: str = "activation") -> None:
+    """One MLP branch: `first` -act-> (x each of `gated`) -> `out`, which ends the branch (into `norm`, if the
+    block has one before the add, else the residual add).  A `fused` first layer holds gate and up itself."""
+    if act is None:
+        follow[pre + first] = Follow("other", f"{what} (not an elementwise activation initlab knows)")
+    else:
+        follow[pre + first] = _fused_follow(act) if fused else Follow("activation", act.text, act)
+    for g in gated:
+        follow[pre + g] = GATED
+    follow[pre + out] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
+    branches.append(Branch([pre + first] + [pre + g for g in gated] + [pre + out], pre + out,
+                           pre + norm if norm else None))
 
 
 def _experts(m: nn.Module, spec: Spec, pre: str, follow: dict, branches: list) -> None:
     """A mixture-of-experts MLP: router -> experts (gate_up -act-> x up, down), plus a shared expert if any.
     The experts' 3-D weights are layers of their own, named `experts.gate_up_proj` / `experts.down_proj`
-    (auto.layer_name); the module's own name is covered too, so a trace that ends a branch there is overruled."""
+    (targets.Target.layer); the module's own name is covered too, so a trace that ends a branch there is
+    overruled."""
     ex = _get(m, spec.experts)
-    e = pre + spec.experts
-    act = activation_of_module(ex.act_fn) if isinstance(getattr(ex, "act_fn", None), nn.Module) else None
+    e = spec.experts
+    gate = getattr(ex, "has_gate", True)
+    act = _act(ex, "act_fn")
+    if gate and act is not None and not getattr(ex, "is_concatenated", True):
+        act = None                                    # GPT-OSS: gate and up interleaved row by row, a clamped SwiGLU
+    _add_mlp(follow, branches, pre, f"{e}.gate_up_proj" if gate else f"{e}.up_proj", act, f"{e}.down_proj",
+             fused=gate, what="the experts' activation")
     router = pre + _which(m, spec.router)
     follow[router] = ROUTER
-    first = f"{e}.gate_up_proj" if getattr(ex, "has_gate", True) else f"{e}.up_proj"
-    if act is None:
-        follow[first] = Follow("other", "the experts' activation (not an elementwise activation initlab knows)")
-    elif getattr(ex, "has_gate", True) and not getattr(ex, "is_concatenated", True):
-        follow[first] = Follow("other", "gate and up interleaved row by row (not an elementwise activation initlab "
-                               "splits)")
-    elif getattr(ex, "has_gate", True):
-        follow[first] = _fused_follow(act)
-    else:
-        follow[first] = Follow("activation", act.text, act)
-    follow[f"{e}.down_proj"] = follow[e] = RESIDUAL_ADD
-    branches.append(Branch([router, first, f"{e}.down_proj"], f"{e}.down_proj"))
-    for path in SHARED_EXPERTS:
+    branches[-1].layers.insert(0, router)
+    follow[pre + e] = RESIDUAL_ADD
+    for path in SHARED_EXPERTS:                       # a Llama MLP added to the routed experts' output
         sh = _get(m, path)
-        if sh is None or not all(is_weight_layer(_get(sh, k)) if isinstance(_get(sh, k), nn.Module) else False
-                                 for k in ("gate_proj", "up_proj", "down_proj")):
-            continue
-        a = activation_of_module(sh.act_fn) if isinstance(getattr(sh, "act_fn", None), nn.Module) else None
-        s = pre + path
-        follow[f"{s}.gate_proj"] = Follow("activation", a.text, a) if a else Follow("other", "act_fn")
-        follow[f"{s}.up_proj"] = GATED
-        follow[f"{s}.down_proj"] = RESIDUAL_ADD
-        branches.append(Branch([f"{s}.gate_proj", f"{s}.up_proj", f"{s}.down_proj"], f"{s}.down_proj"))
-        g = _get(m, path + "_gate")                   # Qwen2-MoE: sigmoid(shared_expert_gate(x)) * shared
-        if isinstance(g, nn.Module) and is_weight_layer(g):
-            follow[pre + path + "_gate"] = Follow("activation", "sigmoid", Activation("sigmoid", (), torch.sigmoid))
+        if all(isinstance(_get(sh, k), nn.Module) and is_weight_layer(_get(sh, k))
+               for k in ("gate_proj", "up_proj", "down_proj")):
+            _add_mlp(follow, branches, f"{pre}{path}.", "gate_proj", _act(sh, "act_fn"), "down_proj",
+                     gated=("up_proj",), what="act_fn")
+            g = _get(m, path + "_gate")               # Qwen2-MoE: sigmoid(shared_expert_gate(x)) * shared
+            if isinstance(g, nn.Module) and is_weight_layer(g):
+                sig = activation_of_call("sigmoid", (), {})
+                follow[pre + path + "_gate"] = Follow("activation", sig.text, sig)
+
+
+def _act(m, path: str):
+    """The elementwise activation module at `path` of `m` (an Activation), or None."""
+    a = _get(m, path) if isinstance(m, nn.Module) else None
+    return activation_of_module(a) if isinstance(a, nn.Module) else None
 
 
 def _fused_follow(act) -> Follow:
@@ -308,8 +321,7 @@ def block_activation(m: nn.Module, spec: Spec, act_path: str | None):
             return activation_of_module(a)
         name = getattr(a, "__name__", None)
         return activation_of_call(name, (), {}) if name else None
-    mod = _get(m, act_path) if act_path else None
-    return activation_of_module(mod) if isinstance(mod, nn.Module) else None
+    return _act(m, act_path) if act_path else None
 
 
 def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
@@ -341,17 +353,8 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
             follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
             branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))
         for (i, act_path), o in spec.mlp:
-            act = block_activation(m, spec, act_path)
-            follow[pre + i] = Follow("activation", act.text, act) if act is not None else \
-                Follow("other", f"{act_path or 'activation'} (not an elementwise activation initlab knows)")
-            if spec.fused and act is not None:
-                follow[pre + i] = _fused_follow(act)
-            for g in spec.gated:
-                follow[pre + g] = GATED
-            norm = next(norms, None)
-            follow[pre + o] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
-            branches.append(Branch([pre + i] + [pre + g for g in spec.gated] + [pre + o], pre + o,
-                                   pre + norm if norm else None))
+            _add_mlp(follow, branches, pre, i, block_activation(m, spec, act_path), o, spec.gated, spec.fused,
+                     next(norms, None), act_path or "activation")
         if spec.experts:
             _experts(m, spec, pre, follow, branches)
         for layer, norm in spec.normed:

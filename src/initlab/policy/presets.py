@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import InitError, bad_argument, check_finite
 from ..schemes import fans_from_shape
-from .auto import Auto, choose, half_follow, layer_name
+from .auto import Auto, choose, half_follow
 from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, per_target, structural, use,
                    weight_decisions)
 from .families import layout
@@ -144,7 +144,7 @@ class GPT2:
         glob_resid = resid
 
         def resid(t):  # noqa: F811 - the globs, and every residual branch end the structure shows
-            return glob_resid(t) or (layer_name(t) in ends and not t.is_bias)
+            return glob_resid(t) or (t.layer in ends and not t.is_bias)
         n_res = sum(1 for t in targets if t.kept is None and is_weight(t) and resid(t))
         if self.n_layer is not None:
             two_n, how = 2 * self.n_layer, f"n_layer={self.n_layer}"
@@ -189,7 +189,7 @@ class Fixup:
             if d.action == "keep" or t.family not in ("linear", "conv", "conv_transpose", "experts") or t.is_bias:
                 out.append(d)
                 continue
-            name = layer_name(t)
+            name = t.layer
             hit = topo.branch_of(name)
             follow = topo.follow.get(name)
             if follow is not None and follow.kind == "fused" and t.part is not None:

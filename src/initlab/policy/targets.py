@@ -72,15 +72,13 @@ class Target:
 
     @property
     def shape(self) -> tuple:
-        s = tuple(self.param.shape)
-        if len(s) == 3 and self.family == "experts":
-            s = (s[0], s[2], s[1]) if self.transposed else s
-            return (self.part[2] - self.part[1], s[2]) if self.part else s
-        if self.transposed:
-            s = (s[1], s[0]) + s[2:]
-        if self.part:
-            return (self.part[2] - self.part[1],) + s[1:]
-        return s
+        return tuple(self.view().shape)          # a view: no copy, and one place (part_view) for the orientation
+
+    @property
+    def layer(self) -> str:
+        """The layer name the model's graph (trace, block table) knows this weight by: its module's, or for a
+        mixture-of-experts module, whose 3-D weights are layers of their own, `module.param` (blocks.py)."""
+        return f"{self.module_name}.{self.local}" if self.family == "experts" else self.module_name
 
     @property
     def is_bias(self) -> bool:

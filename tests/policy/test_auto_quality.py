@@ -313,3 +313,40 @@ def test_summary_says_whether_auto_below_default_is_more_than_seed_noise(q):
     s = q.summarize(ctor, [task], cols)
     assert s["default"] == "torch-default-ctor" and s["below_default"] == ["t"]
     assert "auto below torch-default-ctor: 1/1" in q.table(s, cols, 5)
+
+
+def test_calibrating_part_of_a_layer_scales_only_those_units_and_rows():
+    """calibrate_layers(parts=...): units [start, stop) reach mean of squares 1, their rows are scaled by one
+    factor, every other row (and the bias outside the part) keeps its draw."""
+    from initlab.policy.calibrate import calibrate_layers
+    torch.manual_seed(0)
+    lin = nn.Linear(8, 12)
+    x = 3 * torch.randn(256, 8, generator=torch.Generator().manual_seed(3))
+    w0, b0 = lin.weight.detach().clone(), lin.bias.detach().clone()
+    model = nn.Sequential(lin)
+    res = calibrate_layers(model, {"0": lin}, x, center=False, parts={"0": (0, 6, False)})
+    with torch.no_grad():
+        y = model(x).double()
+    assert abs(float(y[:, :6].pow(2).mean()) - 1) < 0.01
+    assert float(y[:, 6:].pow(2).mean()) > 2                                # the rest stays as drawn (x is loud)
+    assert torch.equal(lin.weight[6:], w0[6:]) and torch.equal(lin.bias[6:], b0[6:])
+    assert torch.allclose(lin.weight[:6], w0[:6] * res["0"]["scale"])
+    assert res["0"]["converged"] and res["0"]["scale"] < 1
+
+
+def test_a_hugging_face_conv1d_is_centred_per_output_unit_not_per_token():
+    """HF's Conv1D returns (batch, tokens, out) and is not an nn.Linear: its units are the last dim (a centring
+    once read the token dim as the units and failed on the bias's shape)."""
+    from initlab.policy.calibrate import calibrate_layers
+    Conv1D = pytest.importorskip("transformers.pytorch_utils").Conv1D
+    torch.manual_seed(0)
+    c = Conv1D(12, 8)                                          # nf=12 out, nx=8 in; weight (8, 12)
+    c.weight.data.normal_(0, 0.3)
+    x = torch.rand(64, 5, 8, generator=torch.Generator().manual_seed(4)) + 1    # offset inputs: large unit means
+    model = nn.Sequential(c)
+    res = calibrate_layers(model, {"0": c}, x, center=True)
+    with torch.no_grad():
+        y = model(x).double()
+    assert res["0"]["centered"] and res["0"]["converged"]
+    assert float(y.mean(dim=(0, 1)).abs().max()) < 0.02
+    assert abs(float((y - y.mean(dim=(0, 1))).pow(2).mean()) - 1) < 0.02

@@ -311,3 +311,31 @@ def test_deepseek_layers_dense_and_moe_with_latent_attention():
     assert _ends(plan) == ends
     assert all(r[n].kwargs["scale"] == pytest.approx(1 / 5) for n in ends)
     assert r["model.layers.1.mlp.gate.weight"].kwargs["scale"] == pytest.approx(0.1)
+
+
+def test_a_fused_gate_half_is_calibrated_on_example_inputs_as_the_split_gate_layer_is():
+    """With a batch, Llama's gate_proj (followed by silu, unstable) is calibrated to unit mean of squares; Phi-3's
+    fused gate half gets the same: its units calibrated, its rows scaled by one factor, the up half untouched."""
+    build, _, pre, _, mlp_in, _, _ = CASES["phi3"]
+    torch.manual_seed(0)
+    m = build()
+    ids = torch.randint(1, VOCAB, (8, 12), generator=torch.Generator().manual_seed(5))
+    name = f"{pre.format(i=0)}{mlp_in}"
+    p = initlab.init_(m, "auto", seed=0, example_inputs=ids)
+    gate, up = p[name + ".weight[gate]"], p[name + ".weight[up]"]
+    assert gate.action == "calibrate" and "calibrated on" in gate.reason and up.action == "init"
+    assert gate.applied["converged"] and gate.applied["scale"] != pytest.approx(1.0, abs=1e-3)
+    torch.manual_seed(0)
+    ref = build()
+    initlab.init_(ref, initlab.policy.auto(calibrate=False), seed=0, example_inputs=ids)
+    w, w0 = m.get_parameter(name + ".weight"), ref.get_parameter(name + ".weight")
+    h = w.shape[0] // 2
+    assert torch.equal(w[h:], w0[h:])                                        # the up half as drawn
+    assert torch.allclose(w[:h], w0[:h] * gate.applied["scale"])             # the gate half: one factor
+    out = {}
+    hook = m.get_submodule(name).register_forward_hook(lambda mod, i, o: out.update(y=o.detach().double()))
+    with torch.no_grad():
+        m(ids)
+    hook.remove()
+    assert abs(float(out["y"][..., :h].pow(2).mean()) - 1) < 0.02
+    assert p.verify(m) == []

@@ -136,7 +136,12 @@ class Auto:
         parent = t.module_name.rpartition(".")[0]
         if t.module_name.endswith("out_proj") and isinstance(ctx.modules.get(parent), MHA):
             return None
-        return unstable_slope(topo.follow.get(t.module_name))
+        follow = topo.follow.get(t.module_name)
+        if follow is not None and follow.kind == "fused":     # only the gate half of a fused gate|up layer
+            if t.family != "linear" or t.part is None:           # (an expert's block is not called as a module)
+                return None
+            follow = half_follow(follow, t.part[0])[0]
+        return unstable_slope(follow)
 
     def norm_override(self, ctx: Context, t) -> Decision | None:
         """A norm right after the last layer of a residual branch: weight 0 or 1/sqrt(L)."""

@@ -21,25 +21,30 @@ import math
 import torch
 
 from ..schemes import get_scheme
+from .targets import part_view
 from .trace import run_hooked
 
 
 def _channels(module, o: torch.Tensor) -> int:
-    """The dim holding the output units: the last for Linear, 1 for Conv (N, C, ...)."""
-    return o.dim() - 1 if isinstance(module, torch.nn.Linear) or o.dim() < 3 else 1
+    """The dim holding the output units: 1 for a conv (N, C, ...), else the last (Linear, Hugging Face's
+    Conv1D: (..., out))."""
+    return 1 if isinstance(module, torch.nn.modules.conv._ConvNd) and o.dim() >= 3 else o.dim() - 1
 
 
 SCALED = ("std", "low", "high", "a", "b", "gain")   # law entries that a weight scale multiplies
 MEAN_SHARE = 0.5   # centre a layer when its units' means carry more than this share of its output's second moment
 
 
-def _stats(module, out):
-    """(per-unit means, mean of squares, share of the mean of squares that the per-unit means carry)."""
+def _stats(module, out, part=None):
+    """(per-unit means, mean of squares, share of the mean of squares that the per-unit means carry), over
+    output units [start, stop) when `part` = (start, stop, transposed) is given."""
     o = out[0] if isinstance(out, (tuple, list)) else out
     if not isinstance(o, torch.Tensor) or o.numel() < 2:
         return None, float("nan"), float("nan")
     o = o.detach().double()
     c = _channels(module, o)
+    if part is not None:
+        o = o.narrow(c, part[0], part[1] - part[0])
     dims = [d for d in range(o.dim()) if d != c]
     mean = o.mean(dim=dims)
     q = float((o * o).mean())
@@ -68,7 +73,7 @@ def _rnn_hook(name, params, results):
 
 
 def calibrate_layers(model, layers: dict, example_inputs, *, center="share", target=1.0,
-                     tol: float = 0.01, max_iter: int = 3, fixed_bias=(), rnn_inputs=None) -> dict:
+                     tol: float = 0.01, max_iter: int = 3, fixed_bias=(), rnn_inputs=None, parts=None) -> dict:
     """Centre (when `center` and the layer has a bias) and scale each layer's output on `example_inputs`.
 
     layers: module name -> module (with .weight, optional .bias), written in place.  Returns module name ->
@@ -78,6 +83,9 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
     fixed_bias: names of layers whose bias must not change (a user's bias= choice): their weight alone is scaled.
     rnn_inputs: recurrent module name -> names of its input-weight parameters (weight_ih_l0, ...), scaled by
     1/sqrt(mean of squares of the module's input) in the same pass (its entry: second_moment of the input).
+    parts: layer name -> (start, stop, transposed): calibrate only output units [start, stop) and their weight
+    rows (one half of a fused gate|up layer: the other half is not followed by the activation); the rest of
+    the layer's output is left as drawn.
     A layer whose hook never ran (not called as a module) is reported with variance nan, not converged."""
     mods = dict(model.named_modules())
     results: dict = {}
@@ -89,10 +97,15 @@ def calibrate_layers(model, layers: dict, example_inputs, *, center="share", tar
             if name in results:          # a layer called twice: calibrated on its first call
                 return None
             w, b = mod.weight, (None if name in fixed_bias else getattr(mod, "bias", None))
+            part = (parts or {}).get(name)
+            if part is not None:        # only units [start, stop): their rows of the weight, their bias entries
+                lo, hi, transposed = part
+                w = part_view(w, ("part", lo, hi), transposed)
+                b = b[lo:hi] if isinstance(b, torch.Tensor) else b
             scale, shift, first, it, ok, cen = 1.0, 0.0, None, 0, False, False
             b0 = b.detach().clone() if isinstance(b, torch.Tensor) else None
             for it in range(max_iter + 1):
-                mean, q, share = _stats(mod, out)
+                mean, q, share = _stats(mod, out, part)
                 if first is None:
                     first = (q, share)
                     cen = isinstance(b, torch.Tensor) and (center is True or (center == "share" and share > MEAN_SHARE))
@@ -151,9 +164,11 @@ def apply_rows(model, plan) -> None:
         if isinstance(mods.get(name), torch.nn.RNNBase):
             rnn.setdefault(name, []).append(r)
     goal = {n: dict(cal.targets).get(n, cal.target) for n in wrows}
+    parts = {n: (r.part[1], r.part[2], r.transposed) for n, r in wrows.items() if r.part is not None}
     res = calibrate_layers(model, {n: mods[n] for n in wrows}, cal.batch(model), center="share" if cal.center else False,
                            target=goal, tol=cal.tol, max_iter=cal.max_iter, fixed_bias=set(wrows) - set(brows),
-                           rnn_inputs={n: sorted({r.param.rpartition(".")[2] for r in rs}) for n, rs in rnn.items()})
+                           rnn_inputs={n: sorted({r.param.rpartition(".")[2] for r in rs}) for n, rs in rnn.items()},
+                           parts=parts)
     for name, rs in rnn.items():
         got = res[name]
         for r in rs:

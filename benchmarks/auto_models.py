@@ -18,6 +18,7 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
     neox-digits-adam  the same tokens -> GPTNeoXForSequenceClassification (2 layers, 64, parallel attention + MLP)
     mixtral-digits-adam the same tokens -> MixtralForSequenceClassification (2 layers, 64, 4 experts of ff 128, top 2)
     vit-digits-adam   digits' 8x8 image, 2x2 patches -> ViTForImageClassification (2 layers, 64, ff 128)
+    modernbert-digits-adam the same tokens -> ModernBertForSequenceClassification (2 layers, 64, rotary, GeGLU 128)
   CNNs (Hugging Face, built from configs; every column, anyinit included):
     resnet-fashion-sgd     a 1000-image Fashion-MNIST subset -> ResNetForImageClassification (basic blocks,
                            BatchNorm, stages of 16/32/64), SGD
@@ -106,6 +107,13 @@ class TokenClassifier(nn.Module):
                                              num_labels=10, pad_token_id=17, num_local_experts=4, num_experts_per_tok=2,
                                              output_router_logits=False)
             self.m = transformers.MixtralForSequenceClassification(cfg)
+        elif kind == "modernbert":  # a bidirectional encoder with rotary positions, GeGLU (fused Wi), no biases
+            cfg = transformers.ModernBertConfig(vocab_size=18, hidden_size=64, intermediate_size=128,
+                                                num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+                                                num_labels=10, pad_token_id=17, bos_token_id=17, eos_token_id=17,
+                                                cls_token_id=17, sep_token_id=17, embedding_dropout=0.0,
+                                                mlp_dropout=0.0, attention_dropout=0.0, global_attn_every_n_layers=1)
+            self.m = transformers.ModernBertForSequenceClassification(cfg)
         elif kind == "t5":     # the encoder (relative position buckets, RMSNorm, attention without 1/sqrt(d_k))
             cfg = transformers.T5Config(vocab_size=17, d_model=64, d_kv=16, num_heads=4, d_ff=128, num_layers=2,
                                         dropout_rate=0.0, decoder_start_token_id=0)
@@ -155,6 +163,7 @@ HF = [
     q.Task("neox-digits-adam", "digits", lambda: TokenClassifier("neox"), "adam", 1e-3, 6),
     q.Task("mixtral-digits-adam", "digits", lambda: TokenClassifier("mixtral"), "adam", 1e-3, 6),
     q.Task("vit-digits-adam", "digits", PatchClassifier, "adam", 1e-3, 6),
+    q.Task("modernbert-digits-adam", "digits", lambda: TokenClassifier("modernbert"), "adam", 1e-3, 6),
 ]
 
 

@@ -43,7 +43,7 @@ def test_llama_block_structure(inputs):
             row = r[f"{pre}self_attn.{k}_proj.weight"]
             assert row.scheme == "variance_scaling" and row.kwargs["scale"] == pytest.approx(0.5)
             assert row.kwargs["mode"] == "fan_in" and row.kwargs["distribution"] == "normal"
-            assert "rotary positions" in row.reason and "variance 1/4" in row.reason
+            assert "causal attention with rotary positions" in row.reason and "variance 1/4" in row.reason
     # a model with known transformer blocks: untied tables N(0, 1/d), the logits layer at gain sqrt(0.1 ln C)
     assert r["model.embed_tokens.weight"].kwargs["std"] == pytest.approx(1 / math.sqrt(D))
     assert r["lm_head.weight"].kwargs["scale"] == pytest.approx(0.1 * math.log(VOCAB))

@@ -342,22 +342,24 @@ def test_a_fused_gate_half_is_calibrated_on_example_inputs_as_the_split_gate_lay
 
 
 ROTARY = {"phi3", "gpt_neox", "falcon", "gptj", "codegen", "phi", "starcoder2", "modernbert"}   # by architecture
+CAUSAL_ROTARY = ROTARY - {"modernbert"}                                                       # an encoder
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_rotary_attention_inputs_start_at_gain_one_over_sqrt2(case):
-    """Where positions are rotary (a ...RotaryEmbedding module), q, k and v (fused or not) are drawn at gain
-    1/sqrt(2): the logits start at variance 1/4.  Learned, ALiBi, relative or conv positions keep lecun_normal."""
+def test_causal_rotary_attention_inputs_start_at_gain_one_over_sqrt2(case):
+    """Where self-attention is causal and its positions rotary (a ...RotaryEmbedding module), q, k and v (fused or
+    not) are drawn at gain 1/sqrt(2): the logits start at variance 1/4.  A rotary encoder (ModernBERT) and learned,
+    ALiBi, relative or conv positions keep lecun_normal."""
     from initlab.policy.blocks import uses_rotary
     torch.manual_seed(0)
     m = CASES[case][0]()
     assert uses_rotary(m) == (case in ROTARY)
     rows = [r for r in initlab.plan(m, "auto").rows
-            if r.reason.startswith(("followed by attention", "read by attention")) and not r.param.endswith("bias")]
+            if r.reason.startswith(("followed by attention", "read by causal attention")) and not r.param.endswith("bias")]
     assert len(rows) >= LAYERS                               # at least one input projection per layer
     for r in rows:
-        if case in ROTARY:
+        if case in CAUSAL_ROTARY:
             assert r.scheme == "variance_scaling" and r.kwargs["scale"] == pytest.approx(0.5), r.name
-            assert "rotary positions" in r.reason
+            assert "causal attention with rotary positions" in r.reason
         else:
             assert r.scheme == "lecun_normal" and "rotary" not in r.reason, r.name

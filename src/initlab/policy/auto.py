@@ -24,9 +24,10 @@
                           zero with residual="zero" (Goyal et al. 2017; Zhang et al. 2019)
     MHA q, k, v        -> xavier_uniform on each (E, E) block
     T5's query         -> fan_in normal, gain 1/sqrt(d_k): its attention has no 1/sqrt(d_k) (blocks.py, auto_choose.py)
-    q, k, v with rotary positions (a ...RotaryEmbedding in the model: Llama, Phi-3, GPT-NeoX, Mixtral, ...)
+    q, k, v of causal attention with rotary positions (a ...RotaryEmbedding in the model: Llama, Phi-3,
+                          GPT-NeoX, Mixtral, ...)
                        -> fan_in normal, gain 1/sqrt(2): logits start at variance 1/4 (blocks.py; measured, see
-                          docs/auto_quality.md "rotary attention"); other positions: lecun_normal
+                          docs/auto_quality.md "rotary attention"); encoders and other positions: lecun_normal
     fused gate|up      -> planned as two halves (`weight[gate]`, `weight[up]`), each as the split layer would be:
                           the activation's gain on the gate half (calibrated with example_inputs, as a split gate
                           layer is), 1 on the up half (Phi-3, ModernBERT; blocks.py)

@@ -73,15 +73,16 @@ from .families import is_norm, is_weight_layer
 from .graph import Branch, Follow
 
 ATTENTION = Follow("other", "attention (softmax(Q K^T / sqrt(d)) V)")
-# Attention whose positions are rotary (RoFormer, Su et al. 2021: q and k rotated by position, nothing added to the
-# stream): its input projections are drawn at gain 1/sqrt(2), so the logits q.k / sqrt(d_k) start at variance 1/4,
-# not 1.  A measured rule (docs/auto_quality.md, "rotary attention"): +2.3 to +3.2 points on four rotary decoders
-# (Llama, Phi-3, GPT-NeoX, Mixtral), while the same change cost 0.7 to 5.6 points on four models with learned
-# absolute positions (GPT-2, BERT, ViT, a torch TransformerEncoder), which keep gain 1.
+# Causal self-attention whose positions are rotary (RoFormer, Su et al. 2021: q and k rotated by position, nothing
+# added to the stream): its input projections are drawn at gain 1/sqrt(2), so the logits q.k / sqrt(d_k) start at
+# variance 1/4, not 1.  A measured rule (docs/auto_quality.md, "rotary attention"): +2.3 to +3.2 points on four
+# rotary decoders (Llama, Phi-3, GPT-NeoX, Mixtral), while the same change cost 0.7 to 5.6 points on four models
+# with learned absolute positions (GPT-2, causal too; BERT, ViT, a torch TransformerEncoder) and 1.5 +- 1.1 on a
+# rotary encoder (ModernBERT), which all keep gain 1.
 ROTARY_GAIN = math.sqrt(0.5)
-ROTARY_ATTENTION = Follow("scaled", "attention with rotary positions (softmax(Q K^T / sqrt(d)) V, positions only in "
-                          "q.k; Su et al. 2021): q, k and v at gain 1/sqrt(2), so the logits start at variance 1/4 "
-                          "(measured on rotary decoders; docs/auto_quality.md)", gain=ROTARY_GAIN)
+ROTARY_ATTENTION = Follow("scaled", "causal attention with rotary positions (softmax(Q K^T / sqrt(d)) V, positions "
+                          "only in q.k; Su et al. 2021): q, k and v at gain 1/sqrt(2), so the logits start at "
+                          "variance 1/4 (measured on rotary decoders; docs/auto_quality.md)", gain=ROTARY_GAIN)
 RESIDUAL_ADD = Follow("other", "the residual add (x + branch)")
 
 
@@ -225,6 +226,12 @@ def uses_rotary(model: nn.Module) -> bool:
     return any("Rotary" in type(x).__name__ for x in model.modules())
 
 
+def _causal(m: nn.Module, q_path: str) -> bool:
+    """Whether the attention module owning `q_path` masks the future (Hugging Face's `is_causal` attribute)."""
+    att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
+    return getattr(att, "is_causal", None) is True
+
+
 def _head_dim(m: nn.Module, q_path: str) -> int | None:
     """d_k of the attention module owning `q_path` (T5Attention.key_value_proj_dim, else q's width / heads)."""
     att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
@@ -356,17 +363,18 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
         norms = iter(spec.end_norms)
         for ins, end in spec.attention:
             ins = tuple(_which(m, p) for p in ins)
+            small = rotary and _causal(m, ins[0])
             for p in ins:
-                follow[pre + p] = ROTARY_ATTENTION if rotary else ATTENTION
+                follow[pre + p] = ROTARY_ATTENTION if small else ATTENTION
             if spec.unscaled:
                 dk = _head_dim(m, ins[0])
                 if dk:
-                    rot = (" (times 1/sqrt(2): rotary positions, so the logits start at variance 1/4)"
-                           if rotary else "")
+                    rot = (" (times 1/sqrt(2): causal with rotary positions, so the logits start at variance 1/4)"
+                           if small else "")
                     follow[pre + ins[0]] = Follow(
                         "scaled", f"attention logits q k^T computed without the 1/sqrt(d_k) of Vaswani et al. 2017 "
                         f"(d_k={dk}; T5, Raffel et al. 2020): the query carries it, so the logits start at unit "
-                        f"scale, as T5's own init{rot}", gain=(ROTARY_GAIN if rotary else 1.0) / math.sqrt(dk))
+                        f"scale, as T5's own init{rot}", gain=(ROTARY_GAIN if small else 1.0) / math.sqrt(dk))
             norm = next(norms, None)
             follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
             branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))

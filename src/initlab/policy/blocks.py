@@ -226,15 +226,19 @@ def uses_rotary(model: nn.Module) -> bool:
     return any("Rotary" in type(x).__name__ for x in model.modules())
 
 
+def _attention_of(m: nn.Module, q_path: str) -> nn.Module | None:
+    """The attention module owning the input projection at `q_path` (its parent; the block itself at top level)."""
+    return _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
+
+
 def _causal(m: nn.Module, q_path: str) -> bool:
     """Whether the attention module owning `q_path` masks the future (Hugging Face's `is_causal` attribute)."""
-    att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
-    return getattr(att, "is_causal", None) is True
+    return getattr(_attention_of(m, q_path), "is_causal", None) is True
 
 
 def _head_dim(m: nn.Module, q_path: str) -> int | None:
     """d_k of the attention module owning `q_path` (T5Attention.key_value_proj_dim, else q's width / heads)."""
-    att = _get(m, q_path.rpartition(".")[0]) if "." in q_path else m
+    att = _attention_of(m, q_path)
     dk = getattr(att, "key_value_proj_dim", None) or getattr(att, "head_dim", None)
     heads = getattr(att, "n_heads", None) or getattr(att, "num_heads", None)
     if not dk and heads:

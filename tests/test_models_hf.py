@@ -59,6 +59,8 @@ def test_big_config_stays_on_meta_and_is_planned_expert_by_expert(capsys):
     ("hf:mixtrel", ["hf:TYPE", "Did you mean", "mixtral"]),
     ("hf:llama:num_hidden_layers", ["key=value", "'num_hidden_layers'"]),
     ("hf:llama:hidden_size=31,num_attention_heads=2", ["transformers could not build it", "LlamaConfig"]),
+    ("hf:resnet:hidden_sizes=[8,16", ["key=[a,b,...]", "close each list"]),
+    ("hf:resnet:hidden_sizes=8,16]", ["key=[a,b,...]", "close each list"]),
 ])
 def test_bad_hf_specs_are_one_line_errors(capsys, spec, needles):
     hf()
@@ -78,3 +80,12 @@ def test_models_whose_batch_cannot_be_guessed_are_planned_without_one(capsys, sp
         example_inputs(m, 4)
     assert main(["plan", spec, "--apply-check"]) == 0
     assert "apply-check: ok" in capsys.readouterr().out
+
+
+def test_list_values_are_written_in_brackets():
+    """A config key that takes a list (a CNN's stage widths and depths) is written key=[a,b,...]; the commas inside
+    the brackets belong to the list, the ones outside separate the overrides."""
+    hf()
+    m = build_model("hf:resnet:num_channels=1,embedding_size=8,hidden_sizes=[8,16],depths=[1,2],layer_type=basic")
+    assert m.config.hidden_sizes == [8, 16] and m.config.depths == [1, 2] and m.config.num_channels == 1
+    assert m.config.layer_type == "basic" and len(m.encoder.stages) == 2 and len(m.encoder.stages[1].layers) == 2

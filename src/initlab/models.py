@@ -8,7 +8,8 @@
     housing-small  2-4-3-1 ReLU (seed 003)       housing-large  2-256-256-256-1 ReLU (seed 003)
     he-binary      2-64-1 ReLU, one logit (seed 000)
     path/to/file.py:factory  or  package.module:factory   your own (a callable returning an nn.Module)
-    hf:TYPE[:key=value,...]   a Hugging Face model built from its config, no weights (models_hf.py)
+    hf:TYPE[:key=value,...]   a Hugging Face model built from its config, no weights (models_hf.py); a list
+                              value in brackets: hf:resnet:hidden_sizes=[16,32],depths=[1,1]
 
 Every zoo model carries `initlab_input_shape` (the shape of one sample) so tools can make inputs.
 """

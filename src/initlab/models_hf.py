@@ -5,7 +5,8 @@
     initlab plan hf:bert:num_hidden_layers=2 --policy bert
 
 TYPE is a `model_type` of transformers' config registry (llama, mistral, mixtral, qwen2, phi3, gpt2, bert, t5,
-vit, ...); the key=value pairs override the config's defaults (ints, floats, true/false, else strings).  The model
+vit, ...); the key=value pairs override the config's defaults (ints, floats, true/false, lists as [a,b,...],
+else strings: hf:resnet:hidden_sizes=[16,32,64],depths=[1,1,1]).  The model
 is the type's causal-LM class where it has one (else its base model, `AutoModel`), so the plan shows the output
 head and its tie to the token table as a user's training script would hold them.
 
@@ -28,6 +29,8 @@ SMALL = 200_000_000       # parameters: above this a config stays on the meta de
 
 
 def _value(text: str):
+    if text.startswith("[") and text.endswith("]"):       # a list: hidden_sizes=[16,32,64]
+        return [_value(x.strip()) for x in text[1:-1].split(",") if x.strip()]
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -37,6 +40,22 @@ def _value(text: str):
         except ValueError:
             pass
     return text
+
+
+def _items(spec: str, opts: str) -> list[str]:
+    """`opts` split at the commas outside [...] (a list value keeps its own commas)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(opts):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth < 0 or depth > 1:
+            break
+        if ch == "," and depth == 0:
+            out.append(opts[start:i])
+            start = i + 1
+    if depth != 0:
+        raise bad_argument("build_model", "spec", spec, "hf:TYPE:key=value,key=[a,b,...]",
+                           "close each list with one ']' and do not nest them, e.g. hf:resnet:hidden_sizes=[16,32,64]")
+    return out + [opts[start:]]
 
 
 def build_hf(spec: str) -> nn.Module:
@@ -57,7 +76,7 @@ def build_hf(spec: str) -> nn.Module:
                            "mistral, mixtral, qwen2, phi3, gpt2, bert, t5, vit, ...)",
                            (hint.strip() + " " if hint else "") + "e.g. initlab plan hf:llama:num_hidden_layers=2")
     overrides = {}
-    for item in filter(None, opts.split(",")):
+    for item in filter(None, _items(spec, opts)):
         key, eq, val = item.partition("=")
         if not eq or not key:
             raise bad_argument("build_model", "spec", spec, "hf:TYPE:key=value,key=value",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors import bad_argument
 from . import _checks as ck
 from ._command import command
 
@@ -46,7 +47,6 @@ def run(args) -> int:
     from ..policy import plan
     from ..policy.api import resolve
     if args.batch < 2:
-        from ..errors import bad_argument
         raise bad_argument("initlab plan", "--batch", args.batch, "an int >= 2 (lsuv and calibration measure a "
                            "variance over it; 256 is a good size)", "e.g. --batch 256")
     ck.model_fits(args.model, "initlab plan")
@@ -55,12 +55,10 @@ def run(args) -> int:
     pol = resolve(args.policy)
     meta = any(t.is_meta for t in model.parameters())    # an hf: config too big to build: planned, never run
     if meta and args.apply_check:
-        from ..errors import bad_argument
         raise bad_argument("initlab plan", "--apply-check", True, "a model with values (this one is on the meta "
                            "device: too big to build here, so nothing would be written or checked)",
                            "drop --apply-check, or use a smaller config (hf:TYPE:num_hidden_layers=2,...)")
     if meta and getattr(pol, "needs_data", False):
-        from ..errors import bad_argument
         raise bad_argument("initlab plan", "--policy", args.policy, "a policy that needs no batch (this model is on "
                            "the meta device: too big to build here, so it cannot be run)",
                            "use --policy auto, or a smaller config (hf:TYPE:num_hidden_layers=2,...)")

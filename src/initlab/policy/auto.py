@@ -101,10 +101,7 @@ class Auto:
         """Scheme for a Linear/Conv weight from the graph (activation + residual position)."""
         topo = ctx.topology
         name = t.layer
-        follow = topo.follow.get(name)
-        half = ""
-        if follow is not None and follow.kind == "fused" and t.part is not None:
-            follow, half = half_follow(follow, t.part[0])
+        follow, half = follow_of(topo, t)
         scheme, kwargs, gain, reason = choose(follow)
         reason = half + reason
         hit = topo.branch_of(name)
@@ -141,12 +138,9 @@ class Auto:
         parent = t.module_name.rpartition(".")[0]
         if t.module_name.endswith("out_proj") and isinstance(ctx.modules.get(parent), MHA):
             return None
-        follow = topo.follow.get(t.module_name)
-        if follow is not None and follow.kind == "fused":     # only the gate half of a fused gate|up layer
-            if t.family != "linear" or t.part is None:           # (an expert's block is not called as a module)
-                return None
-            follow = half_follow(follow, t.part[0])[0]
-        return unstable_slope(follow)
+        if t.family == "experts":                             # an expert's block is not called as a module
+            return None
+        return unstable_slope(follow_of(topo, t)[0])          # a fused gate|up layer: its gate half only
 
     def norm_override(self, ctx: Context, t) -> Decision | None:
         """A norm right after the last layer of a residual branch: weight 0 or 1/sqrt(L)."""
@@ -297,6 +291,15 @@ def _fused_halves(ctx: Context, targets):
         else:
             label, lo, hi = t.part
             yield from t.split([(f"{label} gate", lo, lo + h), (f"{label} up", lo + h, hi)])
+
+
+def follow_of(topo, t) -> tuple:
+    """(what target `t`'s output meets first, a prefix for the reason): one half of a fused gate|up layer as the
+    split layer it stands for (half_follow), anything else as the graph has it (prefix "")."""
+    follow = topo.follow.get(t.layer)
+    if follow is not None and follow.kind == "fused" and t.part is not None:
+        return half_follow(follow, t.part[0])
+    return follow, ""
 
 
 def half_follow(follow, part: str):

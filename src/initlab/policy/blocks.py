@@ -101,6 +101,12 @@ class Spec:
     normed: tuple = ()        # (layer, the norm that reads it) pairs inside the block, where present
 
 
+def _qkv(att: str, end: str) -> tuple:
+    """An attention branch of separate q/k/v projections under `att`: ((att.q_proj, att.k_proj, att.v_proj),
+    att.end), the layout most Hugging Face families share."""
+    return (tuple(f"{att}.{k}_proj" for k in "qkv"), f"{att}.{end}")
+
+
 # DeepSeek's multi-head latent attention: the low-rank down-projections feed a norm (kv_a's rope slice goes to
 # the attention directly; the norm reads the rest)
 _MLA_NORMS = (("self_attn.q_a_proj", "self_attn.q_a_layernorm"), ("self_attn.kv_a_proj_with_mqa",
@@ -118,11 +124,9 @@ SPECS = (
     Spec("HF ViT layer (old)", ((("attention.attention.query", "attention.attention.key", "attention.attention.value"),
                                  "attention.output.dense"),),
          ((("intermediate.dense", "intermediate.intermediate_act_fn"), "output.dense"),)),
-    Spec("HF ViT layer", ((("attention.q_proj", "attention.k_proj", "attention.v_proj"), "attention.o_proj"),),
-         ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
+    Spec("HF ViT layer", (_qkv("attention", "o_proj"),), ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
     Spec("timm-style block", ((("attn.qkv",), "attn.proj"),), ((("mlp.fc1", "mlp.act"), "mlp.fc2"),)),
-    Spec("HF Gemma-2-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                             "self_attn.o_proj"),),
+    Spec("HF Gemma-2-style decoder layer", (_qkv("self_attn", "o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",),
          end_norms=("post_attention_layernorm", "post_feedforward_layernorm")),
     Spec("HF T5 self-attention", ((("SelfAttention.q", "SelfAttention.k", "SelfAttention.v"), "SelfAttention.o"),),
@@ -132,8 +136,7 @@ SPECS = (
     Spec("HF T5 gated feed-forward", (), ((("DenseReluDense.wi_0", "DenseReluDense.act"), "DenseReluDense.wo"),),
          gated=("DenseReluDense.wi_1",)),
     Spec("HF T5 feed-forward", (), ((("DenseReluDense.wi", "DenseReluDense.act"), "DenseReluDense.wo"),)),
-    Spec("HF Llama-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                           "self_attn.o_proj"),),
+    Spec("HF Llama-style decoder layer", (_qkv("self_attn", "o_proj"),),
          ((("mlp.gate_proj", "mlp.act_fn"), "mlp.down_proj"),), gated=("mlp.up_proj",)),
     Spec("HF Phi-3 decoder layer", ((("self_attn.qkv_proj",), "self_attn.o_proj"),),
          ((("mlp.gate_up_proj", "mlp.activation_fn"), "mlp.down_proj"),), fused=True),
@@ -141,37 +144,26 @@ SPECS = (
          ((("mlp.dense_h_to_4h", "mlp.act"), "mlp.dense_4h_to_h"),)),
     Spec("HF Bloom / Falcon block", ((("self_attention.query_key_value",), "self_attention.dense"),),
          ((("mlp.dense_h_to_4h", "mlp.gelu_impl|mlp.act"), "mlp.dense_4h_to_h"),)),
-    Spec("HF GPT-J block", ((("attn.q_proj", "attn.k_proj", "attn.v_proj"), "attn.out_proj"),),
-         ((("mlp.fc_in", "mlp.act"), "mlp.fc_out"),)),
+    Spec("HF GPT-J block", (_qkv("attn", "out_proj"),), ((("mlp.fc_in", "mlp.act"), "mlp.fc_out"),)),
     Spec("HF CodeGen block", ((("attn.qkv_proj",), "attn.out_proj"),), ((("mlp.fc_in", "mlp.act"), "mlp.fc_out"),)),
-    Spec("HF Phi decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "self_attn.dense"),),
-         ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
-    Spec("HF BART-style decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                          "self_attn.out_proj"),
-                                         (("encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj"),
-                                          "encoder_attn.out_proj")),
+    Spec("HF Phi decoder layer", (_qkv("self_attn", "dense"),), ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
+    Spec("HF BART-style decoder layer", (_qkv("self_attn", "out_proj"),
+                                         _qkv("encoder_attn", "out_proj")),
          ((("fc1", "activation_fn"), "fc2"),)),
-    Spec("HF BART-style encoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                          "self_attn.out_proj"),),
-         ((("fc1", "activation_fn"), "fc2"),)),
-    Spec("HF CLIP-style encoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                          "self_attn.out_proj"),),
+    Spec("HF BART-style encoder layer", (_qkv("self_attn", "out_proj"),), ((("fc1", "activation_fn"), "fc2"),)),
+    Spec("HF CLIP-style encoder layer", (_qkv("self_attn", "out_proj"),),
          ((("mlp.fc1", "mlp.activation_fn"), "mlp.fc2"),)),
     Spec("HF DistilBERT block", ((("attention.q_lin", "attention.k_lin", "attention.v_lin"), "attention.out_lin"),),
          ((("ffn.lin1", "ffn.activation"), "ffn.lin2"),)),
     Spec("HF DeBERTa layer", ((("attention.self.query_proj", "attention.self.key_proj", "attention.self.value_proj"),
                                "attention.output.dense"),),
          ((("intermediate.dense", "intermediate.intermediate_act_fn"), "output.dense"),)),
-    Spec("HF wav2vec2-style encoder layer", ((("attention.q_proj", "attention.k_proj", "attention.v_proj"),
-                                              "attention.out_proj"),),
+    Spec("HF wav2vec2-style encoder layer", (_qkv("attention", "out_proj"),),
          ((("feed_forward.intermediate_dense", "feed_forward.intermediate_act_fn"), "feed_forward.output_dense"),)),
-    Spec("HF Starcoder2 decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                          "self_attn.o_proj"),),
-         ((("mlp.c_fc", "mlp.act"), "mlp.c_proj"),)),
+    Spec("HF Starcoder2 decoder layer", (_qkv("self_attn", "o_proj"),), ((("mlp.c_fc", "mlp.act"), "mlp.c_proj"),)),
     Spec("HF MPT block", ((("attn.Wqkv",), "attn.out_proj"),), ((("ffn.up_proj", "ffn.act"), "ffn.down_proj"),)),
     Spec("HF ModernBERT layer", ((("attn.Wqkv",), "attn.Wo"),), ((("mlp.Wi", "mlp.act"), "mlp.Wo"),), fused=True),
-    Spec("HF mixture-of-experts decoder layer", ((("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                                                  "self_attn.o_proj"),), (), experts="mlp.experts",
+    Spec("HF mixture-of-experts decoder layer", (_qkv("self_attn", "o_proj"),), (), experts="mlp.experts",
          router="mlp.gate|mlp.router"),
     # DeepSeek-V2/V3: multi-head latent attention; q_a_proj / kv_a_proj_with_mqa feed a norm (registration order
     # reads that right), their up-projections feed the attention

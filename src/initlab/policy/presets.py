@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import InitError, bad_argument, check_finite
 from ..schemes import fans_from_shape
-from .auto import Auto, choose, half_follow
+from .auto import Auto, choose, follow_of
 from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, per_target, structural, use,
                    weight_decisions)
 from .families import layout
@@ -191,9 +191,7 @@ class Fixup:
                 continue
             name = t.layer
             hit = topo.branch_of(name)
-            follow = topo.follow.get(name)
-            if follow is not None and follow.kind == "fused" and t.part is not None:
-                follow = half_follow(follow, t.part[0])[0]       # one half of a fused gate|up layer
+            follow = follow_of(topo, t)[0]                       # one half of a fused gate|up layer as the split one
             if hit is None:
                 if follow is not None and follow.kind == "output":
                     out.append(use(t, "zeros", {}, "fixup", "classification layer -> 0 (Fixup rule 1)"))

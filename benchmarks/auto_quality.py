@@ -24,6 +24,8 @@ table in docs/auto_quality.md uses --seeds 20):
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --save runs.json  # resumable
     nice -n 5 .venv/bin/python benchmarks/auto_quality.py --quick          # 4 tasks, 2 seeds
     .venv/bin/python benchmarks/auto_quality.py --tasks relu-d20,cnn-tanh --columns auto,kaiming_normal
+    nice -n 5 .venv/bin/python benchmarks/auto_quality.py --seeds 20 --lr-schedule cosine --save cos.json
+                   # the rate decayed to 0 over each run (cosine) instead of constant, every task and column
 Peers: pip install -e .[bench]  (anyinit, lsuv); a missing peer's columns are skipped with a note.
 """
 from __future__ import annotations
@@ -214,21 +216,22 @@ def build(task: Task, column: str, seed: int) -> nn.Module:
     return model
 
 
-def train_config(task: Task) -> TrainConfig:
-    """The task's training: SGD with momentum 0.9 or Adam, cross-entropy or MSE, evaluated after the last epoch."""
+def train_config(task: Task, schedule: str = "constant") -> TrainConfig:
+    """The task's training: SGD with momentum 0.9 or Adam, cross-entropy or MSE, evaluated after the last epoch;
+    schedule: the learning rate over the run's steps (constant, or cosine / linear decay to 0)."""
     kind = dataset(task.data)[4]
     return TrainConfig(epochs=task.epochs, lr=task.lr, batch_size=task.batch, optimizer=task.optimizer,
-                       momentum=0.9 if task.optimizer == "sgd" else 0.0,
+                       momentum=0.9 if task.optimizer == "sgd" else 0.0, lr_schedule=schedule,
                        loss="cross_entropy" if kind == "classification" else "mse", eval_epochs=[task.epochs])
 
 
-def train_chunk(task: Task, keys, jobs: int = 1):
+def train_chunk(task: Task, keys, jobs: int = 1, schedule: str = "constant"):
     """Train the (column, seed) models `keys` of `task` in ONE engine call (train_runs: stacked-MLP kernel,
     vmap or sequential, `jobs` worker processes); returns ({key: final validation metric}, TrainOutcome)."""
     xt, yt, xv, yv, kind = dataset(task.data)
     data = TrainData(kind, xt, yt, xv, yv, n_classes=10 if kind == "classification" else None)
     models = [build(task, c, s) for c, s in keys]
-    out = train_runs(models, [ORDER_SEED + s for _, s in keys], data, train_config(task), workers=jobs)
+    out = train_runs(models, [ORDER_SEED + s for _, s in keys], data, train_config(task, schedule), workers=jobs)
     return {k: metric(kind, yt, r) for k, r in zip(keys, out.results)}, out
 
 
@@ -322,17 +325,30 @@ def table(summary: dict, columns, seeds) -> str:
     return "\n".join(lines)
 
 
-def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: int = 5) -> dict:
+def load(path: str, schedule: str | None = None) -> dict:
+    """{(task, column, seed): metric} of a saved file; with `schedule`, refuse a file of another schedule (files
+    written before schedules existed hold constant-rate runs and have no "_lr_schedule" key)."""
+    with open(path) as fh:
+        raw = json.load(fh)
+    have = raw.pop("_lr_schedule", "constant")
+    if schedule is not None and have != schedule:
+        sys.exit(f"auto_quality: {path} holds runs trained with --lr-schedule {have}, not {schedule}; pass "
+                 f"--lr-schedule {have} or another --save file")
+    return {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in raw.items())}
+
+
+def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: int = 5,
+        schedule: str = "constant") -> dict:
     """results[(task, column)] = [metric for seed 0..seeds-1], every column of a task trained by one engine call
     per chunk.  A chunk is (task, `block` seeds; 0 = all), chunks seed-block-major: every task gets seeds
     0..block-1, then the next block, so an interrupted run holds complete tables for its first blocks.
-    save: a JSON file written after every chunk and read first, so an interrupted run resumes."""
+    save: a JSON file written after every chunk and read first, so an interrupted run resumes (it records the
+    learning-rate schedule, and a file of another schedule is refused)."""
     for t in tasks:
         dataset(t.data)                          # load once, before the engine forks its workers
     done = {}
     if save and os.path.exists(save):
-        with open(save) as fh:
-            done = {(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())}
+        done = load(save, schedule)
     block = block or seeds
     chunks = [(t, [(c, s) for s in range(lo, min(seeds, lo + block)) for c in columns     # seed-major models:
                    if (t.name, c, s) not in done])                                        # the kernel groups
@@ -346,7 +362,7 @@ def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: 
     try:
         for t, keys in chunks:
             t0 = time.perf_counter()
-            got, out = train_chunk(t, keys, jobs)
+            got, out = train_chunk(t, keys, jobs, schedule)
             if t.name not in shown:              # the engine path, once per task
                 shown.add(t.name)
                 log(f"# {t.name}: engine path {out.path} / {out.engine}: {out.reason}")
@@ -354,7 +370,7 @@ def run(tasks, columns, seeds, jobs: int = 1, log=print, save: str = "", block: 
             if save:
                 tmp = save + ".tmp"
                 with open(tmp, "w") as fh:
-                    json.dump({"|".join(map(str, k)): x for k, x in done.items()}, fh)
+                    json.dump({"_lr_schedule": schedule, **{"|".join(map(str, k)): x for k, x in done.items()}}, fh)
                 os.replace(tmp, save)
             log(f"# {t.name}: {len(keys)} run(s) in {time.perf_counter() - t0:.1f}s")
     finally:
@@ -379,6 +395,9 @@ def main(argv=None) -> None:
                     "several runs of the same tasks and seeds; training is deterministic) instead of training")
     ap.add_argument("--jobs", type=int, default=2, help="the engine's worker processes, one torch thread each "
                     "(default 2)")
+    ap.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+                    help="the learning rate over each run's steps: constant (default; the recorded table) or "
+                    "decayed to 0 (cosine, linear), for every task and column alike")
     ap.add_argument("--block", type=int, default=5, help="seeds per engine call and per saved chunk (default 5: "
                     "40 models a call; 0 = all seeds of a task in one call)")
     a = ap.parse_args(argv)
@@ -391,21 +410,21 @@ def main(argv=None) -> None:
     if a.merge:
         runs = {}
         for f in a.merge:
-            with open(f) as fh:
-                runs.update({(n, c, int(s)): v for n, c, s, v in ((*k.split("|"), v) for k, v in json.load(fh).items())})
+            runs.update(load(f, a.lr_schedule))
         columns = [c for c in ALL_COLUMNS if all((t.name, c, s) in runs for t in tasks for s in range(seeds))]
         res = {(t.name, c): [runs[(t.name, c, s)] for s in range(seeds)] for t in tasks for c in columns}
         print(table(summarize(res, tasks, columns), columns, seeds))
+        print(f"(learning rate: {a.lr_schedule})")
         return
     columns, notes = available(a.columns.split(",") if a.columns else COLUMNS)
     for n in notes:
         print("note:", n)
     t0 = time.perf_counter()
-    res = run(tasks, columns, seeds, a.jobs, save=a.save, block=a.block)
+    res = run(tasks, columns, seeds, a.jobs, save=a.save, block=a.block, schedule=a.lr_schedule)
     print()
     print(table(summarize(res, tasks, columns), columns, seeds))
     print(f"\n({len(tasks)} tasks x {len(columns)} columns x {seeds} seeds in {time.perf_counter() - t0:.0f}s, "
-          f"{a.jobs} process(es) x 1 thread; initlab {initlab.__version__}, torch {torch.__version__}, pid {os.getpid()})")
+          f"learning rate {a.lr_schedule}, {a.jobs} process(es) x 1 thread; initlab {initlab.__version__}, torch {torch.__version__}, pid {os.getpid()})")
 
 
 if __name__ == "__main__":

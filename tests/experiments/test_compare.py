@@ -93,6 +93,7 @@ def test_divergence_in_a_sweep_is_recorded_and_the_sweep_goes_on():
     (dict(data="no-such-data"), "no-such-data"),
     (dict(optimizer="rmsprop"), "rmsprop"),
     (dict(device="tpu"), "tpu"),
+    (dict(lr_schedule="cosin"), "lr_schedule='cosin'"),
 ])
 def test_bad_input_is_one_init_error(kwargs, needle):
     args = dict(model="digits-mlp", data="digits", policies=["zeros"])
@@ -111,6 +112,7 @@ def test_bad_input_is_one_init_error(kwargs, needle):
     (["--workers", "two"], "--workers='two'"),
     (["--policies", "auto,,zeros"], "auto,,zeros"),
     (["--workers", "2", "--threads", "2"], "workers=1"),
+    (["--lr-schedule", "step"], "'constant', 'cosine', 'linear'"),
 ])
 def test_cli_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):
     base = ["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "zeros", "--seeds", "1",
@@ -396,3 +398,23 @@ def test_a_store_written_under_the_old_hyphen_spelling_is_resumed(tmp_path):
     assert [r.final for r in new.runs] == [r.final for r in old.runs]
     with pytest.raises(initlab.InitError, match="each policy once"):
         initlab.compare("digits-mlp", "digits", ["torch_default", "torch-default"], store=False, **SMALL)
+
+
+def test_a_learning_rate_schedule_is_its_own_config_and_trains_differently(tmp_path, capsys):
+    """cosine / linear: a new config hash (never resumed from constant-rate runs), different results; runs
+    of the constant rate keep the hash they had before schedules existed (no "lr_schedule" key)."""
+    kw = dict(SMALL, seeds=1, store=str(tmp_path / "r.sqlite"))
+    const = initlab.compare("digits-mlp", "digits", ["torch-default"], **kw)
+    cos = initlab.compare("digits-mlp", "digits", ["torch-default"], lr_schedule="cosine", **kw)
+    lin = initlab.compare("digits-mlp", "digits", ["torch-default"], lr_schedule="linear", **kw)
+    assert "lr_schedule" not in const.config and cos.config["lr_schedule"] == "cosine"
+    assert cos.skipped == 0 and lin.skipped == 0
+    assert len({r.config["config_hash"] for r in (const, cos, lin)}) == 3
+    finals = [r.runs[0].history[-1]["val_loss"] for r in (const, cos, lin)]
+    assert len(set(finals)) == 3
+    again = initlab.compare("digits-mlp", "digits", ["torch-default"], lr_schedule="cosine", **kw)
+    assert again.skipped == 1 and again.runs[0].history == cos.runs[0].history
+    code = main(["compare", "--model", "digits-mlp", "--data", "digits", "--policies", "torch-default", "--seeds",
+                 "1", "--epochs", "3", "--lr", "0.05", "--batch-size", "16", "--subsample", "400", "--lr-schedule", "cosine", "--store", kw["store"], "--no-report", "--quiet", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["skipped"] == 1 and doc["config"]["lr_schedule"] == "cosine"

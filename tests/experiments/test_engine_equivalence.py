@@ -199,3 +199,78 @@ def test_row_major_layers_with_a_regression_loss_and_divergence(monkeypatch):
     b = train_stack("sequential", ref, [0, 1, 2], data, cfg)
     assert sorted({r.status for r in a}) == ["diverged", "finished"]
     _assert_same(a, models, b, ref)
+
+
+# ---------------------------------------------------------------------------- learning-rate schedules
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_lr_factor_is_torch_schedulers_per_step(schedule):
+    """schedule.lr_factor(t, T) is the rate torch's CosineAnnealingLR(T_max=T) / LinearLR(1 -> 0 over T) gives
+    step t when the scheduler is stepped after every optimizer step."""
+    from initlab.experiments.engine.schedule import lr_factor
+    T = 23
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=T) if schedule == "cosine" else
+             torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=T))
+    theirs = []
+    for _ in range(T):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert [lr_factor(schedule, t, T) for t in range(T)] == pytest.approx(theirs, rel=1e-12, abs=1e-15)
+    assert lr_factor("constant", 5, T) == 1.0
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_a_scheduled_run_is_a_torch_loop_with_that_scheduler(schedule):
+    """The oracle: fit with lr_schedule trains a model exactly as a hand-written torch loop (same batch order,
+    torch.optim.SGD with momentum, the torch scheduler stepped after every batch) does."""
+    from initlab.experiments.engine.seeds import order_generators
+    data = _data()
+    model = _mlp([10, 16, 4], p=0.0, seed=1)
+    ref = copy.deepcopy(model)
+    epochs, B = 3, 32
+    cfg = TrainConfig(epochs=epochs, lr=0.1, batch_size=B, momentum=0.9, dtype=torch.float64,
+                      lr_schedule=schedule)
+    train_stack("sequential", [model], [5], data, cfg)
+    n = data.n_train
+    steps = math.ceil(n / B) * epochs
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9, foreach=False)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if schedule == "cosine" else
+             torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=steps))
+    (g,) = order_generators([5])
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, B):
+            idx = perm[i:i + B]
+            opt.zero_grad()
+            nn.functional.cross_entropy(ref(data.x_train[idx]), data.y_train[idx]).backward()
+            opt.step()
+            sched.step()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    const = copy.deepcopy(ref)
+    train_stack("sequential", [const], [5], data, TrainConfig(epochs=epochs, lr=0.1, batch_size=B, momentum=0.9,
+                                                               dtype=torch.float64))
+    assert any((a - b).abs().max() > 1e-3 for a, b in zip(const.parameters(), ref.parameters()))
+
+
+@pytest.mark.parametrize("engine", ["stacked-mlp", "vmap"])
+@pytest.mark.parametrize("optimizer,lr,extra", [("sgd", 0.1, {}), ("adam", 1e-2, {"weight_decay": 1e-3})])
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_every_stack_follows_the_schedule_as_autograd_does(engine, optimizer, lr, extra, schedule):
+    """Plain SGD is fused into the kernel's backward: the schedule must reach that path too."""
+    data = _data()
+    models = [_mlp([10, 16, 12, 4], seed=i) for i in range(4)]
+    seeds = [3, 3, 8, 8]
+    ref = copy.deepcopy(models)
+    cfg = TrainConfig(epochs=3, lr=lr, batch_size=32, optimizer=optimizer, dtype=torch.float64,
+                      lr_schedule=schedule, **extra)
+    a = train_stack(engine, models, seeds, data, cfg)
+    b = train_stack("sequential", ref, seeds, data, cfg)
+    _assert_same(a, models, b, ref)
+
+
+def test_an_unknown_schedule_names_the_choices():
+    from initlab.errors import InitError
+    with pytest.raises(InitError, match=r"lr_schedule.*'constant', 'cosine', 'linear'.*cosin"):
+        TrainConfig(epochs=1, lr=0.1, batch_size=8, lr_schedule="cosin").check()

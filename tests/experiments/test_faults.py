@@ -150,7 +150,14 @@ def test_two_compares_of_one_config_started_together_train_each_run_once(tmp_pat
              for _ in range(2)]
     docs = []
     for p in procs:
-        out, err = p.communicate(timeout=300)
+        try:
+            out, err = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:      # seen once on a loaded machine: say where each process stood
+            for q in procs:
+                q.kill()
+            tails = [q.communicate()[1][-2000:] for q in procs]
+            pytest.fail(f"a compare did not finish in 300 s; meetings: {sorted(os.listdir(tmp_path / 'rv'))}; "
+                        f"pids {[q.pid for q in procs]}; stderr tails: {tails}")
         assert p.returncode == 0, err
         docs.append(json.loads(out))
     trained = [len(d["runs"]) - d["skipped"] for d in docs]

@@ -82,6 +82,7 @@ def test_a_diverged_run_counts_as_chance_and_save_resumes_by_chunk(q, tmp_path):
         assert res[("boom", "torch-default")] == res[("boom", "auto")] == [10.0, 10.0]
         assert all(v > 30 for v in res[("tiny", "auto")])
         data = json.loads(Path(save).read_text())
+        assert data.pop("_lr_schedule") == "constant"               # the file says how its runs were trained
         assert sorted(data) == sorted(f"{n}|{c}|{s}" for n in ("boom", "tiny") for c in ("torch-default", "auto")
                                       for s in (0, 1))
         data.pop("tiny|auto|1")
@@ -93,6 +94,20 @@ def test_a_diverged_run_counts_as_chance_and_save_resumes_by_chunk(q, tmp_path):
     assert log[0] == f"# 7 run(s) loaded from {save}, 1 to train"
     assert any(line.startswith("# tiny: 1 run(s) in") for line in log)
     assert again[("tiny", "auto")] == res[("tiny", "auto")]          # deterministic: the same number again
+    with pytest.raises(SystemExit, match="--lr-schedule constant, not cosine"):   # never mixes schedules
+        q.run([ok], ["auto"], seeds=2, log=lambda *_: None, save=save, block=1, schedule="cosine")
+
+
+def test_a_cosine_schedule_reaches_the_benchmarks_training(q):
+    """--lr-schedule goes into the engine's TrainConfig: the same models and batches end elsewhere."""
+    ok = q.Task("tiny", "digits:200", q.plain(64, 2, 16, "relu"), "sgd", 0.05, 4)
+    threads = torch.get_num_threads()
+    try:
+        const, _ = q.train_chunk(ok, [("auto", 0)])
+        cos, out = q.train_chunk(ok, [("auto", 0)], schedule="cosine")
+    finally:
+        torch.set_num_threads(threads)
+    assert q.train_config(ok, "cosine").lr_schedule == "cosine" and const != cos
 
 
 def _outputs(model, x):

@@ -36,6 +36,8 @@ def register(sub) -> None:
                   "initlab compare --data digits --model digits-mlp --subsample 500 --epochs 3 --json",
                   "initlab compare --model housing-small --data california-housing --features AveRooms,AveOccup "
                   "--optimizer adam --lr 1e-3 --epochs 20",
+                  "initlab compare --model digits-mlp --data digits --optimizer adam --lr 1e-3 --epochs 20 "
+                  "--lr-schedule cosine",
                   "initlab compare --model digits-mlp --data digits --workers 1 --threads 1   # one process",
                   "initlab compare --model digits-mlp --data digits --seeds 7 --epochs 20 --executor ray   # local Ray",
                   "initlab compare --model my_net.py:build --data digits --executor ray --address auto   # a cluster"])
@@ -47,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=ck.epochs(), default=DEFAULTS["epochs"], help="default %(default)s")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], help="sgd | adam | adamw (default %(default)s)")
     p.add_argument("--lr", type=ck.rate(), default=DEFAULTS["lr"], help="learning rate (default %(default)s)")
+    p.add_argument("--lr-schedule", default="constant", help="constant | cosine | linear: the rate of each step, "
+                   "decayed to 0 over the run for cosine and linear (default constant)")
     p.add_argument("--momentum", type=ck.non_negative("--momentum"), default=0.0, help="SGD momentum (default 0)")
     p.add_argument("--weight-decay", type=ck.non_negative("--weight-decay"), default=0.0, help="weight decay (default 0)")
     p.add_argument("--batch-size", type=ck.batch("--batch-size"), default=DEFAULTS["batch_size"], help="default %(default)s")
@@ -139,7 +143,7 @@ def run(args) -> int:
                          data_options=data_options, target=args.target, chunk=args.chunk, path=args.path,
                          momentum=args.momentum, weight_decay=args.weight_decay, threads=threads,
                          workers=workers, executor=args.executor, address=args.address,
-                         max_retries=args.max_retries)
+                         max_retries=args.max_retries, lr_schedule=args.lr_schedule)
     except CompareInterrupted as e:
         where = f" in {e.store_path}" if e.store_path else ""
         print(f"initlab: interrupted; finished results are kept ({e.saved} run(s) saved{where} this time); "

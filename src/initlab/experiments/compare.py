@@ -105,7 +105,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
             data_options: dict | None = None, target: float | None = None,
             chunk: int | None = None, path: str = "auto", momentum: float = 0.0, weight_decay: float = 0.0,
             dtype: str = "float32", threads=None, workers=None, executor: str = "local",
-            address: str | None = None, max_retries: int = DEFAULT_RETRIES) -> CompareResult:
+            address: str | None = None, max_retries: int = DEFAULT_RETRIES,
+            lr_schedule: str = "constant") -> CompareResult:
     """Train every (policy, seed) and summarize; see the module docstring.
 
     model         zoo spec ('seed004', 'mlp:64-128-10'), nn.Module (deep-copied per run) or factory
@@ -113,6 +114,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     policies      list of policy names (or "a,b,c"), passed to ``initlab.init_``
     seeds         number of seeds (0..n-1) or a list of seeds
     optimizer     'sgd' (with momentum/weight_decay) | 'adam' | 'adamw'
+    lr_schedule   'constant' (default) | 'cosine' | 'linear': the rate of each step, decayed to 0 over the run
+                  (engine/schedule.py; the same rates as torch's CosineAnnealingLR / LinearLR stepped per batch)
     loss          None = from the task ('cross_entropy', 'bce' for one logit, 'mse'), or one of those
     store         None or False = no store (nothing saved or resumed), True = ./initlab-runs/runs.sqlite, a path,
                   or a RunStore (the same meaning in every experiment: see experiments/sink.py); the CLI
@@ -141,7 +144,8 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     t_start = time.perf_counter()
     spec = check_compare(model, data, policies, seeds=seeds, optimizer=optimizer, path=path, dtype=dtype,
                          threads=threads, workers=workers, target=target, chunk=chunk, executor=executor,
-                         address=address, data_options=data_options, max_retries=max_retries, where=WHERE)
+                         address=address, data_options=data_options, max_retries=max_retries,
+                         lr_schedule=lr_schedule, where=WHERE)
     policies, seeds = list(spec.policies), list(spec.seeds)
     dev = resolve_device(device)
     factory, model_name = _model_factory(model)
@@ -149,12 +153,15 @@ def compare(model, data, policies, *, seeds=5, epochs: int, optimizer: str = "sg
     probe = factory()
     tdata, loss = _prepare(ds, probe, loss)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, loss=loss,
-                      momentum=momentum, weight_decay=weight_decay, device=str(dev), dtype=DTYPES[dtype]).check()
+                      momentum=momentum, weight_decay=weight_decay, device=str(dev), dtype=DTYPES[dtype],
+                      lr_schedule=lr_schedule).check()
     config = {"model": model_name, "model_ident": _model_ident(probe, values=isinstance(model, nn.Module)),
               "data": data_name, "data_options": data_ident, "task": ds.task,
               "eval_split": tdata.val_split, "epochs": epochs, "optimizer": optimizer, "lr": lr,
               "batch_size": batch_size, "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
               "dtype": dtype, "engine_version": ENGINE_VERSION}
+    if lr_schedule != "constant":                # only then: stores made before schedules existed still resume
+        config["lr_schedule"] = lr_schedule
     h = config_hash(config)
     spec = replace(spec, model_name=model_name, train=cfg,
                    data_fingerprint=_fingerprint(ds) if spec.executor == "ray" else "")

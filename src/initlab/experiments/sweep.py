@@ -97,14 +97,17 @@ def check_executor(where: str, executor, address, *, workers=None, max_retries=D
 
 def check_compare(model, data, policies, *, seeds, optimizer, path, dtype, threads, workers, target, chunk,
                   executor="local", address=None, data_options=None, max_retries=DEFAULT_RETRIES,
-                  where="initlab.compare") -> SweepSpec:
+                  lr_schedule="constant", where="initlab.compare") -> SweepSpec:
     """compare()'s arguments checked in one place (the messages compare always gave); returns the spec
     without its TrainConfig, which needs the data (the loss follows the task)."""
     from .compare_args import _chunks, _policies
     from .engine import OPTIMIZERS, PATHS
+    from .engine.schedule import LR_SCHEDULES
     from .seeds_arg import parse_seeds
     if optimizer not in OPTIMIZERS:
         raise unknown_choice(where, "optimizer", optimizer, OPTIMIZERS, "e.g. --optimizer sgd or --optimizer adam")
+    if lr_schedule not in LR_SCHEDULES:
+        raise unknown_choice(where, "lr_schedule", lr_schedule, LR_SCHEDULES, "e.g. --lr-schedule cosine")
     if path not in PATHS:
         raise unknown_choice(where, "path", path, PATHS)
     if dtype not in DTYPE_NAMES:

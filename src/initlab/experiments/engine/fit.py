@@ -2,7 +2,8 @@
 
 Rules (the same for every stack):
 
-* epoch e: every distinct run seed draws its batch order (seeds.py), the stack takes every step;
+* epoch e: every distinct run seed draws its batch order (seeds.py), the stack takes every step, each at
+  the learning rate cfg.lr_schedule gives that step (schedule.py; one rate for every model);
 * train_loss = mean over the epoch's steps of the model's mean batch loss;
 * at evaluated epochs (cfg.eval_epochs, always the last) the models are evaluated in eval mode (no
   dropout) on the validation rows (and with cfg.eval_train on the whole training set);
@@ -21,6 +22,7 @@ import torch
 
 from ..records import DIVERGED, FINISHED
 from .losses import metric_name
+from .schedule import lr_factor
 from .seeds import order_generators
 from .spec import RunResult, TrainConfig, TrainData
 
@@ -49,6 +51,8 @@ def fit(stack, data: TrainData, cfg: TrainConfig, sink=None) -> list[RunResult]:
         perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
         stack.start_epoch(perm)
         for i in range(n_steps):
+            if cfg.lr_schedule != "constant":
+                stack.set_lr(cfg.lr * lr_factor(cfg.lr_schedule, (epoch - 1) * n_steps + i, cfg.epochs * n_steps))
             stack.train_step(i)
             if sink is not None:
                 sink.update(1.0 / n_steps)

@@ -114,7 +114,7 @@ class MLPStack(Stack):
         if self.any_dead:
             d = torch.where(self.alive.view(self.M, 1, 1), d, 0.0)
         if self.fused:
-            self.net.backward(d, tape, sgd_lr=self.cfg.lr, scale=scale)
+            self.net.backward(d, tape, sgd_lr=self.opt.lr, scale=scale)
         else:
             self.net.backward(d, tape, scale=scale)
             self.opt.step([self.net.flat_grad])

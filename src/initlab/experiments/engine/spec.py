@@ -10,6 +10,7 @@ import torch
 from ...errors import bad_argument, unknown_choice
 from .losses import LOSSES
 from .optim import OPTIMIZERS
+from .schedule import LR_SCHEDULES
 
 
 @dataclass
@@ -19,7 +20,8 @@ class TrainConfig:
     eval_epochs: None = evaluate after every epoch, else the epochs to evaluate at (the last epoch is
     always evaluated); eval_train: also evaluate on the whole training set (in eval mode), as
     "train_eval_*"; row: None = the compare row {"epoch", "train_loss", "val_loss", "val_acc"|"val_mse"},
-    else a function (epoch, metrics dict) -> history row (see fit.py)."""
+    else a function (epoch, metrics dict) -> history row (see fit.py); lr_schedule: how the learning rate
+    moves over the run's steps, one of LR_SCHEDULES (schedule.py; default "constant")."""
     epochs: int
     lr: float
     batch_size: int
@@ -32,11 +34,14 @@ class TrainConfig:
     eval_epochs: list | None = None
     eval_train: bool = False
     row: object = None
+    lr_schedule: str = "constant"
 
     def check(self) -> "TrainConfig":
         where = "train"
         if self.optimizer not in OPTIMIZERS:
             raise unknown_choice(where, "optimizer", self.optimizer, OPTIMIZERS, "e.g. --optimizer sgd")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise unknown_choice(where, "lr_schedule", self.lr_schedule, LR_SCHEDULES, "e.g. --lr-schedule cosine")
         if self.loss not in LOSSES:
             raise unknown_choice(where, "loss", self.loss, LOSSES, "or leave loss=None to pick it from the task")
         if not isinstance(self.epochs, int) or self.epochs < 1:

@@ -4,6 +4,7 @@ A Stack holds M models (already initialized) and their run seeds, and trains the
 
     start_epoch(perm)   perm (U, n): this epoch's batch order of each distinct seed (`useeds` order)
     train_step(i)       forward/backward of step i on every live model, then the optimizer step
+    set_lr(lr)          the learning rate of the following steps (fit's schedule; base: every optimizer made here)
     end_epoch()         (M,) sum over the epoch's steps of each model's mean batch loss
     evaluate(x, y)      (M,) float64 sums of the loss and of the metric (correct | squared error) on x, y
     kill(idx)           models idx diverged: zero their parameters and optimizer state, stop updating them
@@ -32,10 +33,17 @@ class Stack:
         self.dev, self.dt = torch.device(cfg.device), cfg.dtype
         self.useeds = list(dict.fromkeys(self.seeds))             # distinct seeds, first-appearance order
         self.uindex = [self.useeds.index(s) for s in self.seeds]  # model -> row of perm
+        self._optimizers: list[Optimizer] = []                    # what set_lr moves
 
     def optimizer(self, params) -> Optimizer:
         c = self.cfg
-        return Optimizer(params, c.optimizer, c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        opt = Optimizer(params, c.optimizer, c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        self._optimizers.append(opt)
+        return opt
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self._optimizers:
+            opt.lr = float(lr)
 
     # the interface (see the module docstring)
     def start_epoch(self, perm: torch.Tensor) -> None:

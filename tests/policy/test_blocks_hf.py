@@ -254,6 +254,13 @@ def test_moe_policies_write_each_expert_with_its_fans(kind, policy):
     if policy == "torch_default":                # U(+-1/sqrt(in)) per expert: std 1/sqrt(3 in)
         assert std == pytest.approx(1 / math.sqrt(3 * 2 * D), rel=0.1)
         assert float(torch.stack(blocks).abs().max()) <= 1 / math.sqrt(2 * D)
+        if kind == "gpt_oss":                    # expert biases as nn.Linear's: U(+-1/sqrt(that expert's in))
+            rows = _rows(plan)
+            for name, fan in (("gate_up_proj", D), ("down_proj", 2 * D)):
+                b = getattr(ex, f"{name}_bias").detach()
+                assert f"fan_in={fan}" in rows[f"model.layers.0.mlp.experts.{name}_bias"].reason
+                assert float(b.abs().max()) <= 1 / math.sqrt(fan) and float(b.std()) == pytest.approx(
+                    1 / math.sqrt(3 * fan), rel=0.15)
     if policy == "gpt2":                         # a residual projection: 0.02 / sqrt(2 n_layer)
         assert std == pytest.approx(0.02 / math.sqrt(2 * LAYERS), rel=0.1)
     if policy == "fixup":                        # the last layer of each branch starts at 0

@@ -16,7 +16,6 @@ from ..schemes import fans_from_shape
 from .auto import Auto, choose, follow_of
 from .base import (Context, Decision, bias_decision, expand, is_weight, keep_as_is, per_target, structural, use,
                    weight_decisions)
-from .families import layout
 from .targets import MHA, natural_parts
 
 
@@ -48,6 +47,10 @@ class TorchDefault:
     def decide(self, ctx: Context) -> list[Decision]:
         out = []
         mods = ctx.modules
+        # an expert bias's fan is its weight's input size as the experts see it (Target.shape: (E, out, in), the
+        # orientation read in one place, part_view); e.g. gate_up_proj_bias -> gate_up_proj
+        expert_in = {(t.module_name, t.local): t.shape[2] for t in ctx.targets
+                     if t.family == "experts" and not t.is_bias and t.param.dim() == 3}
         for t in ctx.targets:  # whole parameters: torch does not split q/k/v or gates
             d = structural(t)
             if d is not None:
@@ -55,10 +58,8 @@ class TorchDefault:
             elif t.family == "norm":  # norm bias
                 out.append(bias_decision(t, ctx.bias, use(t, "zeros", {}, "torch_default", "norm bias 0")))
             elif t.family == "experts":  # no torch reset: each expert as the nn.Linear it stands for
-                if t.is_bias:                                       # gate_up_proj_bias (E, out) -> gate_up_proj
-                    w = getattr(t.module, t.local.replace("_bias", ""), None)
-                    fan_in = None if getattr(w, "dim", lambda: 0)() != 3 else \
-                        w.shape[1] if layout(t.module) == "in_out" else w.shape[2]
+                if t.is_bias:
+                    fan_in = expert_in.get((t.module_name, t.local.replace("_bias", "")))
                     bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
                     out.append(bias_decision(t, ctx.bias, use(t, "uniform", {"a": -bound, "b": bound}, "torch_default",
                                                               f"bias U(+-1/sqrt(fan_in)), fan_in={fan_in} (as "

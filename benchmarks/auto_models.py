@@ -33,6 +33,7 @@ rule and GPT-2's classifier calls .item(), so those train one after another), on
   the default a user gets.
 
     python benchmarks/auto_models.py [--seeds 8] [--group recurrent|hf|cnn|all] [--save runs.json]
+                                     [--lr-schedule constant|cosine|linear]
 
 Why these: digits' pixels are not standardized (mean of squares 0.23), MNIST-1D's are (1.0), so the recurrent
 pair shows what auto's measured input scale (auto_data.rnn_input) does where the fan rules' unit-input
@@ -212,6 +213,8 @@ def main(argv=None) -> None:
     ap.add_argument("--group", choices=["recurrent", "hf", "cnn", "all"], default="all")
     ap.add_argument("--save", default="", help="JSON file of per-seed results; a rerun with it resumes")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+                    help="the learning rate over each run's steps (default constant: the recorded tables)")
     a = ap.parse_args(argv)
     groups = {"recurrent": [(RECURRENT, q.COLUMNS)], "hf": [(HF, HF_COLUMNS)], "cnn": [(CNN, CNN_COLUMNS)]}
     groups = sum(groups.values(), []) if a.group == "all" else groups[a.group]
@@ -220,7 +223,7 @@ def main(argv=None) -> None:
         for n in notes:
             print("note:", n)
         t0 = time.perf_counter()
-        res = q.run(tasks, columns, a.seeds, a.jobs, save=a.save)
+        res = q.run(tasks, columns, a.seeds, a.jobs, save=a.save, schedule=a.lr_schedule)
         print()
         print(q.table(q.summarize(res, tasks, columns), columns, a.seeds))
         print(f"\n{time.perf_counter() - t0:.0f} s\n")

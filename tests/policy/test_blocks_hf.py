@@ -370,3 +370,54 @@ def test_causal_rotary_attention_inputs_start_at_gain_one_over_sqrt2(case):
             assert "causal attention with rotary positions" in r.reason
         else:
             assert r.scheme == "lecun_normal" and "rotary" not in r.reason, r.name
+
+
+TOKEN_CASES = sorted(c for c in CASES if CASES[c][6])
+
+
+@pytest.mark.parametrize("case", TOKEN_CASES)
+def test_with_a_batch_the_attention_output_projection_starts_at_its_rules_share(case):
+    """Attention averages value vectors, so its output projection reads inputs of mean of squares below 1 and, drawn
+    by the fan rule alone, adds less than the 1/L of the stream its row asks for.  With example_inputs it is
+    calibrated to exactly that (its own draw's gain on a unit input); the MLP's branch end and every layer without
+    a batch keep the analytic draw."""
+    build, _, pre, ends, _, _, _ = CASES[case]
+    attn_end, mlp_end = ends
+    ids = torch.randint(3, VOCAB, (8, 12), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    analytic = _rows(initlab.plan(build(), "auto", seed=0))
+    assert analytic[f"{pre.format(i=0)}{attn_end}.weight"].action == "init"
+    torch.manual_seed(0)
+    m = build()
+    plan = initlab.init_(m, "auto", seed=0, example_inputs=ids)
+    r = _rows(plan)
+    L = 2 * LAYERS
+    outs = {}
+
+    def keep(i):
+        def hook(mod, args, out):
+            outs.setdefault(i, float(out.detach().double().pow(2).mean()))
+        return hook
+    hooks = [m.get_submodule(f"{pre.format(i=i)}{attn_end}").register_forward_hook(keep(i)) for i in range(LAYERS)]
+    with torch.no_grad():
+        m.eval()(ids)                        # as the calibration measured: eval mode (no dropout)
+    for h in hooks:
+        h.remove()
+    for i in range(LAYERS):
+        row = r[f"{pre.format(i=i)}{attn_end}.weight"]
+        assert row.action == "calibrate" and "attention_end" in row.reason, (case, row.reason)
+        assert row.kwargs["scale"] == pytest.approx(1 / L) and row.applied["converged"]
+        assert outs[i] == pytest.approx(1 / L, rel=0.02), (case, i, outs[i])
+        assert r[f"{pre.format(i=i)}{mlp_end}.weight"].action == "init"
+    assert plan.verify(m) == []
+
+
+def test_multihead_attentions_out_proj_is_not_calibrated_and_nothing_warns():
+    """nn.MultiheadAttention applies out_proj functionally (no module call to measure): no calibrate row for it."""
+    import warnings
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, norm_first=True)
+    m = torch.nn.Sequential(torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = initlab.init_(m, "auto", seed=0, example_inputs=torch.randn(4, 6, 16))
+    assert all(r.action != "calibrate" for r in plan.rows if "out_proj" in r.name)

@@ -209,6 +209,13 @@ class Auto:
                 scheme, kwargs, reason = auto_stream.readout(ctx, t, scheme, kwargs, reason)
                 if t.family == "conv_transpose":
                     scheme, kwargs, reason = forward_fan(t, scheme, kwargs, reason)
+                if self.calibrate and auto_data.attention_end(ctx, t):
+                    q, why = auto_data.attention_target(t, scheme, kwargs)
+                    if q > 0:
+                        calibration(ctx)
+                        targets[t.module_name] = q
+                        out.append(use(t, scheme, kwargs, "auto", reason + why, action="calibrate"))
+                        continue
                 if t.module_name in data and t.part is None:
                     calibration(ctx)
                     q, why = auto_data.target_for(ctx, t)

@@ -373,7 +373,8 @@ def structure(model: nn.Module) -> list[tuple[str, Spec, dict, list]]:
                         f"scale, as T5's own init{rot}", gain=(ROTARY_GAIN if small else 1.0) / math.sqrt(dk))
             norm = next(norms, None)
             follow[pre + end] = Follow("norm", pre + norm) if norm else RESIDUAL_ADD
-            branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None))
+            branches.append(Branch([pre + p for p in ins] + [pre + end], pre + end, pre + norm if norm else None,
+                                   reads_attention=True))
         for (i, act_path), o in spec.mlp:
             _add_mlp(follow, branches, pre, i, block_activation(m, spec, act_path), o, spec.gated, spec.fused,
                      next(norms, None), act_path or "activation")
@@ -400,6 +401,7 @@ def apply(model: nn.Module, topo) -> set:
     for mname, spec, follow, branches in found:
         covered.update(follow)
     ends = {b.last for _, _, _, branches in found for b in branches}
+    topo.attention_ends |= {b.last for _, _, _, branches in found for b in branches if b.reads_attention}
     # a traced "branch" ending in a layer the table names but does not end a branch with is a misreading (Bloom's
     # and MPT's ALiBi bias is added to the attention scores, which the trace takes for a residual add): drop it
     topo.branches = [b for b in topo.branches if b.last not in covered or b.last in ends]

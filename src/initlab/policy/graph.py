@@ -49,6 +49,7 @@ class Branch:
     layers: list
     last: str
     last_norm: str | None = None
+    reads_attention: bool = False     # the last layer reads attention's output (a block table's attention branch)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Topology:
     order: list = field(default_factory=list)     # layer names in execution order
     notes: list = field(default_factory=list)
     norm_only: set = field(default_factory=set)   # layers whose output only norms read (every call, every path)
+    attention_ends: set = field(default_factory=set)   # attention output projections the block table names
 
     def branch_of(self, layer: str) -> tuple[Branch, int] | None:
         for b in self.branches:

@@ -34,6 +34,8 @@ def test_learning_rate_policy_and_model_are_checked():
             settings(lr=lr)
     with pytest.raises(InitError, match="init A.*Did you mean 'zeros'"):
         settings(init_a="zero")
+    with pytest.raises(InitError, match="LR schedule='cosin'.*'constant', 'cosine', 'linear'"):
+        settings(lr_schedule="cosin")
     # the page never takes code: only the built MLP, or the model given on the command line
     with pytest.raises(InitError, match="--model"):
         settings(model="evil.py:build")
@@ -87,15 +89,18 @@ def _training(s, policies):
     sides = [init_side(s, ds, p) for p in policies]
     xv, yv = val_split(ds)
     data = TrainData("classification", ds.x_train, ds.y_train, xv, yv, 2, "val")
-    cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, loss="cross_entropy")
+    cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, loss="cross_entropy",
+                      lr_schedule=s.lr_schedule)
     return sides, data, cfg
 
 
-def test_live_run_reports_exactly_what_fit_computes_and_same_init_means_same_run():
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_live_run_reports_exactly_what_fit_computes_and_same_init_means_same_run(schedule):
     import copy
     from initlab.experiments.engine import STACKS, fit
     from initlab.web.live import LiveRun
-    s = settings(depth=3, width=16, epochs=3)
+    s = settings(depth=3, width=16, epochs=3, lr_schedule=schedule)
+    assert s.lr_schedule == schedule
     sides, data, cfg = _training(s, ["auto", "auto"])
     reference = [copy.deepcopy(sides[0].model)]
     run = LiveRun([sd.model for sd in sides], ["a", "b"], data, cfg, "cross_entropy", s.seed, two_d=True).start()

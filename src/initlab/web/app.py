@@ -26,6 +26,7 @@ def build_app(cli_model: str | None = None):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
     from ..experiments.engine import OPTIMIZERS
+    from ..experiments.engine.schedule import LR_SCHEDULES
     from .handlers import Handlers
     from .text import PLAN_HEADERS
     h = Handlers(cli_model)
@@ -49,6 +50,8 @@ def build_app(cli_model: str | None = None):
                 with gr.Row():
                     opt = gr.Dropdown(list(OPTIMIZERS), value="sgd", label="Optimizer", elem_id="optimizer")
                     lr = gr.Number(0.05, label="Learning rate", elem_id="lr")
+                    sched = gr.Dropdown(list(LR_SCHEDULES), value="constant", label="LR schedule (decay to 0)",
+                                        elem_id="lr-schedule")
                 with gr.Row():
                     epochs = gr.Number(30, precision=0, label=f"Epochs (1-{MAX_EPOCHS})", elem_id="epochs")
                     batch = gr.Number(32, precision=0, label="Batch size", elem_id="batch")
@@ -73,12 +76,13 @@ def build_app(cli_model: str | None = None):
                 results = gr.Markdown("", elem_id="initlab-results")
                 curves = gr.Plot(label="Training curves", show_label=False, format="png", elem_id="curves")
                 bound = gr.Plot(label="Decision boundary (2-D data sets)", show_label=False, format="png", elem_id="boundary")
-        inputs = [init_a, init_b, act, depth, width, data, samples, lr, opt, epochs, batch, seed, model]
+        inputs = [init_a, init_b, act, depth, width, data, samples, lr, opt, epochs, batch, seed, model, sched]
         outputs = [msg, hist, verd_a, verd_b, plan_a, plan_b, status, results, curves, bound]
 
         # Gradio passes the request only to a named parameter annotated gr.Request (not after *values)
-        def do_train(a, b, act_, depth_, width_, data_, n_, lr_, opt_, ep_, bs_, seed_, model_, request: gr.Request):
-            yield from h.train(a, b, act_, depth_, width_, data_, n_, lr_, opt_, ep_, bs_, seed_, model_,
+        def do_train(a, b, act_, depth_, width_, data_, n_, lr_, opt_, ep_, bs_, seed_, model_, sched_,
+                     request: gr.Request):
+            yield from h.train(a, b, act_, depth_, width_, data_, n_, lr_, opt_, ep_, bs_, seed_, model_, sched_,
                                session=_session(request))
 
         def do_stop(request: gr.Request):

@@ -73,7 +73,7 @@ class Handlers:
             kind = loss_kind(n_out, int(ds.n_classes), ds.name)
             data = TrainData("classification", x_tr, ds.y_train, x_va, y_va, ds.n_classes, "val")
             cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=min(s.batch_size, ds.n_train),
-                              optimizer=s.optimizer, loss=kind).check()
+                              optimizer=s.optimizer, loss=kind, lr_schedule=s.lr_schedule).check()
         except Exception as e:  # noqa: BLE001
             yield (_error(e),) + (skip(),) * 9
             return

@@ -37,6 +37,7 @@ class Settings:
     batch_size: int
     seed: int
     model: str = BUILT             # BUILT, or the model spec given on the command line
+    lr_schedule: str = "constant"  # the learning rate over the run's steps (engine/schedule.py)
 
     @property
     def two_d(self) -> bool:
@@ -61,9 +62,10 @@ def _int(arg: str, v, lo: int, hi: int, fix: str) -> int:
 
 
 def parse(init_a, init_b, activation, depth, width, dataset, samples, lr, optimizer, epochs, batch_size, seed,
-          model=BUILT, *, policies=(), cli_model=None) -> Settings:
+          model=BUILT, lr_schedule="constant", *, policies=(), cli_model=None) -> Settings:
     """Settings from the page's raw values; InitError (one readable message) on anything out of bounds."""
     from ..experiments.engine import OPTIMIZERS
+    from ..experiments.engine.schedule import LR_SCHEDULES
     for arg, v in (("init A", init_a), ("init B", init_b)):
         if v not in policies:
             raise unknown_choice(WHERE, arg, v, policies, "pick a registered scheme or policy from the list")
@@ -73,6 +75,8 @@ def parse(init_a, init_b, activation, depth, width, dataset, samples, lr, optimi
         raise unknown_choice(WHERE, "data set", dataset, DATASETS)
     if optimizer not in OPTIMIZERS:
         raise unknown_choice(WHERE, "optimizer", optimizer, OPTIMIZERS)
+    if lr_schedule not in LR_SCHEDULES:
+        raise unknown_choice(WHERE, "LR schedule", lr_schedule, LR_SCHEDULES)
     if model != BUILT and model != cli_model:
         # the page never takes code: a model other than the built MLP comes from the command line only
         raise bad_argument(WHERE, "model", model, f"{BUILT!r}" + (f" or {cli_model!r}" if cli_model else ""),
@@ -90,7 +94,7 @@ def parse(init_a, init_b, activation, depth, width, dataset, samples, lr, optimi
         rate = math.nan
     if not (math.isfinite(rate) and 0 < rate <= 10):
         raise bad_argument(WHERE, "learning rate", lr, "a number in (0, 10]", "e.g. 0.05 for SGD, 0.003 for Adam")
-    return Settings(init_a, init_b, activation, d, w, dataset, n, rate, optimizer, e, b, s, model)
+    return Settings(init_a, init_b, activation, d, w, dataset, n, rate, optimizer, e, b, s, model, lr_schedule)
 
 
 def message(exc: BaseException) -> str:

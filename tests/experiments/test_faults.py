@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -148,18 +149,29 @@ def test_two_compares_of_one_config_started_together_train_each_run_once(tmp_pat
     env = _env(INITLAB_TEST_RENDEZVOUS=str(tmp_path / "rv"))
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    docs = []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=300)
-        except subprocess.TimeoutExpired:      # seen once on a loaded machine: say where each process stood
-            for q in procs:
-                q.kill()
-            tails = [q.communicate()[1][-2000:] for q in procs]
-            pytest.fail(f"a compare did not finish in 300 s; meetings: {sorted(os.listdir(tmp_path / 'rv'))}; "
-                        f"pids {[q.pid for q in procs]}; stderr tails: {tails}")
-        assert p.returncode == 0, err
-        docs.append(json.loads(out))
+    # Both are read at once (a thread each: a full pipe must not stall either).  If one fails, the other would sit
+    # at a meeting for up to 240 s and the failure would look like a hang (seen once on a loaded machine): stop
+    # it and report the failing one's stderr instead.
+    got = [None, None]
+    readers = [threading.Thread(target=lambda k=k: got.__setitem__(k, procs[k].communicate()), daemon=True)
+               for k in range(2)]
+    for r in readers:
+        r.start()
+    deadline = time.monotonic() + 300
+    while any(r.is_alive() for r in readers) and time.monotonic() < deadline:
+        if any(p.poll() not in (None, 0) for p in procs):
+            break
+        time.sleep(0.1)
+    if any(r.is_alive() for r in readers):
+        for p in procs:
+            p.kill()
+        for r in readers:
+            r.join(30)
+    where = f"meetings: {sorted(os.listdir(tmp_path / 'rv'))}; pids {[p.pid for p in procs]}"
+    for p, res in zip(procs, got):
+        assert res is not None and p.returncode == 0, (f"compare pid {p.pid} exit {p.returncode}; {where}; "
+                                                       f"stderr: {(res or ('', ''))[1][-2000:]}")
+    docs = [json.loads(out) for out, _ in got]
     trained = [len(d["runs"]) - d["skipped"] for d in docs]
     assert sum(trained) == total, trained                    # each run trained exactly once
     for stage in (1, 5, 6):                                  # the meetings the premise rests on took place

@@ -51,6 +51,17 @@ def choose(follow: Follow | None) -> tuple[str, dict, float, str]:
 
 
 
+def fan_in_gain2(scheme: str, kwargs: dict, shape) -> float | None:
+    """gain^2 on torch's fan_in of the law `scheme(**kwargs)` draws for `shape`: std^2 * fan_in, i.e. the output
+    mean of squares it gives an input of mean of squares 1.  None for a law without a std (or std 0)."""
+    from ..schemes import get_scheme
+    from ..schemes.fans import fans_from_shape
+    law = get_scheme(scheme).describe(tuple(shape), **kwargs)
+    if law is None or not law.get("std"):
+        return None
+    return float(law["std"]) ** 2 * fans_from_shape(tuple(shape))[0]
+
+
 def forward_fan(t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str]:
     """A transposed conv's scheme re-expressed on its forward fan.
 
@@ -58,17 +69,15 @@ def forward_fan(t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, s
     value actually sums (in/groups) * prod(k / stride) inputs.  The chosen law's variance is kept per unit
     of *forward* fan: variance_scaling on mode fan_out (size(0) * k = in * k) with scale corrected by
     groups * prod(stride).  Zero and structural schemes pass through."""
-    from ..schemes import get_scheme
     from ..schemes.fans import fans_from_shape
-    law = get_scheme(scheme).describe(tuple(t.shape), **kwargs)
-    if law is None or not law.get("std"):
+    gain2 = fan_in_gain2(scheme, kwargs, t.shape)     # what the law gives per unit of (torch's) fan_in
+    if not gain2:
         return scheme, kwargs, reason
     m = t.module
     fan_in, fan_out = fans_from_shape(tuple(t.shape))
     stride = math.prod(m.stride) if hasattr(m, "stride") else 1
     groups = getattr(m, "groups", 1)
     forward_fan = fan_out / (groups * stride)
-    gain2 = law["std"] ** 2 * fan_in                  # what the law gives per unit of (torch's) fan_in
     scale = gain2 * fan_out / forward_fan             # the same gain^2 per unit of forward fan, on mode fan_out
     return ("variance_scaling", {"scale": scale, "mode": "fan_out", "distribution": "normal"},
             f"{reason}; transposed conv: on its forward fan (in/groups x kernel / stride = {forward_fan:g}, "

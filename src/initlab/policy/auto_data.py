@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 
+from .auto_choose import fan_in_gain2
 from .targets import MHA
 
 DATA_TOL = 0.01       # |mean of squares - 1| < tol (and |unit mean| < tol when centred)
@@ -82,7 +83,8 @@ def skip_reason(ctx, t) -> str | None:
 
 
 def attention_end(ctx, t) -> bool:
-    """Is `t` the output projection of an attention block (the block table's), calibrated on example_inputs?
+    """Is `t` the output projection of an attention block (the last layer of a branch the block table says reads
+    attention, `Branch.reads_attention`), calibrated on example_inputs?
 
     Why.  The fan-in rule for that projection assumes inputs of mean of squares 1, but its input is softmax(QK^T)V:
     each token's output is a weighted average of value vectors (the weights sum to 1), and an average of
@@ -97,7 +99,10 @@ def attention_end(ctx, t) -> bool:
     which on ModernBERT gained more (+7.1 +- 2.5, probe seeds) but drops the residual rule's share, so auto
     keeps the rule's size."""
     if (ctx.example_inputs is None or t.is_bias or t.kept is not None or t.part is not None or t.param.dim() != 2
-            or t.family != "linear" or t.module_name not in ctx.topology.attention_ends):
+            or t.family != "linear"):
+        return False
+    hit = ctx.topology.branch_of(t.module_name)
+    if hit is None or hit[0].last != t.module_name or not hit[0].reads_attention:
         return False
     parent = t.module_name.rpartition(".")[0]          # MultiheadAttention applies out_proj functionally: no call
     return not (t.module_name.endswith("out_proj") and isinstance(ctx.modules.get(parent), MHA))
@@ -106,11 +111,7 @@ def attention_end(ctx, t) -> bool:
 def attention_target(t, scheme: str, kwargs: dict) -> tuple[float, str]:
     """(target mean of squares, words for the reason) of an attention output projection: what the drawn law
     gives a unit-variance input, std^2 * fan_in."""
-    from ..schemes import get_scheme
-    from ..schemes.fans import fans_from_shape
-    law = get_scheme(scheme).describe(tuple(t.shape), **kwargs)
-    std = float(law["std"]) if law and law.get("std") else 0.0
-    q = std * std * fans_from_shape(tuple(t.shape))[0]
+    q = fan_in_gain2(scheme, kwargs, t.shape) or 0.0
     return q, (f"; then its output calibrated to mean of squares {q:.4g} (what this draw gives an input of mean of "
                "squares 1): it reads softmax(Q K^T) V, an average of value vectors, whose mean of squares is below 1, "
                "so without it the branch starts quieter than its rule (auto_data.attention_end)")
@@ -213,12 +214,10 @@ def draw(ctx, t, scheme: str, kwargs: dict, reason: str) -> tuple[str, dict, str
     its Gaussian draw."""
     if not ORTHOGONAL or ctx.topology.branches or t.param.dim() < 2 or scheme in ("zeros", "orthogonal"):
         return scheme, kwargs, reason
-    from ..schemes import get_scheme
-    from ..schemes.fans import fans_from_shape
-    law = get_scheme(scheme).describe(tuple(t.shape), **kwargs)
-    if law is None or not law.get("std"):
+    gain2 = fan_in_gain2(scheme, kwargs, t.shape)
+    if not gain2:
         return scheme, kwargs, reason
-    g = float(law["std"]) * math.sqrt(fans_from_shape(tuple(t.shape))[0])
+    g = math.sqrt(gain2)
     return ("orthogonal", {"gain": g}, f"{reason}, drawn orthogonal with that gain (gain {g:.4f}; a plain "
             "stack: dynamical isometry, Saxe et al. 2014, auto_data.draw)")
 

@@ -401,17 +401,18 @@ def apply(model: nn.Module, topo) -> set:
     for mname, spec, follow, branches in found:
         covered.update(follow)
     ends = {b.last for _, _, _, branches in found for b in branches}
-    topo.attention_ends |= {b.last for _, _, _, branches in found for b in branches if b.reads_attention}
     # a traced "branch" ending in a layer the table names but does not end a branch with is a misreading (Bloom's
     # and MPT's ALiBi bias is added to the attention scores, which the trace takes for a residual add): drop it
     topo.branches = [b for b in topo.branches if b.last not in covered or b.last in ends]
-    have = {b.last for b in topo.branches}
+    have = {b.last: b for b in topo.branches}
     for mname, spec, follow, branches in found:
         topo.follow.update(follow)
         for b in branches:
             if b.last not in have:
                 topo.branches.append(b)
-                have.add(b.last)
+                have[b.last] = b
+            elif b.reads_attention:                   # a traced branch keeps its layers; the table says what it reads
+                have[b.last].reads_attention = True
         counts[spec.name] = counts.get(spec.name, 0) + 1
     what = ", ".join(f"{n} x {name}" for name, n in counts.items())
     topo.notes.append(f"known blocks: {what}; their activations and residual branch ends come from initlab's block "

@@ -60,7 +60,6 @@ class Topology:
     order: list = field(default_factory=list)     # layer names in execution order
     notes: list = field(default_factory=list)
     norm_only: set = field(default_factory=set)   # layers whose output only norms read (every call, every path)
-    attention_ends: set = field(default_factory=set)   # attention output projections the block table names
 
     def branch_of(self, layer: str) -> tuple[Branch, int] | None:
         for b in self.branches:
